@@ -1,0 +1,4 @@
+library(testthat)
+library(scnym)
+
+test_check("scnym")

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what building and testing scnym needs, and is a fast no-op when it is all there:
+#   - R and the R packages from Debian (no recommends), pandoc, an optimized BLAS;
+#   - libtorch 2.11.0 (CPU) from the PyPI torch wheel, into a venv at a stable path.
+# Nothing is downloaded when the R package itself is installed: configure only looks.
+#
+# Environment:
+#   SCNYM_TORCH_VENV  where the libtorch venv lives (default: ~/.local/share/scnym/torch-venv)
+#   SCNYM_PYTHON      python used to create the venv (default: python3)
+set -euo pipefail
+
+venv="${SCNYM_TORCH_VENV:-$HOME/.local/share/scnym/torch-venv}"
+python="${SCNYM_PYTHON:-python3}"
+torch_version="2.11.0"
+
+apt_packages=(
+  r-base-dev r-cran-matrix r-cran-seurat r-cran-seuratobject r-bioc-singlecellexperiment
+  r-bioc-summarizedexperiment r-bioc-delayedarray r-cran-testthat r-cran-knitr r-cran-rmarkdown
+  r-cran-roxygen2 r-cran-cli r-cran-ggplot2 r-cran-igraph r-cran-leidenbase r-cran-uwot
+  r-cran-lintr r-cran-jsonlite pandoc libopenblas0-openmp
+)
+
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+torch_dir="$venv/lib/python3.11/site-packages/torch"
+have_version=""
+if [ -f "$torch_dir/include/torch/headeronly/version.h" ]; then
+  have_version=$(sed -n 's/.*TORCH_VERSION "\{0,1\}\([0-9.]*\).*/\1/p' "$torch_dir/include/torch/headeronly/version.h" | head -n 1)
+fi
+if [ ! -f "$torch_dir/lib/libtorch_cpu.so" ] || [ ! -d "$venv/lib/python3.11/site-packages/nvidia" ]; then
+  echo "setup: installing libtorch $torch_version (CPU) into $venv"
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install -q --no-deps "torch==$torch_version" \
+    "nvidia-cuda-runtime==13.0.96" "nvidia-cuda-cupti==13.0.85"
+fi
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup" >&2; exit 1; }
+echo "setup: ready (libtorch: $torch_dir)"
