@@ -8,7 +8,8 @@
 #' @param gemm_size Size `n` of the `n x n` float32 matrix multiply timed; `0` skips the timing.
 #' @return A list of class `scnym_backend_info` with elements `libtorch_compiled`,
 #'   `libtorch_runtime`, `libtorch_path`, `cuda_available`, `cuda_devices`, `threads`, `mkl`,
-#'   `r_blas` (R's BLAS library), `blas_ok` (libtorch bound to its own BLAS), `gemm_gflops`
+#'   `r_blas` (R's BLAS library), `blas_ok` (libtorch bound to its own BLAS), `deepbind_status`
+#'   (the loader's error message, empty when it worked), `gemm_gflops`
 #'   (median GFLOP/s of the multiply) and `scnym_core` (the Rust core's version).
 #' @examples
 #' info <- scnym_backend_info(gemm_size = 256)
@@ -25,6 +26,7 @@ scnym_backend_info <- function(gemm_size = 1024) {
   info$libtorch_path <- path
   info$r_blas <- unname(extSoftVersion()["BLAS"])
   info$blas_ok <- identical(the$deepbind, "")
+  info$deepbind_status <- the$deepbind
   info$gemm_gflops <- if (gemm_size > 0) {
     rust_result(rs_gemm_gflops(as.integer(gemm_size), 5L))
   } else {
@@ -35,17 +37,18 @@ scnym_backend_info <- function(gemm_size = 1024) {
 
 #' @export
 print.scnym_backend_info <- function(x, ...) {
-  cli::cli_text("{.strong scnym backend}")
-  cli::cli_ul()
-  cli::cli_li("libtorch: compiled {x$libtorch_compiled}, loaded {x$libtorch_runtime}")
-  cli::cli_li("library: {.path {x$libtorch_path}}")
-  cli::cli_li("threads: {x$threads}; MKL: {x$mkl}")
-  cli::cli_li("CUDA: {if (x$cuda_available) paste(x$cuda_devices, 'device(s)') else 'not available'}")
-  cli::cli_li("R BLAS: {.path {x$r_blas}}; libtorch uses its own BLAS: {x$blas_ok}")
-  if (!is.na(x$gemm_gflops)) {
-    cli::cli_li("float32 matrix multiply: {format(x$gemm_gflops, digits = 3)} GFLOP/s")
-  }
-  cli::cli_end()
+  cuda <- if (isTRUE(x$cuda_available)) paste(x$cuda_devices, "device(s)") else "not available"
+  gemm <- if (is.na(x$gemm_gflops)) "not measured" else
+    paste(format(x$gemm_gflops, digits = 3), "GFLOP/s")
+  cat("<scnym backend>\n",
+      "  libtorch:       compiled ", x$libtorch_compiled, ", loaded ", x$libtorch_runtime, "\n",
+      "  library:        ", x$libtorch_path, "\n",
+      "  threads:        ", x$threads, " (MKL: ", x$mkl, ")\n",
+      "  CUDA:           ", cuda, "\n",
+      "  R BLAS:         ", x$r_blas, "\n",
+      "  own BLAS:       ", if (isTRUE(x$blas_ok)) "yes (libtorch bound to its MKL)" else
+        paste("NO:", x$deepbind_status), "\n",
+      "  float32 matmul: ", gemm, "\n", sep = "")
   invisible(x)
 }
 
