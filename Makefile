@@ -4,6 +4,8 @@ RSCRIPT ?= Rscript
 PKG_VERSION := $(shell sed -n 's/^Version: //p' DESCRIPTION)
 TARBALL := scnym_$(PKG_VERSION).tar.gz
 export NOT_CRAN = true
+# Real data sets for the tests, vignettes and benchmarks that use them (skipped when absent).
+export SCNYM_DATA_DIR ?= $(abspath ../shared/data)
 
 .PHONY: setup install document quickstart test test-rust test-r check lint clean
 
