@@ -165,21 +165,24 @@ scnym_evaluate <- function(predictions, truth, domain = NULL, n_bins = 10L,
 print.scnym_evaluation <- function(x, ...) {
   s <- x$summary
   f <- function(v, d = 3) if (is.na(v)) "NA" else formatC(v, format = "f", digits = d)
-  cli::cli_text("{.cls scnym_evaluation}: {s$n_cells} cell{?s} with a true label, ",
-                "{s$n_evaluable} of a class the model knows, {s$n_novel} novel")
+  out <- cli::format_inline("{.cls scnym_evaluation}: {s$n_cells} cell{?s} with a true label, ",
+                            "{s$n_evaluable} of a class the model knows, {s$n_novel} novel")
   cal <- if (is.na(s$calibrated)) "" else if (s$calibrated) " (calibrated)" else " (uncalibrated)"
-  cli::cli_bullets(c(
-    "*" = "accuracy {f(s$accuracy)}, Cohen's kappa {f(s$kappa)}, macro-F1 {f(s$macro_f1)}, mean AUC {f(s$mean_auc)}",
-    "*" = "calibration{cal}: ECE {f(s$ece, 4)}, overconfidence {f(s$oe, 4)}, mean confidence {f(s$mean_confidence)}"
-  ))
+  out <- c(out,
+    paste0("* accuracy ", f(s$accuracy), ", Cohen's kappa ", f(s$kappa), ", macro-F1 ",
+           f(s$macro_f1), ", mean AUC ", f(s$mean_auc)),
+    paste0("* calibration", cal, ": ECE ", f(s$ece, 4), ", overconfidence ", f(s$oe, 4),
+           ", mean confidence ", f(s$mean_confidence)))
   if (s$n_novel > 0) {
-    cli::cli_bullets(c("*" = paste0(
-      "novel types: AUROC of confidence {f(s$novel_auroc)}, {f(100 * s$novel_flagged, 1)}% of novel ",
-      "and {f(100 * s$known_flagged, 1)}% of known cells at confidence <= {x$settings$novel_threshold}")))
+    out <- c(out, paste0(
+      "* novel types: AUROC of confidence ", f(s$novel_auroc), ", ", f(100 * s$novel_flagged, 1),
+      "% of novel and ", f(100 * s$known_flagged, 1), "% of known cells at confidence <= ",
+      x$settings$novel_threshold))
   }
   if (!is.na(s$entropy_of_mixing)) {
-    cli::cli_bullets(c("*" = "entropy of mixing of domains: {f(s$entropy_of_mixing)}"))
+    out <- c(out, paste0("* entropy of mixing of domains: ", f(s$entropy_of_mixing)))
   }
+  cat(out, sep = "\n")
   pc <- x$per_class
   pc <- pc[pc$n_true > 0, , drop = FALSE]
   out <- data.frame(class = pc$class, n = pc$n_true, recall = round(pc$recall, 3),
@@ -237,8 +240,8 @@ scnym_calibration <- function(model, x, truth, n_bins = 10L, ...) {
 
 #' @export
 print.scnym_calibration <- function(x, ...) {
-  cli::cli_text("{.cls scnym_calibration}: expected calibration error before and after ",
-                "temperature scaling")
+  cat(cli::format_inline("{.cls scnym_calibration}: expected calibration error before and ",
+                         "after temperature scaling"), "\n")
   s <- x$summary
   s[, c("accuracy", "ece", "oe", "mean_confidence")] <-
     round(s[, c("accuracy", "ece", "oe", "mean_confidence")], 4)

@@ -196,7 +196,7 @@ test_that("scnym_evaluate() prints a readable summary", {
   pred <- fake_predictions(n = 60)
   truth <- fake_truth(pred)
   truth[1:5] <- "Unseen"
-  out <- cli::cli_fmt(print(scnym_evaluate(pred, truth)))
+  out <- capture.output(print(scnym_evaluate(pred, truth)))
   expect_true(any(grepl("accuracy", out)))
   expect_true(any(grepl("novel types", out)))
 })

@@ -1,0 +1,359 @@
+# New cell type discovery: cluster the low-confidence cells in the scNym embedding (SPEC section 9).
+
+#' Propose new cell types among low-confidence cells
+#'
+#' Cells that the model labels with confidence `<= threshold` are candidates for cell types absent
+#' from the training data. `scnym_discover()` builds a `k`-nearest-neighbour graph of the
+#' candidates in the scNym embedding, partitions it with the Leiden algorithm
+#' ([igraph::cluster_leiden()], modularity objective) at each of `resolutions`, keeps the
+#' partition with the highest Calinski-Harabasz score (computed in the embedding), and describes
+#' each candidate cluster. Train with the `new_identity_discovery` preset (see [scnym_config()])
+#' when the target may hold new types: it keeps such cells at low confidence.
+#'
+#' Each cluster gets a `call`, decided in this order:
+#' 1. `"boundary"`: at least `boundary_fraction` of the `k` nearest neighbours of the cluster's
+#'    cells, searched among *all* cells, are confidently labelled (confidence `> threshold`).
+#'    The cluster lies within or at the edge of known populations: cells between known types,
+#'    doublets or transitional states rather than a type of their own.
+#' 2. `"rare class"`: otherwise, if the cluster's predicted class (the most frequent predicted
+#'    label in it) had fewer than `rare_cells` training cells: an isolated group the model may
+#'    simply have seen too few examples of.
+#' 3. `"new type"`: otherwise: an isolated group of low-confidence cells whose best guess is a
+#'    class the model knew well; likely a cell type absent from the training data.
+#'
+#' @param x A prediction table from [scnym_predict()] (columns `label`, `confidence`,
+#'   `embedding`), or a Seurat or SingleCellExperiment object, either annotated by
+#'   [scnym_annotate()] (the metadata columns `key_added` and `<key_added>_confidence` and the
+#'   reduction or reduced dimension `"scnym"` are read) or to be predicted with `model`.
+#' @param model The `scnym_model` that made the predictions. It supplies the number of training
+#'   cells per class, and for a Seurat or SingleCellExperiment object not yet annotated, the
+#'   predictions. Optional for a prediction table (then give `training_counts` or get `NA`).
+#' @param threshold Cells with confidence at or below this are candidates.
+#' @param k Number of nearest neighbours in the graph (and in the boundary test).
+#' @param resolutions Leiden resolution parameters to try.
+#' @param rare_cells A predicted class with fewer training cells than this makes a `"rare class"`.
+#' @param boundary_fraction Fraction of confident neighbours from which a cluster is a
+#'   `"boundary"`.
+#' @param training_counts Optional number of training cells per class, a vector named by class;
+#'   by default taken from `model`.
+#' @param seed Seed for Leiden's random moves (`NULL`: the session's RNG); the session's RNG
+#'   state is restored afterwards.
+#' @param key_added For objects: the prefix of the metadata columns read and written.
+#' @param ... For a Seurat or SingleCellExperiment object: the arguments of the prediction-table
+#'   method (`threshold`, `k`, `resolutions`, ...). Unused otherwise.
+#' @return For a prediction table, an object of class `scnym_discovery`, a list with:
+#' * `clusters`: one row per candidate cluster, largest first: `cluster` (`"N1"`, `"N2"`, ...),
+#'   `n_cells`, `mean_confidence`, `predicted_class` (the most frequent predicted label),
+#'   `predicted_fraction` (the share of cells with that label), `n_training_cells` (training cells
+#'   of `predicted_class`), `confident_neighbor_fraction` (see the rule above) and `call`
+#'   (`"boundary"`, `"rare class"` or `"new type"`);
+#' * `cells`: one row per candidate cell: `cell`, `cluster`, `label`, `confidence`;
+#' * `partitions`: one row per resolution: `resolution`, `n_clusters`, `calinski_harabasz`
+#'   (`NA` for a single cluster) and `chosen`;
+#' * `settings`: the arguments used.
+#'
+#' For a Seurat or SingleCellExperiment object, the object, with metadata columns
+#' `<key_added>_candidate` (the cluster of each candidate cell, `NA` for the others) and
+#' `<key_added>_candidate_call` (the cluster's call), and the `scnym_discovery` object stored in
+#' `Tool(x)` / the `tools` slot (Seurat, under `"scnym_discover"`) or `metadata(x)$scnym_discover`
+#' (SingleCellExperiment).
+#' @seealso [scnym_evaluate()] for the confidence of known and novel cells.
+#' @examples
+#' set.seed(1)
+#' # three known types, confident; two unseen types, low confidence and apart in the embedding
+#' centers <- matrix(rnorm(5 * 8, sd = 4), 5, 8)
+#' type <- rep(1:5, each = 60)
+#' emb <- centers[type, ] + matrix(rnorm(300 * 8), 300, 8)
+#' pred <- data.frame(label = c("a", "b", "c", "a", "b")[type],
+#'                    confidence = ifelse(type <= 3, 0.95, 0.4),
+#'                    row.names = paste0("cell", 1:300))
+#' pred$embedding <- emb
+#' disc <- scnym_discover(pred, training_counts = c(a = 100, b = 100, c = 100))
+#' disc$clusters
+#' table(disc$cells$cluster, type[type > 3])
+#' @export
+scnym_discover <- function(x, ...) {
+  UseMethod("scnym_discover")
+}
+
+#' @rdname scnym_discover
+#' @export
+scnym_discover.default <- function(x, ...) {
+  scnym_abort(c("{.arg x} must be a prediction table, a Seurat object or a SingleCellExperiment.",
+                x = "Got {.obj_type_friendly {x}}."), kind = "invalid_argument")
+}
+
+#' @rdname scnym_discover
+#' @export
+scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
+                                      resolutions = c(0.1, 0.2, 0.3, 0.5, 1.0), rare_cells = 50L,
+                                      boundary_fraction = 0.5, training_counts = NULL,
+                                      seed = 1L, ...) {
+  check_prediction_table(x, c("label", "confidence", "embedding"), arg = "x")
+  check_probability(threshold, "threshold")
+  check_count(k, "k", min = 1)
+  check_count(rare_cells, "rare_cells", min = 0)
+  check_probability(boundary_fraction, "boundary_fraction")
+  if (!is.numeric(resolutions) || !length(resolutions) || anyNA(resolutions) ||
+      any(resolutions <= 0)) {
+    scnym_abort(c("{.arg resolutions} must be positive numbers.",
+                  x = "Got {.val {resolutions}}."), kind = "invalid_argument")
+  }
+  counts <- discovery_training_counts(model, training_counts)
+  emb <- check_numeric_matrix(x$embedding, "x$embedding")
+  cells <- rownames(x)
+  if (is.null(cells)) cells <- as.character(seq_len(nrow(x)))
+  label <- as.character(x$label)
+  conf <- as.numeric(x$confidence)
+  cand <- which(!is.na(conf) & conf <= threshold)
+  settings <- list(threshold = threshold, k = as.integer(k), resolutions = resolutions,
+                   rare_cells = rare_cells, boundary_fraction = boundary_fraction, seed = seed)
+
+  n_c <- length(cand)
+  if (n_c == 0) {
+    cli::cli_inform("No cell has confidence <= {threshold}: no candidate clusters.")
+    return(new_discovery(empty_clusters(), data.frame(cell = character(), cluster = character(),
+                                                      label = character(), confidence = numeric()),
+                         data.frame(resolution = resolutions, n_clusters = 0L,
+                                    calinski_harabasz = NA_real_, chosen = FALSE),
+                         settings))
+  }
+  ce <- emb[cand, , drop = FALSE]
+  fit <- leiden_best_partition(ce, k, resolutions, seed)
+  membership <- fit$membership
+
+  # boundary test: neighbours of candidates among all cells
+  k_all <- min(as.integer(k), nrow(emb) - 1L)
+  confident_nb <- if (k_all >= 1) {
+    nn_all <- knn_search(emb, ce, k_all, exclude = cand)
+    rowMeans(matrix(!(seq_len(nrow(emb)) %in% cand)[nn_all], nrow = n_c))
+  } else {
+    rep(0, n_c)
+  }
+
+  ids <- sort(unique(membership))
+  sizes <- tabulate(match(membership, ids), length(ids))
+  ids <- ids[order(-sizes, ids)]
+  rows <- lapply(seq_along(ids), function(j) {
+    sel <- membership == ids[j]
+    tab <- sort(table(label[cand][sel]), decreasing = TRUE)
+    top <- names(tab)[1]
+    n_train <- if (is.null(counts) || is.na(counts[top])) NA_real_ else unname(counts[top])
+    cnf <- mean(confident_nb[sel])
+    call <- if (cnf >= boundary_fraction) {
+      "boundary"
+    } else if (!is.na(n_train) && n_train < rare_cells) {
+      "rare class"
+    } else {
+      "new type"
+    }
+    data.frame(cluster = paste0("N", j), n_cells = sum(sel),
+               mean_confidence = mean(conf[cand][sel]), predicted_class = top,
+               predicted_fraction = as.numeric(tab[1]) / sum(sel), n_training_cells = n_train,
+               confident_neighbor_fraction = cnf, call = call)
+  })
+  clusters <- do.call(rbind, rows)
+  cluster_of <- paste0("N", match(membership, ids))
+  cell_table <- data.frame(cell = cells[cand], cluster = cluster_of, label = label[cand],
+                           confidence = conf[cand])
+  new_discovery(clusters, cell_table, fit$partitions, settings)
+}
+
+#' @rdname scnym_discover
+#' @export
+scnym_discover.Seurat <- function(x, ..., model = NULL, key_added = "scNym") {
+  pred <- discovery_input(x, model, key_added)
+  res <- scnym_discover(pred, model = model, ...)
+  md <- discovery_columns(res, rownames(pred), colnames(x), key_added)
+  for (nm in names(md)) x[[nm]] <- md[[nm]]
+  tools <- methods::slot(x, "tools")
+  tools[["scnym_discover"]] <- res
+  methods::slot(x, "tools") <- tools
+  x
+}
+
+#' @rdname scnym_discover
+#' @export
+scnym_discover.SingleCellExperiment <- function(x, ..., model = NULL, key_added = "scNym") {
+  pred <- discovery_input(x, model, key_added)
+  res <- scnym_discover(pred, model = model, ...)
+  md <- discovery_columns(res, rownames(pred), colnames(x), key_added)
+  cd <- SummarizedExperiment::colData(x)
+  for (nm in names(md)) cd[[nm]] <- unname(md[[nm]])
+  SummarizedExperiment::colData(x) <- cd
+  meta <- S4Vectors::metadata(x)
+  meta[["scnym_discover"]] <- res
+  S4Vectors::metadata(x) <- meta
+  x
+}
+
+#' @export
+print.scnym_discovery <- function(x, ...) {
+  s <- x$settings
+  n <- nrow(x$cells)
+  if (n == 0) {
+    cat(cli::format_inline("{.cls scnym_discovery}: no cell with confidence <= {s$threshold}."), "\n")
+    return(invisible(x))
+  }
+  chosen <- x$partitions[x$partitions$chosen, , drop = FALSE]
+  cat(cli::format_inline(
+    "{.cls scnym_discovery}: {n} candidate cell{?s} (confidence <= {s$threshold}) in ",
+    "{nrow(x$clusters)} cluster{?s} (Leiden, resolution {chosen$resolution}: the best ",
+    "Calinski-Harabasz score of {nrow(x$partitions)} resolution{?s})"), "\n")
+  cl <- x$clusters
+  num <- c("mean_confidence", "predicted_fraction", "confident_neighbor_fraction")
+  cl[num] <- lapply(cl[num], round, 3)
+  print(cl, row.names = FALSE)
+  invisible(x)
+}
+
+# ---- internals ---------------------------------------------------------------------------------
+
+new_discovery <- function(clusters, cells, partitions, settings) {
+  structure(list(clusters = clusters, cells = cells, partitions = partitions,
+                 settings = settings), class = "scnym_discovery")
+}
+
+empty_clusters <- function() {
+  data.frame(cluster = character(), n_cells = integer(), mean_confidence = numeric(),
+             predicted_class = character(), predicted_fraction = numeric(),
+             n_training_cells = numeric(), confident_neighbor_fraction = numeric(),
+             call = character())
+}
+
+# Training cells per class, named by class, from the model or the user; NULL when unknown.
+discovery_training_counts <- function(model, training_counts, call = rlang::caller_env()) {
+  if (!is.null(training_counts)) {
+    if (!is.numeric(training_counts) || is.null(names(training_counts))) {
+      scnym_abort(c("{.arg training_counts} must be a numeric vector named by class.",
+                    x = "Got {.obj_type_friendly {training_counts}}."),
+                  kind = "invalid_argument", call = call)
+    }
+    return(training_counts)
+  }
+  if (is.null(model)) return(NULL)
+  if (!inherits(model, "scnym_model")) {
+    scnym_abort(c("{.arg model} must be an {.cls scnym_model}.",
+                  x = "Got {.obj_type_friendly {model}}."), kind = "invalid_argument", call = call)
+  }
+  model_class_counts(model)
+}
+
+# Number of training cells per class of a model, named by class.
+model_class_counts <- function(model) {
+  counts <- model$meta$class_counts
+  classes <- model$meta$classes
+  if (is.null(counts)) return(NULL)
+  if (is.data.frame(counts)) {
+    nm <- intersect(c("class", "label"), names(counts))[1]
+    val <- setdiff(names(counts)[vapply(counts, is.numeric, logical(1))], nm)[1]
+    return(stats::setNames(as.numeric(counts[[val]]), as.character(counts[[nm]])))
+  }
+  counts <- unlist(counts)
+  if (is.null(names(counts))) names(counts) <- classes
+  stats::setNames(as.numeric(counts), names(counts))
+}
+
+# Build the kNN graph of the candidate cells, run Leiden at each resolution, pick the partition
+# with the best Calinski-Harabasz score.
+leiden_best_partition <- function(emb, k, resolutions, seed) {
+  n <- nrow(emb)
+  if (n < 3) {
+    return(list(membership = rep(1L, n),
+                partitions = data.frame(resolution = resolutions, n_clusters = 1L,
+                                        calinski_harabasz = NA_real_,
+                                        chosen = seq_along(resolutions) == 1)))
+  }
+  g <- knn_graph(emb, min(as.integer(k), n - 1L))
+  memberships <- with_rng_seed(seed, lapply(resolutions, function(r) {
+    cl <- igraph::cluster_leiden(g, objective_function = "modularity",
+                                 resolution_parameter = r, n_iterations = -1)
+    as.integer(igraph::membership(cl))
+  }))
+  ch <- vapply(memberships, function(m) calinski_harabasz(emb, m), numeric(1))
+  best <- if (all(is.na(ch))) 1L else which.max(ch)
+  list(membership = memberships[[best]],
+       partitions = data.frame(resolution = resolutions,
+                               n_clusters = vapply(memberships, function(m) length(unique(m)),
+                                                   integer(1)),
+                               calinski_harabasz = ch, chosen = seq_along(resolutions) == best))
+}
+
+# Undirected, unweighted k-nearest-neighbour graph (an edge when either cell is among the other's
+# k nearest neighbours).
+knn_graph <- function(emb, k) {
+  nn <- knn_search(emb, emb, k, exclude = seq_len(nrow(emb)))
+  edges <- cbind(rep(seq_len(nrow(emb)), times = k), as.vector(nn))
+  g <- igraph::graph_from_edgelist(edges, directed = FALSE)
+  g <- igraph::add_vertices(g, max(0, nrow(emb) - igraph::vcount(g)))
+  igraph::simplify(g)
+}
+
+# Calinski-Harabasz index: (between-cluster dispersion / (K - 1)) / (within / (n - K)); NA when
+# K < 2 or K = n.
+calinski_harabasz <- function(x, membership) {
+  n <- nrow(x)
+  groups <- unique(membership)
+  kk <- length(groups)
+  if (kk < 2 || kk >= n) return(NA_real_)
+  mu <- colMeans(x)
+  f <- factor(membership, levels = groups)
+  sums <- rowsum(x, f, reorder = FALSE)
+  sizes <- as.vector(table(f))
+  centers <- sums / sizes
+  between <- sum(sizes * rowSums((centers - matrix(mu, kk, ncol(x), byrow = TRUE))^2))
+  within <- sum((x - centers[as.integer(f), , drop = FALSE])^2)
+  if (within == 0) return(Inf)
+  (between / (kk - 1)) / (within / (n - kk))
+}
+
+# A prediction table for an object: predicted by `model`, or read back from scnym_annotate()'s
+# write-back.
+discovery_input <- function(x, model, key_added, call = rlang::caller_env()) {
+  if (!is.null(model)) {
+    return(scnym_predict(model, x))
+  }
+  md <- object_cell_metadata(x)
+  conf_col <- paste0(key_added, "_confidence")
+  emb <- object_scnym_embedding(x)
+  if (!all(c(key_added, conf_col) %in% names(md)) || is.null(emb)) {
+    scnym_abort(c("{.arg x} has no scNym predictions to read.",
+                  x = "Expected metadata columns {.field {key_added}} and {.field {conf_col}} and the {.val scnym} embedding.",
+                  i = "Run {.fn scnym_annotate} first, or pass {.arg model}."),
+                kind = "invalid_argument", call = call)
+  }
+  cells <- colnames(x)
+  pred <- data.frame(label = as.character(md[[key_added]]),
+                     confidence = as.numeric(md[[conf_col]]), row.names = cells)
+  pred$embedding <- as.matrix(emb)[cells, , drop = FALSE]
+  pred
+}
+
+object_cell_metadata <- function(x) {
+  if (inherits(x, "Seurat")) {
+    return(x[[]])
+  }
+  as.data.frame(SummarizedExperiment::colData(x))
+}
+
+object_scnym_embedding <- function(x, name = "scnym") {
+  if (inherits(x, "Seurat")) {
+    if (!name %in% names(x@reductions)) return(NULL)
+    return(SeuratObject::Embeddings(x, reduction = name))
+  }
+  if (!name %in% SingleCellExperiment::reducedDimNames(x)) return(NULL)
+  emb <- SingleCellExperiment::reducedDim(x, name)
+  if (is.null(rownames(emb))) rownames(emb) <- colnames(x)
+  emb
+}
+
+discovery_columns <- function(res, pred_cells, cells, key_added) {
+  cl <- rep(NA_character_, length(cells))
+  call <- rep(NA_character_, length(cells))
+  i <- match(res$cells$cell, cells)
+  cl[i] <- res$cells$cluster
+  call[i] <- res$clusters$call[match(res$cells$cluster, res$clusters$cluster)]
+  out <- list(cl, call)
+  names(out) <- paste0(key_added, c("_candidate", "_candidate_call"))
+  lapply(out, function(v) stats::setNames(v, cells))
+}

@@ -1,0 +1,187 @@
+# scnym_discover(): candidate clusters of low-confidence cells.
+
+# Five groups in an 8-d embedding: types 1-3 known and confident, 4-5 unseen and low-confidence.
+discovery_fixture <- function(seed = 1, n = 60) {
+  set.seed(seed)
+  centers <- matrix(rnorm(5 * 8, sd = 5), 5, 8)
+  type <- rep(1:5, each = n)
+  emb <- centers[type, ] + matrix(rnorm(5 * n * 8), 5 * n, 8)
+  pred <- data.frame(label = c("a", "b", "c", "a", "b")[type],
+                     confidence = ifelse(type <= 3, runif(5 * n, 0.8, 1), runif(5 * n, 0.3, 0.5)),
+                     row.names = sprintf("cell%03d", seq_len(5 * n)))
+  pred$embedding <- emb
+  list(pred = pred, type = type, centers = centers)
+}
+
+test_that("unseen groups are separated and called new types", {
+  fx <- discovery_fixture()
+  disc <- scnym_discover(fx$pred, training_counts = c(a = 300, b = 300, c = 300))
+  expect_s3_class(disc, "scnym_discovery")
+  expect_equal(nrow(disc$cells), 120)
+  expect_equal(disc$cells$cell, rownames(fx$pred)[fx$type > 3])
+  tab <- table(disc$cells$cluster, fx$type[fx$type > 3])
+  # every cluster is pure and the two types never share a cluster
+  expect_true(all(rowSums(tab > 0) == 1))
+  expect_equal(sort(disc$clusters$n_cells), sort(as.vector(table(disc$cells$cluster))))
+  expect_true(all(disc$clusters$call == "new type"))
+  expect_equal(disc$clusters$n_training_cells, rep(300, nrow(disc$clusters)))
+  expect_named(disc$clusters, c("cluster", "n_cells", "mean_confidence", "predicted_class",
+                                "predicted_fraction", "n_training_cells",
+                                "confident_neighbor_fraction", "call"))
+  cl1 <- disc$cells$cluster == disc$clusters$cluster[1]
+  expect_equal(disc$clusters$mean_confidence[1], mean(disc$cells$confidence[cl1]))
+  expect_equal(disc$partitions$resolution, c(0.1, 0.2, 0.3, 0.5, 1.0))
+  expect_equal(sum(disc$partitions$chosen), 1)
+  expect_equal(which(disc$partitions$chosen), which.max(disc$partitions$calinski_harabasz))
+})
+
+test_that("low-confidence cells inside a known population are a boundary; a rare class is named", {
+  fx <- discovery_fixture()
+  pred <- fx$pred
+  # 20 cells of known type 1 lose confidence: they sit among confident neighbours
+  low <- which(fx$type == 1)[1:20]
+  pred$confidence[low] <- 0.45
+  # type 5 is predicted as class "r", seen 10 times in training
+  pred$label[fx$type == 5] <- "r"
+  disc <- scnym_discover(pred, training_counts = c(a = 300, b = 300, c = 300, r = 10))
+  cl <- disc$clusters
+  call_of <- function(cells) {
+    ids <- unique(disc$cells$cluster[disc$cells$cell %in% rownames(pred)[cells]])
+    unique(cl$call[cl$cluster %in% ids])
+  }
+  expect_equal(call_of(low), "boundary")
+  expect_equal(call_of(which(fx$type == 5)), "rare class")
+  expect_equal(call_of(which(fx$type == 4)), "new type")
+  # the confident-neighbour fraction: neighbours among all cells, the cell itself excluded
+  d <- as.matrix(dist(pred$embedding))
+  diag(d) <- Inf
+  cand <- which(pred$confidence <= 0.5)
+  frac <- vapply(cand, function(i) mean(pred$confidence[order(d[i, ])[1:15]] > 0.5), numeric(1))
+  for (j in seq_len(nrow(cl))) {
+    sel <- disc$cells$cluster == cl$cluster[j]
+    expect_equal(cl$confident_neighbor_fraction[j], mean(frac[sel]))
+  }
+})
+
+test_that("the Calinski-Harabasz score matches a direct computation", {
+  set.seed(5)
+  x <- matrix(rnorm(90), 30, 3)
+  m <- sample(1:4, 30, TRUE)
+  grand <- colMeans(x)
+  b <- 0
+  w <- 0
+  for (g in unique(m)) {
+    xs <- x[m == g, , drop = FALSE]
+    ctr <- colMeans(xs)
+    b <- b + nrow(xs) * sum((ctr - grand)^2)
+    w <- w + sum(sweep(xs, 2, ctr)^2)
+  }
+  kk <- length(unique(m))
+  expect_equal(calinski_harabasz(x, m), (b / (kk - 1)) / (w / (30 - kk)))
+  expect_true(is.na(calinski_harabasz(x, rep(1, 30))))
+})
+
+test_that("the kNN graph has an edge wherever one cell is among the other's 15 nearest", {
+  set.seed(2)
+  x <- matrix(rnorm(200), 50, 4)
+  g <- knn_graph(x, 15)
+  d <- as.matrix(dist(x))
+  diag(d) <- Inf
+  a <- matrix(FALSE, 50, 50)
+  for (i in 1:50) a[i, order(d[i, ])[1:15]] <- TRUE
+  a <- a | t(a)
+  expect_equal(as.matrix(igraph::as_adjacency_matrix(g, sparse = FALSE)) > 0, a,
+               ignore_attr = TRUE)
+  # Leiden on that graph, as the chosen partition is computed
+  set.seed(3)
+  m1 <- igraph::membership(igraph::cluster_leiden(g, objective_function = "modularity",
+                                                  resolution_parameter = 0.5, n_iterations = -1))
+  expect_length(m1, 50)
+})
+
+test_that("results are reproducible and leave the session's RNG alone", {
+  fx <- discovery_fixture(seed = 4)
+  set.seed(99)
+  before <- .Random.seed
+  d1 <- scnym_discover(fx$pred, seed = 1)
+  expect_identical(.Random.seed, before)
+  d2 <- scnym_discover(fx$pred, seed = 1)
+  expect_identical(d1, d2)
+  expect_true(all(is.na(d1$clusters$n_training_cells)))
+})
+
+test_that("no candidates and tiny candidate sets are handled", {
+  fx <- discovery_fixture()
+  pred <- fx$pred
+  pred$confidence <- 0.99
+  expect_message(d0 <- scnym_discover(pred), "no candidate")
+  expect_equal(nrow(d0$clusters), 0)
+  expect_output(print(d0), "no cell")
+  pred$confidence[1:2] <- 0.2
+  d2 <- scnym_discover(pred)
+  expect_equal(nrow(d2$clusters), 1)
+  expect_equal(d2$clusters$n_cells, 2)
+  fx <- discovery_fixture()
+  expect_output(print(scnym_discover(fx$pred)), "candidate cell")
+})
+
+test_that("training counts come from the model's metadata", {
+  fx <- discovery_fixture()
+  model <- structure(list(meta = list(classes = c("a", "b", "c"), class_counts = c(200L, 100L, 7L))),
+                     class = "scnym_model")
+  disc <- scnym_discover(fx$pred, model = model)
+  expect_equal(sort(unique(disc$clusters$n_training_cells)), sort(unique(c(a = 200, b = 100)[disc$clusters$predicted_class])))
+  expect_equal(model_class_counts(model), c(a = 200, b = 100, c = 7))
+  model$meta$class_counts <- c(c = 7L, a = 200L, b = 100L)
+  expect_equal(model_class_counts(model)[c("a", "b", "c")], c(a = 200, b = 100, c = 7))
+})
+
+test_that("results are written back to a SingleCellExperiment and a Seurat object", {
+  skip_if_not_installed("SingleCellExperiment")
+  fx <- discovery_fixture()
+  pred <- fx$pred
+  counts <- matrix(rpois(10 * nrow(pred), 2), 10, nrow(pred),
+                   dimnames = list(paste0("g", 1:10), rownames(pred)))
+  sce <- SingleCellExperiment::SingleCellExperiment(list(counts = counts))
+  sce$scNym <- pred$label
+  sce$scNym_confidence <- pred$confidence
+  SingleCellExperiment::reducedDim(sce, "scnym") <- pred$embedding
+  out <- scnym_discover(sce, k = 10)
+  direct <- scnym_discover(pred, k = 10)
+  expect_equal(out$scNym_candidate[match(direct$cells$cell, colnames(out))], direct$cells$cluster)
+  expect_true(all(is.na(out$scNym_candidate[pred$confidence > 0.5])))
+  expect_true(all(out$scNym_candidate_call[!is.na(out$scNym_candidate)] %in%
+                    c("boundary", "rare class", "new type")))
+  expect_s3_class(S4Vectors::metadata(out)$scnym_discover, "scnym_discovery")
+  expect_error(scnym_discover(SingleCellExperiment::SingleCellExperiment(list(counts = counts))),
+               class = "scnym_error_invalid_argument")
+
+  skip_if_not_installed("Seurat")
+  so <- suppressWarnings(SeuratObject::CreateSeuratObject(counts = counts))
+  so$scNym <- pred$label
+  so$scNym_confidence <- pred$confidence
+  emb <- pred$embedding
+  dimnames(emb) <- list(colnames(so), paste0("scnym_", seq_len(ncol(emb))))
+  so[["scnym"]] <- SeuratObject::CreateDimReducObject(embeddings = emb, key = "scnym_",
+                                                      assay = "RNA")
+  out2 <- scnym_discover(so, k = 10)
+  expect_equal(unname(out2$scNym_candidate), unname(out$scNym_candidate))
+  expect_s3_class(out2@tools$scnym_discover, "scnym_discovery")
+})
+
+test_that("scnym_discover() refuses bad inputs with classed errors", {
+  fx <- discovery_fixture()
+  no_emb <- fx$pred
+  no_emb$embedding <- NULL
+  expect_snapshot(error = TRUE, {
+    scnym_discover(1:3)
+    scnym_discover(no_emb)
+    scnym_discover(fx$pred, threshold = -1)
+    scnym_discover(fx$pred, k = 0)
+    scnym_discover(fx$pred, resolutions = c(0.5, -1))
+    scnym_discover(fx$pred, training_counts = c(1, 2))
+    scnym_discover(fx$pred, model = list())
+  })
+  expect_error(scnym_discover(1:3), class = "scnym_error_invalid_argument")
+  expect_error(scnym_discover(fx$pred, boundary_fraction = 2), class = "scnym_error_invalid_argument")
+})
