@@ -32,16 +32,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-torch_dir="$venv/lib/python3.11/site-packages/torch"
-have_version=""
-if [ -f "$torch_dir/include/torch/headeronly/version.h" ]; then
-  have_version=$(sed -n 's/.*TORCH_VERSION "\{0,1\}\([0-9.]*\).*/\1/p' "$torch_dir/include/torch/headeronly/version.h" | head -n 1)
-fi
-if [ ! -f "$torch_dir/lib/libtorch_cpu.so" ] || [ ! -d "$venv/lib/python3.11/site-packages/nvidia" ]; then
+here=$(cd "$(dirname "$0")" && pwd)
+found=$(env -u LIBTORCH -u LIBTORCH_INCLUDE -u LIBTORCH_LIB SCNYM_TORCH_VENV="$venv" \
+  "$here/find-libtorch.sh" 2>/dev/null || true)
+if ! grep -q "^LIBTORCH_LIB=$venv/" <<<"$found" || ! grep -q "^LIBTORCH_VERSION=$torch_version$" <<<"$found" ||
+   ! ls -d "$venv"/lib/python3*/site-packages/nvidia >/dev/null 2>&1; then
   echo "setup: installing libtorch $torch_version (CPU) into $venv"
   "$python" -m venv "$venv"
   "$venv/bin/pip" install -q --no-deps "torch==$torch_version" \
     "nvidia-cuda-runtime==13.0.96" "nvidia-cuda-cupti==13.0.85"
 fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup" >&2; exit 1; }
-echo "setup: ready (libtorch: $torch_dir)"
+echo "setup: ready (libtorch $torch_version in $venv)"
