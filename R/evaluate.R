@@ -22,8 +22,9 @@
 #'   predictions (a class never predicted has precision and F1 0);
 #' * mean AUC: the mean over classes of the one-vs-rest area under the ROC curve of that class's
 #'   probability (classes with both positive and negative cells only; ties count one half);
-#' * calibration: the confidences are cut into `n_bins` equal-width bins over \[0, 1\] (the last
-#'   bin closed); `ECE = sum_m |B_m|/n |acc(B_m) - conf(B_m)|` and overconfidence
+#' * calibration: the confidences are cut into `n_bins` equal-width bins
+#'   `(m - 1) / n_bins < confidence <= m / n_bins` (the first bin also holds 0);
+#'   `ECE = sum_m |B_m|/n |acc(B_m) - conf(B_m)|` and overconfidence
 #'   `OE = sum_m |B_m|/n conf(B_m) max(conf(B_m) - acc(B_m), 0)`;
 #' * novel-type detection: the AUROC of the confidence for separating evaluable cells (positive,
 #'   expected high) from novel cells (expected low), and the fraction of novel cells with
@@ -347,7 +348,7 @@ per_class_metrics <- function(t_e, l_e, truth_all, classes, conf_all, prob_e) {
 }
 
 calibration_curve <- function(confidence, correct, n_bins) {
-  bin <- pmin(pmax(floor(confidence * n_bins), 0), n_bins - 1) + 1
+  bin <- pmin(pmax(ceiling(confidence * n_bins), 1), n_bins)
   n <- tabulate(bin, nbins = n_bins)
   conf <- vapply(seq_len(n_bins), function(b) if (n[b]) mean(confidence[bin == b]) else NA_real_,
                  numeric(1))

@@ -82,7 +82,7 @@ test_that("ECE, overconfidence and the calibration curve match a binned computat
   conf <- pred$confidence
   ok <- pred$label == truth
   breaks <- seq(0, 1, by = 0.1)
-  b <- findInterval(conf, breaks, rightmost.closed = TRUE)
+  b <- findInterval(conf, breaks, left.open = TRUE, rightmost.closed = TRUE)
   ece <- 0
   oe <- 0
   for (m in unique(b)) {
@@ -109,6 +109,9 @@ test_that("ECE, overconfidence and the calibration curve match a binned computat
   # confidence 1 falls in the last bin
   ev3 <- scnym_evaluate(data.frame(label = "a", confidence = 1), "a")
   expect_equal(ev3$calibration$n_cells[10], 1)
+  # bins are closed on the right: confidence 0.5 is in bin 5, 0.55 in bin 6
+  ev4 <- scnym_evaluate(data.frame(label = c("a", "a"), confidence = c(0.5, 0.55)), c("a", "a"))
+  expect_equal(ev4$calibration$n_cells[5:6], c(1, 1))
 })
 
 test_that("cells of types the model never saw are scored as novel", {
