@@ -13,5 +13,10 @@ stamp="$target/scnym-sources.sha256"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
   "$here/cargo.sh" clean --release -p scnym-r -p scnym-core >/dev/null 2>&1 || true
 fi
-"$here/cargo.sh" build --release -p scnym-r
+# --offline: installing the package never downloads; tools/setup.sh fetched the crates.
+if ! "$here/cargo.sh" build --release --offline --locked -p scnym-r; then
+  echo "scnym: building the Rust library failed. If crates are missing, fetch them once with" >&2
+  echo "  tools/setup.sh   (or: cargo fetch --locked --manifest-path src/rust/Cargo.toml)" >&2
+  exit 1
+fi
 echo "$hash" > "$stamp"

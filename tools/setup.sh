@@ -42,5 +42,8 @@ if ! grep -q "^LIBTORCH_LIB=$venv/" <<<"$found" || ! grep -q "^LIBTORCH_VERSION=
   "$venv/bin/pip" install -q --no-deps "torch==$torch_version" \
     "nvidia-cuda-runtime==13.0.96" "nvidia-cuda-cupti==13.0.85"
 fi
-command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup" >&2; exit 1; }
+cargo_bin="${CARGO:-$(command -v cargo || echo "$HOME/.cargo/bin/cargo")}"
+[ -x "$cargo_bin" ] || { echo "setup: cargo not found; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
+# The Rust crates (pinned by Cargo.lock) are fetched here, so installing the R package downloads nothing.
+"$cargo_bin" fetch --locked --manifest-path "$here/../src/rust/Cargo.toml" -q
 echo "setup: ready (libtorch $torch_version in $venv)"
