@@ -241,8 +241,8 @@ discovery_training_counts <- function(model, training_counts, call = rlang::call
 
 # Number of training cells per class of a model, named by class.
 model_class_counts <- function(model) {
-  counts <- model$meta$class_counts
-  classes <- model$meta$classes
+  counts <- model_field(model, "class_counts")
+  classes <- model_field(model, "classes")
   if (is.null(counts)) return(NULL)
   if (is.data.frame(counts)) {
     nm <- intersect(c("class", "label"), names(counts))[1]
@@ -305,6 +305,13 @@ calinski_harabasz <- function(x, membership) {
   within <- sum((x - centers[as.integer(f), , drop = FALSE])^2)
   if (within == 0) return(Inf)
   (between / (kk - 1)) / (within / (n - kk))
+}
+
+# A field of a model: top level (as scnym_train() builds it) or under `meta`.
+model_field <- function(model, name) {
+  v <- model[[name]]
+  if (is.null(v) && is.list(model$meta)) v <- model$meta[[name]]
+  v
 }
 
 # A prediction table for an object: predicted by `model`, or read back from scnym_annotate()'s

@@ -223,7 +223,7 @@ scnym_calibration <- function(model, x, truth, n_bins = 10L, ...) {
   cal <- scnym_predict(model, x, calibrated = TRUE, ...)
   ev <- list(uncalibrated = scnym_evaluate(raw, truth, n_bins = n_bins),
              calibrated = scnym_evaluate(cal, truth, n_bins = n_bins))
-  temperature <- model$meta$temperature
+  temperature <- model_field(model, "temperature")
   if (is.null(temperature)) temperature <- NA_real_
   summary <- data.frame(
     calibrated = c(FALSE, TRUE), temperature = c(1, temperature),

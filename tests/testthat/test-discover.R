@@ -134,6 +134,10 @@ test_that("training counts come from the model's metadata", {
   expect_equal(model_class_counts(model), c(a = 200, b = 100, c = 7))
   model$meta$class_counts <- c(c = 7L, a = 200L, b = 100L)
   expect_equal(model_class_counts(model)[c("a", "b", "c")], c(a = 200, b = 100, c = 7))
+  # as scnym_train() builds it: fields at the top level
+  top <- structure(list(classes = c("a", "b", "c"), class_counts = c(a = 5L, b = 6L, c = 7L)),
+                   class = "scnym_model")
+  expect_equal(model_class_counts(top), c(a = 5, b = 6, c = 7))
 })
 
 test_that("results are written back to a SingleCellExperiment and a Seurat object", {
