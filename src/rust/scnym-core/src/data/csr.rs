@@ -1,0 +1,501 @@
+//! The expression store: an owned CSR matrix of cells x model genes holding log1p-CPM values
+//! as f32. The full matrix is never densified; only mini-batches are.
+
+use super::normalise::{log1p_cpm_in_place, log1p_cpm_max};
+use crate::error::{Error, Result};
+
+/// Cells x model genes, log1p-CPM, compressed sparse rows (column indices sorted within a row).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CsrMatrix {
+    n_rows: usize,
+    n_cols: usize,
+    indptr: Vec<usize>,
+    indices: Vec<u32>,
+    values: Vec<f32>,
+}
+
+/// Checks a gene map: one entry per input gene, each -1 or a model column, no column used twice.
+fn check_gene_map(gene_map: &[i32], n_input_genes: usize, n_model_genes: usize) -> Result<()> {
+    if gene_map.len() != n_input_genes {
+        return Err(Error::arg(format!(
+            "gene_map has {} entries but the input has {} genes",
+            gene_map.len(),
+            n_input_genes
+        )));
+    }
+    if n_model_genes == 0 || n_model_genes > u32::MAX as usize {
+        return Err(Error::arg(format!(
+            "the number of model genes must be in 1..={}, not {n_model_genes}",
+            u32::MAX
+        )));
+    }
+    let mut seen = vec![false; n_model_genes];
+    for (j, &m) in gene_map.iter().enumerate() {
+        if m == -1 {
+            continue;
+        }
+        if m < 0 || m as usize >= n_model_genes {
+            return Err(Error::arg(format!(
+                "gene_map[{j}] = {m} is neither -1 nor a model gene column in 0..{n_model_genes}"
+            )));
+        }
+        if seen[m as usize] {
+            return Err(Error::arg(format!(
+                "gene_map maps two input genes to model gene column {m}"
+            )));
+        }
+        seen[m as usize] = true;
+    }
+    Ok(())
+}
+
+/// Checks one input value and returns it.
+fn check_value(v: f64, row: usize, counts: bool) -> Result<f64> {
+    if !v.is_finite() {
+        return Err(Error::data(format!(
+            "the expression value of cell {} is {v}: NA, NaN and infinite values are not allowed",
+            row + 1
+        )));
+    }
+    if v < 0.0 {
+        return Err(Error::data(format!(
+            "the expression value of cell {} is negative ({v}); expected {}",
+            row + 1,
+            if counts { "counts" } else { "log1p-CPM values" }
+        )));
+    }
+    if !counts && v > log1p_cpm_max() {
+        return Err(Error::data(format!(
+            "the value {v} of cell {} is above ln(1 + 1e6) = 13.8155, so the data are not \
+             log1p-CPM; pass raw counts instead",
+            row + 1
+        )));
+    }
+    Ok(v)
+}
+
+/// Accumulates rows of (model column, value) pairs.
+struct Builder {
+    n_cols: usize,
+    indptr: Vec<usize>,
+    indices: Vec<u32>,
+    values: Vec<f32>,
+    entries: Vec<(u32, f64)>,
+}
+
+impl Builder {
+    fn new(n_rows: usize, n_cols: usize, nnz_hint: usize) -> Builder {
+        let mut indptr = Vec::with_capacity(n_rows + 1);
+        indptr.push(0);
+        Builder {
+            n_cols,
+            indptr,
+            indices: Vec::with_capacity(nnz_hint),
+            values: Vec::with_capacity(nnz_hint),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Finishes the current row from `self.entries` (already mapped to model columns).
+    fn finish_row(&mut self, row: usize, counts: bool, total: f64) -> Result<()> {
+        let entries = &mut self.entries;
+        entries.sort_unstable_by_key(|e| e.0);
+        for w in entries.windows(2) {
+            if w[0].0 == w[1].0 {
+                return Err(Error::data(format!(
+                    "cell {} has two values for the same gene",
+                    row + 1
+                )));
+            }
+        }
+        if counts {
+            let mut vals: Vec<f64> = entries.iter().map(|e| e.1).collect();
+            log1p_cpm_in_place(&mut vals, total);
+            for (e, v) in entries.iter_mut().zip(vals) {
+                e.1 = v;
+            }
+        }
+        for &(c, v) in entries.iter() {
+            if v > 0.0 {
+                self.indices.push(c);
+                self.values.push(v as f32);
+            }
+        }
+        entries.clear();
+        self.indptr.push(self.indices.len());
+        Ok(())
+    }
+
+    fn build(self) -> CsrMatrix {
+        CsrMatrix {
+            n_rows: self.indptr.len() - 1,
+            n_cols: self.n_cols,
+            indptr: self.indptr,
+            indices: self.indices,
+            values: self.values,
+        }
+    }
+}
+
+impl CsrMatrix {
+    /// Borrowed CSR parts of a cells x input-genes matrix (R's genes x cells dgCMatrix `@p`, `@i`,
+    /// `@x` are exactly this). `gene_map[j]` is the model-gene column of input gene `j`, or -1 to
+    /// drop it. `counts = true`: values are raw counts, normalised to `ln(1 + 1e6 * x / total)`
+    /// with `total` over all input genes of the cell (before dropping); `counts = false`: values
+    /// are already log1p-CPM and copied as they are. Validates the structure and the values.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_csr_parts(
+        n_cells: usize,
+        n_input_genes: usize,
+        indptr: &[i32],
+        indices: &[i32],
+        values: &[f64],
+        gene_map: &[i32],
+        n_model_genes: usize,
+        counts: bool,
+    ) -> Result<CsrMatrix> {
+        check_gene_map(gene_map, n_input_genes, n_model_genes)?;
+        if indptr.len() != n_cells + 1 {
+            return Err(Error::data(format!(
+                "the CSR row pointer has {} entries; expected n_cells + 1 = {}",
+                indptr.len(),
+                n_cells + 1
+            )));
+        }
+        if indices.len() != values.len() {
+            return Err(Error::data(format!(
+                "the CSR matrix has {} indices but {} values",
+                indices.len(),
+                values.len()
+            )));
+        }
+        if indptr[0] != 0 {
+            return Err(Error::data("the CSR row pointer must start at 0"));
+        }
+        for (r, w) in indptr.windows(2).enumerate() {
+            if w[1] < w[0] {
+                return Err(Error::data(format!(
+                    "the CSR row pointer decreases at cell {}",
+                    r + 1
+                )));
+            }
+        }
+        let nnz = indptr[n_cells];
+        if nnz < 0 || nnz as usize != indices.len() {
+            return Err(Error::data(format!(
+                "the CSR row pointer ends at {nnz} but there are {} values",
+                indices.len()
+            )));
+        }
+        let mut b = Builder::new(n_cells, n_model_genes, indices.len());
+        for row in 0..n_cells {
+            let (lo, hi) = (indptr[row] as usize, indptr[row + 1] as usize);
+            let mut total = 0.0;
+            for k in lo..hi {
+                let j = indices[k];
+                if j < 0 || j as usize >= n_input_genes {
+                    return Err(Error::data(format!(
+                        "gene index {j} of cell {} is outside 0..{n_input_genes}",
+                        row + 1
+                    )));
+                }
+                let v = check_value(values[k], row, counts)?;
+                total += v;
+                let m = gene_map[j as usize];
+                if m >= 0 && v > 0.0 {
+                    b.entries.push((m as u32, v));
+                }
+            }
+            b.finish_row(row, counts, total)?;
+        }
+        Ok(b.build())
+    }
+
+    /// A dense row-major cells x input-genes matrix (an R genes x cells column-major matrix is
+    /// exactly this); otherwise as [`CsrMatrix::from_csr_parts`].
+    pub fn from_dense(
+        n_cells: usize,
+        n_input_genes: usize,
+        values: &[f64],
+        gene_map: &[i32],
+        n_model_genes: usize,
+        counts: bool,
+    ) -> Result<CsrMatrix> {
+        check_gene_map(gene_map, n_input_genes, n_model_genes)?;
+        let expected = n_cells
+            .checked_mul(n_input_genes)
+            .ok_or_else(|| Error::data("n_cells * n_input_genes overflows"))?;
+        if values.len() != expected {
+            return Err(Error::data(format!(
+                "the dense matrix has {} values; expected {n_cells} cells x {n_input_genes} genes = {expected}",
+                values.len()
+            )));
+        }
+        let mut b = Builder::new(n_cells, n_model_genes, 0);
+        for row in 0..n_cells {
+            let cells = &values[row * n_input_genes..(row + 1) * n_input_genes];
+            let mut total = 0.0;
+            for (j, &raw) in cells.iter().enumerate() {
+                let v = check_value(raw, row, counts)?;
+                total += v;
+                let m = gene_map[j];
+                if m >= 0 && v > 0.0 {
+                    b.entries.push((m as u32, v));
+                }
+            }
+            b.finish_row(row, counts, total)?;
+        }
+        Ok(b.build())
+    }
+
+    /// Number of cells.
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    /// Number of model genes.
+    pub fn n_cols(&self) -> usize {
+        self.n_cols
+    }
+
+    /// Number of stored non-zero values.
+    pub fn nnz(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The sorted model columns and values of row `i` (panics if `i` is out of range; callers
+    /// index only rows they validated).
+    pub(crate) fn row(&self, i: usize) -> (&[u32], &[f32]) {
+        let (lo, hi) = (self.indptr[i], self.indptr[i + 1]);
+        (&self.indices[lo..hi], &self.values[lo..hi])
+    }
+
+    /// The rows `rows` as a new matrix.
+    pub fn select_rows(&self, rows: &[usize]) -> Result<CsrMatrix> {
+        let mut indptr = Vec::with_capacity(rows.len() + 1);
+        indptr.push(0);
+        let mut indices = Vec::new();
+        let mut values = Vec::new();
+        for &r in rows {
+            if r >= self.n_rows {
+                return Err(Error::arg(format!("row {r} is outside 0..{}", self.n_rows)));
+            }
+            let (c, v) = self.row(r);
+            indices.extend_from_slice(c);
+            values.extend_from_slice(v);
+            indptr.push(indices.len());
+        }
+        Ok(CsrMatrix {
+            n_rows: rows.len(),
+            n_cols: self.n_cols,
+            indptr,
+            indices,
+            values,
+        })
+    }
+
+    /// The matrix as dense row-major f32 values (for tests and small matrices only).
+    pub fn to_dense(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.n_rows * self.n_cols];
+        for r in 0..self.n_rows {
+            let (c, v) = self.row(r);
+            for (&j, &x) in c.iter().zip(v) {
+                out[r * self.n_cols + j as usize] = x;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> (Vec<i32>, Vec<i32>, Vec<f64>) {
+        // 2 cells x 3 input genes: [[1, 0, 3], [0, 2, 0]]
+        (vec![0, 2, 3], vec![0, 2, 1], vec![1.0, 3.0, 2.0])
+    }
+
+    #[test]
+    fn csr_and_dense_agree_and_normalise_over_all_genes() {
+        let (p, i, x) = small();
+        // drop input gene 2 from the model: totals still include it
+        let map = [1, 0, -1];
+        let a = CsrMatrix::from_csr_parts(2, 3, &p, &i, &x, &map, 2, true).unwrap();
+        let dense = [1.0, 0.0, 3.0, 0.0, 2.0, 0.0];
+        let b = CsrMatrix::from_dense(2, 3, &dense, &map, 2, true).unwrap();
+        assert_eq!(a, b);
+        assert_eq!((a.n_rows(), a.n_cols(), a.nnz()), (2, 2, 2));
+        let d = a.to_dense();
+        assert!((d[1] as f64 - (1.0f64 + 250_000.0).ln()).abs() < 1e-5);
+        assert_eq!(d[0], 0.0);
+        assert!((d[2] as f64 - (1.0f64 + 1e6).ln()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn rejects_bad_structure_and_values() {
+        let (p, i, x) = small();
+        let map = [0, 1, 2];
+        let ok = CsrMatrix::from_csr_parts(2, 3, &p, &i, &x, &map, 3, true);
+        assert!(ok.is_ok());
+        let kind = |r: Result<CsrMatrix>| r.unwrap_err().kind();
+        assert_eq!(
+            kind(CsrMatrix::from_csr_parts(
+                2,
+                3,
+                &[0, 3, 2],
+                &i,
+                &x,
+                &map,
+                3,
+                true
+            )),
+            "invalid_data"
+        );
+        assert_eq!(
+            kind(CsrMatrix::from_csr_parts(
+                2,
+                3,
+                &[1, 2, 3],
+                &i,
+                &x,
+                &map,
+                3,
+                true
+            )),
+            "invalid_data"
+        );
+        assert_eq!(
+            kind(CsrMatrix::from_csr_parts(3, 3, &p, &i, &x, &map, 3, true)),
+            "invalid_data"
+        );
+        assert_eq!(
+            kind(CsrMatrix::from_csr_parts(
+                2,
+                3,
+                &p,
+                &[0, 5, 1],
+                &x,
+                &map,
+                3,
+                true
+            )),
+            "invalid_data"
+        );
+        assert_eq!(
+            kind(CsrMatrix::from_csr_parts(
+                2,
+                3,
+                &p,
+                &[0, 0, 1],
+                &x,
+                &map,
+                3,
+                true
+            )),
+            "invalid_data"
+        );
+        assert_eq!(
+            kind(CsrMatrix::from_csr_parts(
+                2,
+                3,
+                &p,
+                &i,
+                &[1.0, f64::NAN, 2.0],
+                &map,
+                3,
+                true
+            )),
+            "invalid_data"
+        );
+        assert_eq!(
+            kind(CsrMatrix::from_csr_parts(
+                2,
+                3,
+                &p,
+                &i,
+                &[1.0, -1.0, 2.0],
+                &map,
+                3,
+                true
+            )),
+            "invalid_data"
+        );
+        assert_eq!(
+            kind(CsrMatrix::from_csr_parts(
+                2,
+                3,
+                &p,
+                &i,
+                &[1.0, 20.0, 2.0],
+                &map,
+                3,
+                false
+            )),
+            "invalid_data"
+        );
+        assert_eq!(
+            kind(CsrMatrix::from_csr_parts(
+                2,
+                3,
+                &p,
+                &i,
+                &x,
+                &[0, 1],
+                3,
+                true
+            )),
+            "invalid_argument"
+        );
+        assert_eq!(
+            kind(CsrMatrix::from_csr_parts(
+                2,
+                3,
+                &p,
+                &i,
+                &x,
+                &[0, 0, 1],
+                3,
+                true
+            )),
+            "invalid_argument"
+        );
+        assert_eq!(
+            kind(CsrMatrix::from_csr_parts(
+                2,
+                3,
+                &p,
+                &i,
+                &x,
+                &[0, 1, 3],
+                3,
+                true
+            )),
+            "invalid_argument"
+        );
+        assert_eq!(
+            kind(CsrMatrix::from_dense(2, 3, &[0.0; 5], &map, 3, true)),
+            "invalid_data"
+        );
+        assert_eq!(
+            kind(CsrMatrix::from_dense(
+                1,
+                3,
+                &[0.0, f64::INFINITY, 1.0],
+                &map,
+                3,
+                true
+            )),
+            "invalid_data"
+        );
+    }
+
+    #[test]
+    fn log1p_input_is_copied() {
+        let m = CsrMatrix::from_dense(1, 2, &[0.5, 13.8], &[0, 1], 2, false).unwrap();
+        assert_eq!(m.to_dense(), vec![0.5, 13.8]);
+        let s = m.select_rows(&[0, 0]).unwrap();
+        assert_eq!(s.n_rows(), 2);
+        assert!(m.select_rows(&[1]).is_err());
+    }
+}

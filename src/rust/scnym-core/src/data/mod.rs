@@ -1,0 +1,14 @@
+//! Expression data: the CSR store, normalisation, mini-batches, augmentation and MixUp.
+
+mod augment;
+mod batch;
+mod csr;
+mod mixup;
+mod normalise;
+
+pub use csr::CsrMatrix;
+pub use normalise::{log1p_cpm_max, LOG1P_CPM_MAX};
+
+pub use batch::FirstLayerMode;
+pub(crate) use batch::SparseBatch;
+pub(crate) use mixup::mixup_plan;

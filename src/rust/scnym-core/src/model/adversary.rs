@@ -1,0 +1,54 @@
+//! The domain adversary `g`: embedding -> Linear -> ReLU -> Linear(n_domains). No BatchNorm.
+
+use super::layers::Linear;
+use crate::error::Result;
+use crate::rng::EngineRng;
+use tch::{Device, Tensor};
+
+pub(crate) struct Adversary {
+    pub hidden: Linear,
+    pub output: Linear,
+}
+
+impl Adversary {
+    pub fn new(
+        width: usize,
+        n_domains: usize,
+        rng: &mut EngineRng,
+        device: Device,
+    ) -> Result<Self> {
+        let mut a = Adversary {
+            hidden: Linear::new(width, width, rng, device)?,
+            output: Linear::new(width, n_domains, rng, device)?,
+        };
+        a.set_requires_grad(true)?;
+        Ok(a)
+    }
+
+    pub fn params(&self) -> Vec<&Tensor> {
+        vec![
+            &self.hidden.weight,
+            &self.hidden.bias,
+            &self.output.weight,
+            &self.output.bias,
+        ]
+    }
+
+    fn set_requires_grad(&mut self, on: bool) -> Result<()> {
+        for t in [
+            &mut self.hidden.weight,
+            &mut self.hidden.bias,
+            &mut self.output.weight,
+            &mut self.output.bias,
+        ] {
+            *t = t.f_detach()?.f_set_requires_grad(on)?;
+        }
+        Ok(())
+    }
+
+    /// Domain logits.
+    pub fn forward(&self, embedding: &Tensor) -> Result<Tensor> {
+        let h = self.hidden.forward(embedding)?.f_relu()?;
+        self.output.forward(&h)
+    }
+}

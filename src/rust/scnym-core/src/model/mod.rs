@@ -1,0 +1,117 @@
+//! The networks and the trained model.
+
+pub(crate) mod adversary;
+pub(crate) mod classifier;
+pub(crate) mod grl;
+pub(crate) mod layers;
+
+use crate::config::Config;
+use crate::data::FirstLayerMode;
+use crate::error::{Error, Result};
+use crate::train::EpochStats;
+use classifier::Classifier;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tch::Device;
+
+/// Version of the model file format this build writes (and the newest it reads).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How the first layer is computed unless changed (measured faster; see bench/engine).
+pub(crate) const DEFAULT_FIRST_LAYER: FirstLayerMode = FirstLayerMode::Sparse;
+
+/// Model outputs for a set of cells; every matrix is row-major (cells x ...).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Predictions {
+    pub n_cells: usize,
+    pub n_classes: usize,
+    pub embedding_dim: usize,
+    pub logits: Vec<f32>,
+    pub probabilities: Vec<f32>,
+    pub embedding: Vec<f32>,
+}
+
+/// Everything about a model except its weights; saved as JSON in the model file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModelMeta {
+    pub format_version: u32,
+    pub config: Config,
+    pub genes: Vec<String>,
+    pub classes: Vec<String>,
+    pub domains: Vec<String>,
+    /// Labeled training cells per class (validation cells included).
+    pub class_counts: Vec<usize>,
+    pub history: Vec<EpochStats>,
+    /// Epoch whose weights the model holds.
+    pub best_epoch: usize,
+    /// Softmax temperature used for calibrated probabilities.
+    pub temperature: f64,
+    /// Versions of scnym-core, tch and libtorch that trained the model.
+    pub versions: BTreeMap<String, String>,
+}
+
+/// A trained classifier with its metadata.
+pub struct Model {
+    pub(crate) net: Classifier,
+    pub(crate) meta: ModelMeta,
+    pub(crate) device: Device,
+    pub(crate) mode: FirstLayerMode,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("genes", &self.meta.genes.len())
+            .field("classes", &self.meta.classes)
+            .field("best_epoch", &self.meta.best_epoch)
+            .field("temperature", &self.meta.temperature)
+            .finish()
+    }
+}
+
+impl Model {
+    pub(crate) fn from_parts(
+        net: Classifier,
+        meta: ModelMeta,
+        device: Device,
+        mode: FirstLayerMode,
+    ) -> Result<Model> {
+        Ok(Model {
+            net,
+            meta,
+            device,
+            mode,
+        })
+    }
+
+    /// The model's metadata.
+    pub fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    /// Number of model genes (input columns).
+    pub fn n_genes(&self) -> usize {
+        self.meta.genes.len()
+    }
+
+    /// Number of classes.
+    pub fn n_classes(&self) -> usize {
+        self.meta.classes.len()
+    }
+
+    /// Sets the softmax temperature used by calibrated predictions (a positive finite number).
+    pub fn set_temperature(&mut self, t: f64) -> Result<()> {
+        if !(t.is_finite() && t > 0.0) {
+            return Err(Error::arg(format!(
+                "the temperature must be a positive finite number, not {t}"
+            )));
+        }
+        self.meta.temperature = t;
+        Ok(())
+    }
+
+    /// Chooses how the first layer multiplies batches (both give the same result up to rounding).
+    pub fn set_first_layer_mode(&mut self, mode: FirstLayerMode) {
+        self.mode = mode;
+    }
+}

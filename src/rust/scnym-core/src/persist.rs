@@ -1,0 +1,207 @@
+//! Model files: one safetensors file holding the classifier's tensors as f32 (BatchNorm running
+//! statistics included) and, in the header's `__metadata__`, the [`ModelMeta`] JSON under "scnym"
+//! and a checksum of metadata and tensor bytes under "scnym_checksum".
+
+use crate::error::{Error, Result};
+use crate::model::classifier::{Classifier, Shape};
+use crate::model::{Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+const META_KEY: &str = "scnym";
+const CHECKSUM_KEY: &str = "scnym_checksum";
+
+/// 64-bit FNV-1a, continued from `h`.
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    h
+}
+
+fn checksum<'a>(meta_json: &str, tensors: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut h = fnv1a(0xCBF2_9CE4_8422_2325, meta_json.as_bytes());
+    for (name, data) in tensors {
+        h = fnv1a(h, name.as_bytes());
+        h = fnv1a(h, &(data.len() as u64).to_le_bytes());
+        h = fnv1a(h, data);
+    }
+    format!("{h:016x}")
+}
+
+fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
+    let flat = t
+        .f_detach()?
+        .f_to_device(Device::Cpu)?
+        .f_to_kind(Kind::Float)?
+        .f_contiguous()?
+        .f_view([-1])?;
+    let v = Vec::<f32>::try_from(&flat)?;
+    Ok(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+}
+
+#[derive(Deserialize)]
+struct VersionProbe {
+    format_version: u32,
+}
+
+fn corrupt(detail: impl std::fmt::Display) -> Error {
+    Error::model_file(format!("the model file is truncated or corrupt ({detail})"))
+}
+
+impl Model {
+    /// The model as the bytes of a safetensors file.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let meta_json = serde_json::to_string(&self.meta)
+            .map_err(|e| Error::internal(format!("cannot serialise the model metadata: {e}")))?;
+        let specs = self.net.shape.tensor_specs();
+        let tensors = self.net.tensors();
+        let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(specs.len());
+        for ((name, shape, _), t) in specs.into_iter().zip(tensors) {
+            let shape: Vec<usize> = shape.iter().map(|&s| s as usize).collect();
+            owned.push((name, shape, tensor_bytes(t)?));
+        }
+        let sum = checksum(
+            &meta_json,
+            owned.iter().map(|(n, _, d)| (n.as_str(), d.as_slice())),
+        );
+        let mut header = HashMap::new();
+        header.insert(META_KEY.to_string(), meta_json);
+        header.insert(CHECKSUM_KEY.to_string(), sum);
+        let mut views = Vec::with_capacity(owned.len());
+        for (name, shape, data) in &owned {
+            let view = TensorView::new(Dtype::F32, shape.clone(), data)
+                .map_err(|e| Error::internal(format!("tensor {name}: {e}")))?;
+            views.push((name.clone(), view));
+        }
+        safetensors::tensor::serialize(views, &Some(header))
+            .map_err(|e| Error::internal(format!("cannot write the model: {e}")))
+    }
+
+    /// A model from the bytes of a model file. Checks the format version, the metadata, the
+    /// checksum and every tensor's presence, type and shape; never panics on arbitrary bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
+        match std::panic::catch_unwind(|| Model::parse(bytes)) {
+            Ok(result) => result,
+            Err(_) => Err(corrupt("unreadable")),
+        }
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Model> {
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| {
+            Error::model_file(format!(
+                "not a readable scnym model file (safetensors: {e:?}); it may be truncated or corrupt"
+            ))
+        })?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| corrupt(format!("{e:?}")))?;
+        let map = header.metadata().as_ref().ok_or_else(|| {
+            Error::model_file("a safetensors file without scnym metadata: not a scnym model")
+        })?;
+        let meta_json = map.get(META_KEY).ok_or_else(|| {
+            Error::model_file("a safetensors file without scnym metadata: not a scnym model")
+        })?;
+        let probe: VersionProbe =
+            serde_json::from_str(meta_json).map_err(|e| corrupt(format!("metadata: {e}")))?;
+        if probe.format_version > FORMAT_VERSION {
+            return Err(Error::model_file(format!(
+                "the model was saved by a newer version of scnym (model format {}; this version \
+                 reads formats up to {FORMAT_VERSION}): upgrade scnym to load it",
+                probe.format_version
+            )));
+        }
+        if probe.format_version == 0 {
+            return Err(corrupt("format version 0"));
+        }
+        let meta: ModelMeta =
+            serde_json::from_str(meta_json).map_err(|e| corrupt(format!("metadata: {e}")))?;
+        meta.config
+            .validate()
+            .map_err(|e| corrupt(format!("stored configuration: {e}")))?;
+        if meta.classes.len() < 2
+            || meta.genes.is_empty()
+            || meta.class_counts.len() != meta.classes.len()
+            || !(meta.temperature.is_finite() && meta.temperature > 0.0)
+        {
+            return Err(corrupt("inconsistent metadata"));
+        }
+        let shape = Shape {
+            n_genes: meta.genes.len(),
+            width: meta.config.hidden_width,
+            n_hidden: meta.config.n_hidden,
+            n_classes: meta.classes.len(),
+        };
+        let specs = shape.tensor_specs();
+        let mut datas: Vec<(&str, &[u8], &[i64])> = Vec::with_capacity(specs.len());
+        for (name, dims, _) in &specs {
+            let view = st
+                .tensor(name)
+                .map_err(|_| corrupt(format!("tensor {name} is missing")))?;
+            if view.dtype() != Dtype::F32 {
+                return Err(corrupt(format!("tensor {name} is not float32")));
+            }
+            let want: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
+            if view.shape() != want.as_slice() {
+                return Err(corrupt(format!(
+                    "tensor {name} has shape {:?}, expected {want:?}",
+                    view.shape()
+                )));
+            }
+            datas.push((name.as_str(), view.data(), dims.as_slice()));
+        }
+        let expected = checksum(meta_json, datas.iter().map(|(n, d, _)| (*n, *d)));
+        if map.get(CHECKSUM_KEY) != Some(&expected) {
+            return Err(corrupt("checksum mismatch"));
+        }
+        let device = meta.config.torch_device();
+        let mut tensors = Vec::with_capacity(datas.len());
+        for (_, data, dims) in &datas {
+            let values: Vec<f32> = data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            tensors.push(
+                Tensor::f_from_slice(&values)?
+                    .f_view(*dims)?
+                    .f_to_device(device)?,
+            );
+        }
+        let net = Classifier::from_tensors(shape, meta.config.dropout, tensors)?;
+        Model::from_parts(net, meta, device, DEFAULT_FIRST_LAYER)
+    }
+
+    /// Writes the model file (to a temporary file first, then renamed into place).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_bytes()?;
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        std::fs::write(&tmp, &bytes).map_err(|e| {
+            Error::Io(format!(
+                "cannot write the model file {}: {e}",
+                path.display()
+            ))
+        })?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::Io(format!(
+                "cannot write the model file {}: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    /// Reads a model file written by [`Model::save`].
+    pub fn load(path: &Path) -> Result<Model> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::Io(format!(
+                "cannot read the model file {}: {e}",
+                path.display()
+            ))
+        })?;
+        Model::from_bytes(&bytes)
+    }
+}

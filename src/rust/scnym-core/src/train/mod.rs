@@ -1,0 +1,40 @@
+//! Training: data and metadata in, one epoch per call, a [`Model`](crate::Model) out.
+
+mod early_stopping;
+mod losses;
+mod optim;
+mod schedules;
+mod split;
+mod stats;
+mod temperature;
+mod trainer;
+
+pub use stats::EpochStats;
+pub use trainer::Trainer;
+
+use crate::data::CsrMatrix;
+
+/// Labeled training cells: expression, class codes (0..n_classes) and domain codes.
+pub struct TrainData {
+    pub x: CsrMatrix,
+    pub labels: Vec<i64>,
+    pub domains: Vec<i64>,
+}
+
+/// Unlabeled target cells: expression and domain codes.
+pub struct TargetData {
+    pub x: CsrMatrix,
+    pub domains: Vec<i64>,
+}
+
+/// Names behind the codes: model genes (columns of `x`), classes (label codes) and domains
+/// (domain codes of training and target cells).
+#[derive(Clone, Debug, Default)]
+pub struct ModelInfo {
+    pub genes: Vec<String>,
+    pub classes: Vec<String>,
+    pub domains: Vec<String>,
+}
+
+pub(crate) use temperature::fit_temperature;
+pub(crate) use trainer::EVAL_BATCH;
