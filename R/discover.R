@@ -316,14 +316,14 @@ model_field <- function(model, name) {
 
 # A prediction table for an object: predicted by `model`, or read back from scnym_annotate()'s
 # write-back.
-discovery_input <- function(x, model, key_added, call = rlang::caller_env()) {
+discovery_input <- function(x, model, key_added, embedding = TRUE, call = rlang::caller_env()) {
   if (!is.null(model)) {
     return(scnym_predict(model, x))
   }
   md <- object_cell_metadata(x)
   conf_col <- paste0(key_added, "_confidence")
   emb <- object_scnym_embedding(x)
-  if (!all(c(key_added, conf_col) %in% names(md)) || is.null(emb)) {
+  if (!all(c(key_added, conf_col) %in% names(md)) || (embedding && is.null(emb))) {
     scnym_abort(c("{.arg x} has no scNym predictions to read.",
                   x = "Expected metadata columns {.field {key_added}} and {.field {conf_col}} and the {.val scnym} embedding.",
                   i = "Run {.fn scnym_annotate} first, or pass {.arg model}."),
@@ -332,7 +332,7 @@ discovery_input <- function(x, model, key_added, call = rlang::caller_env()) {
   cells <- colnames(x)
   pred <- data.frame(label = as.character(md[[key_added]]),
                      confidence = as.numeric(md[[conf_col]]), row.names = cells)
-  pred$embedding <- as.matrix(emb)[cells, , drop = FALSE]
+  if (!is.null(emb)) pred$embedding <- as.matrix(emb)[cells, , drop = FALSE]
   pred
 }
 
