@@ -1,7 +1,440 @@
 //! Training, prediction, explanation and persistence: R objects in, scnym-core calls, R objects out.
+//!
+//! Nothing numeric happens here. Expression data arrive as a list built by the R function
+//! `core_data()` (R/extract.R): `kind` ("csr" or "dense"), `n_cells`, `n_genes`, `p`, `i`, `x`
+//! (a genes x cells dgCMatrix's slots, i.e. a cells x genes CSR, or a column-major genes x cells
+//! matrix, i.e. row-major cells x genes), `gene_map` (0-based model column per input gene or -1),
+//! `n_model_genes` and `counts`. The slices borrow R's memory; the core copies what it keeps.
 
+use crate::boundary::{guard, interrupt_pending, RError, RResult};
 use extendr_api::prelude::*;
+use scnym_core::config::Config;
+use scnym_core::data::CsrMatrix;
+use scnym_core::train::{EpochStats, ModelInfo, TargetData, TrainData, Trainer};
+use scnym_core::Model;
+
+/// One named element of an R list.
+fn field(list: &List, name: &str) -> RResult<Robj> {
+    for (key, value) in list.iter() {
+        if key == name {
+            return Ok(value);
+        }
+    }
+    Err(RError::new(
+        "internal",
+        format!("the data list passed from R has no element `{name}`"),
+    ))
+}
+
+fn field_usize(list: &List, name: &str) -> RResult<usize> {
+    let value = field(list, name)?;
+    let number = value
+        .as_real()
+        .or_else(|| value.as_integer().map(f64::from))
+        .ok_or_else(|| RError::new("internal", format!("`{name}` must be a number")))?;
+    if !(number >= 0.0 && number.fract() == 0.0 && number < 9.0e15) {
+        return Err(RError::new(
+            "internal",
+            format!("`{name}` must be a non-negative whole number, not {number}"),
+        ));
+    }
+    Ok(number as usize)
+}
+
+fn field_bool(list: &List, name: &str) -> RResult<bool> {
+    field(list, name)?
+        .as_bool()
+        .ok_or_else(|| RError::new("internal", format!("`{name}` must be TRUE or FALSE")))
+}
+
+fn field_str(list: &List, name: &str) -> RResult<String> {
+    field(list, name)?
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| RError::new("internal", format!("`{name}` must be a string")))
+}
+
+fn int_slice<'a>(value: &'a Robj, what: &str) -> RResult<&'a [i32]> {
+    value
+        .as_integer_slice()
+        .ok_or_else(|| RError::new("internal", format!("`{what}` must be an integer vector")))
+}
+
+fn real_slice<'a>(value: &'a Robj, what: &str) -> RResult<&'a [f64]> {
+    value
+        .as_real_slice()
+        .ok_or_else(|| RError::new("internal", format!("`{what}` must be a double vector")))
+}
+
+/// The core's cell store built from a data list (see the module documentation).
+fn csr_from_data(data: &Robj) -> RResult<CsrMatrix> {
+    let list = List::try_from(data)?;
+    let n_cells = field_usize(&list, "n_cells")?;
+    let n_genes = field_usize(&list, "n_genes")?;
+    let n_model_genes = field_usize(&list, "n_model_genes")?;
+    let counts = field_bool(&list, "counts")?;
+    let gene_map_robj = field(&list, "gene_map")?;
+    let gene_map = int_slice(&gene_map_robj, "gene_map")?;
+    let x_robj = field(&list, "x")?;
+    let x = real_slice(&x_robj, "x")?;
+    let matrix = match field_str(&list, "kind")?.as_str() {
+        "csr" => {
+            let p_robj = field(&list, "p")?;
+            let i_robj = field(&list, "i")?;
+            CsrMatrix::from_csr_parts(
+                n_cells,
+                n_genes,
+                int_slice(&p_robj, "p")?,
+                int_slice(&i_robj, "i")?,
+                x,
+                gene_map,
+                n_model_genes,
+                counts,
+            )?
+        }
+        "dense" => CsrMatrix::from_dense(n_cells, n_genes, x, gene_map, n_model_genes, counts)?,
+        other => {
+            return Err(RError::new(
+                "internal",
+                format!("unknown data kind `{other}`"),
+            ))
+        }
+    };
+    Ok(matrix)
+}
+
+/// Integer codes (0-based) from R as the core's i64 codes.
+fn codes(value: &Robj, what: &str) -> RResult<Vec<i64>> {
+    Ok(int_slice(value, what)?.iter().map(|&c| c as i64).collect())
+}
+
+fn strings(value: &Robj, what: &str) -> RResult<Vec<String>> {
+    let s = Strings::try_from(value)
+        .map_err(|_| RError::new("internal", format!("`{what}` must be a character vector")))?;
+    Ok(s.iter()
+        .map(|x| {
+            let v: &str = x;
+            v.to_string()
+        })
+        .collect())
+}
+
+fn parse_config(json: &str) -> RResult<Config> {
+    let config: Config = serde_json::from_str(json)
+        .map_err(|e| RError::new("invalid_argument", format!("configuration: {e}")))?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// The JSON of a named preset (the one place preset values are defined).
+#[extendr]
+fn rs_config_preset(name: &str) -> Robj {
+    guard(|| {
+        let config = Config::preset(name)?;
+        let json =
+            serde_json::to_string(&config).map_err(|e| RError::new("internal", e.to_string()))?;
+        Ok(r!(json))
+    })
+}
+
+/// Names of the presets.
+#[extendr]
+fn rs_config_preset_names() -> Robj {
+    guard(|| {
+        let names: Vec<&str> = Config::preset_names().to_vec();
+        Ok(r!(names))
+    })
+}
+
+/// Parses and validates a configuration; returns it normalised as JSON.
+#[extendr]
+fn rs_config_validate(json: &str) -> Robj {
+    guard(|| {
+        let config = parse_config(json)?;
+        let json =
+            serde_json::to_string(&config).map_err(|e| RError::new("internal", e.to_string()))?;
+        Ok(r!(json))
+    })
+}
+
+/// Test hook: the log1p-CPM values the core stores for a data list, as a dense cells x model
+/// genes matrix (small inputs only).
+#[extendr]
+fn rs_debug_store(data: Robj) -> Robj {
+    guard(|| {
+        let m = csr_from_data(&data)?;
+        let (rows, cols) = (m.n_rows(), m.n_cols());
+        let dense = m.to_dense();
+        let out = RMatrix::new_matrix(rows, cols, |r, c| dense[r * cols + c] as f64);
+        Ok(out.into())
+    })
+}
+
+/// A trainer owned by R. `finish()` consumes the trainer, so it sits in an `Option`.
+struct TrainerBox {
+    trainer: Option<Trainer>,
+}
+
+/// A trained model owned by R.
+struct ModelBox {
+    model: Model,
+}
+
+fn trainer_mut(handle: Robj) -> RResult<ExternalPtr<TrainerBox>> {
+    let ptr: ExternalPtr<TrainerBox> = handle.try_into().map_err(|_| {
+        RError::new(
+            "invalid_argument",
+            "not a live scnym trainer (was it saved and restored, or already finished?)",
+        )
+    })?;
+    Ok(ptr)
+}
+
+fn model_ptr(handle: Robj) -> RResult<ExternalPtr<ModelBox>> {
+    let ptr: ExternalPtr<ModelBox> = handle
+        .try_into()
+        .map_err(|_| RError::new("invalid_argument", "not a live scnym model handle"))?;
+    Ok(ptr)
+}
+
+fn meta_json(model: &Model) -> RResult<String> {
+    serde_json::to_string(model.meta()).map_err(|e| RError::new("internal", e.to_string()))
+}
+
+fn stats_list(s: &EpochStats) -> Robj {
+    list!(
+        epoch = s.epoch as i32,
+        loss = s.loss,
+        loss_sup = s.loss_sup,
+        loss_ssl = s.loss_ssl,
+        loss_adv = s.loss_adv,
+        ssl_weight = s.ssl_weight,
+        adv_weight = s.adv_weight,
+        val_loss = s.val_loss,
+        val_accuracy = s.val_accuracy,
+        is_best = s.is_best,
+        seconds = s.seconds
+    )
+    .into()
+}
+
+/// A row-major (rows x cols) f32 buffer as an R double matrix.
+fn r_matrix(values: &[f32], rows: usize, cols: usize) -> RResult<Robj> {
+    if values.len() != rows * cols {
+        return Err(RError::new(
+            "internal",
+            format!("{} values for a {rows} x {cols} matrix", values.len()),
+        ));
+    }
+    let m = RMatrix::new_matrix(rows, cols, |r, c| values[r * cols + c] as f64);
+    Ok(m.into())
+}
+
+fn threads_arg(threads: i32) -> RResult<usize> {
+    if threads < 0 {
+        return Err(RError::new(
+            "invalid_argument",
+            format!("threads must be 0 or more, not {threads}"),
+        ));
+    }
+    Ok(threads as usize)
+}
+
+/// Creates a trainer. `labels`, `domains` and `target_domains` are 0-based integer codes;
+/// `target` is a data list or NULL.
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn rs_trainer_new(
+    config_json: &str,
+    train: Robj,
+    labels: Robj,
+    domains: Robj,
+    target: Robj,
+    target_domains: Robj,
+    genes: Robj,
+    classes: Robj,
+    domain_names: Robj,
+) -> Robj {
+    guard(|| {
+        let config = parse_config(config_json)?;
+        let train = TrainData {
+            x: csr_from_data(&train)?,
+            labels: codes(&labels, "labels")?,
+            domains: codes(&domains, "domains")?,
+        };
+        let target = if target.is_null() {
+            None
+        } else {
+            Some(TargetData {
+                x: csr_from_data(&target)?,
+                domains: codes(&target_domains, "target_domains")?,
+            })
+        };
+        let info = ModelInfo {
+            genes: strings(&genes, "genes")?,
+            classes: strings(&classes, "classes")?,
+            domains: strings(&domain_names, "domain_names")?,
+        };
+        let trainer = Trainer::new(config, train, target, info)?;
+        let ptr = ExternalPtr::new(TrainerBox {
+            trainer: Some(trainer),
+        });
+        Ok(ptr.into())
+    })
+}
+
+/// Runs one epoch (Ctrl-C stops it with an "interrupted" error); returns its statistics.
+#[extendr]
+fn rs_trainer_run_epoch(handle: Robj) -> Robj {
+    guard(|| {
+        let mut ptr = trainer_mut(handle)?;
+        let boxed = ptr.try_addr_mut()?;
+        let trainer = boxed
+            .trainer
+            .as_mut()
+            .ok_or_else(|| RError::new("invalid_argument", "this trainer has already finished"))?;
+        let stats = trainer.run_epoch(&mut interrupt_pending)?;
+        Ok(stats_list(&stats))
+    })
+}
+
+/// Whether training is over (maximum epochs or early stopping).
+#[extendr]
+fn rs_trainer_is_finished(handle: Robj) -> Robj {
+    guard(|| {
+        let ptr = trainer_mut(handle)?;
+        let boxed = ptr.try_addr()?;
+        Ok(r!(boxed.trainer.as_ref().is_none_or(|t| t.is_finished())))
+    })
+}
+
+/// 1-based indices (into the training cells) of the cells held out for validation.
+#[extendr]
+fn rs_trainer_validation_cells(handle: Robj) -> Robj {
+    guard(|| {
+        let ptr = trainer_mut(handle)?;
+        let boxed = ptr.try_addr()?;
+        let trainer = boxed
+            .trainer
+            .as_ref()
+            .ok_or_else(|| RError::new("invalid_argument", "this trainer has already finished"))?;
+        let idx: Vec<i32> = trainer
+            .validation_cells()
+            .iter()
+            .map(|&i| i as i32 + 1)
+            .collect();
+        Ok(r!(idx))
+    })
+}
+
+/// Ends training: the best weights with the fitted temperature, as `list(bytes, meta, handle)`.
+#[extendr]
+fn rs_trainer_finish(handle: Robj) -> Robj {
+    guard(|| {
+        let mut ptr = trainer_mut(handle)?;
+        let boxed = ptr.try_addr_mut()?;
+        let trainer = boxed
+            .trainer
+            .take()
+            .ok_or_else(|| RError::new("invalid_argument", "this trainer has already finished"))?;
+        let model = trainer.finish()?;
+        let bytes = model.to_bytes()?;
+        let meta = meta_json(&model)?;
+        let handle = ExternalPtr::new(ModelBox { model });
+        Ok(list!(
+            bytes = Raw::from_bytes(&bytes),
+            meta = meta,
+            handle = handle
+        )
+        .into())
+    })
+}
+
+/// Reads a model from the bytes of a model file: `list(handle, meta)`.
+#[extendr]
+fn rs_model_from_bytes(bytes: Robj) -> Robj {
+    guard(|| {
+        let raw = bytes
+            .as_raw_slice()
+            .ok_or_else(|| RError::new("invalid_argument", "model bytes must be a raw vector"))?;
+        let model = Model::from_bytes(raw)?;
+        let meta = meta_json(&model)?;
+        let handle = ExternalPtr::new(ModelBox { model });
+        Ok(list!(handle = handle, meta = meta).into())
+    })
+}
+
+/// Predictions for a data list: `list(probabilities, logits, embedding)`, cells in rows.
+#[extendr]
+fn rs_model_predict(handle: Robj, data: Robj, calibrated: bool, threads: i32) -> Robj {
+    guard(|| {
+        let ptr = model_ptr(handle)?;
+        let boxed = ptr.try_addr()?;
+        let x = csr_from_data(&data)?;
+        let p = boxed.model.predict(&x, calibrated, threads_arg(threads)?)?;
+        Ok(list!(
+            probabilities = r_matrix(&p.probabilities, p.n_cells, p.n_classes)?,
+            logits = r_matrix(&p.logits, p.n_cells, p.n_classes)?,
+            embedding = r_matrix(&p.embedding, p.n_cells, p.embedding_dim)?
+        )
+        .into())
+    })
+}
+
+/// Integrated gradients of each cell toward `target_class` (0-based codes): cells x model genes.
+#[extendr]
+fn rs_model_integrated_gradients(
+    handle: Robj,
+    data: Robj,
+    target_class: Robj,
+    steps: i32,
+    threads: i32,
+) -> Robj {
+    guard(|| {
+        let ptr = model_ptr(handle)?;
+        let boxed = ptr.try_addr()?;
+        let x = csr_from_data(&data)?;
+        let target = codes(&target_class, "target_class")?;
+        if steps < 1 {
+            return Err(RError::new(
+                "invalid_argument",
+                format!("steps must be at least 1, not {steps}"),
+            ));
+        }
+        let ig = boxed.model.integrated_gradients(
+            &x,
+            &target,
+            steps as usize,
+            threads_arg(threads)?,
+            &mut interrupt_pending,
+        )?;
+        r_matrix(&ig, x.n_rows(), boxed.model.n_genes())
+    })
+}
+
+/// The model's metadata as JSON.
+#[extendr]
+fn rs_model_meta(handle: Robj) -> Robj {
+    guard(|| {
+        let ptr = model_ptr(handle)?;
+        let boxed = ptr.try_addr()?;
+        Ok(r!(meta_json(&boxed.model)?))
+    })
+}
 
 extendr_module! {
     mod engine;
+    fn rs_config_preset;
+    fn rs_config_preset_names;
+    fn rs_config_validate;
+    fn rs_debug_store;
+    fn rs_trainer_new;
+    fn rs_trainer_run_epoch;
+    fn rs_trainer_is_finished;
+    fn rs_trainer_validation_cells;
+    fn rs_trainer_finish;
+    fn rs_model_from_bytes;
+    fn rs_model_predict;
+    fn rs_model_integrated_gradients;
+    fn rs_model_meta;
 }

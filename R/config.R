@@ -1,0 +1,262 @@
+# Training configuration. Preset values live in one place, the Rust core
+# (`scnym_core::config::Config::preset`); R starts from them, checks overrides with messages that
+# name the parameter and its allowed range, and lets the core re-validate the result.
+
+# What each parameter may be, for R-side messages. type: "count" (whole number), "number",
+# "flag", "choice", "seed". The core checks the same ranges again.
+config_spec <- list(
+  hidden_width = list(type = "count", min = 1, max = 65536,
+                      doc = "width of every hidden layer (and of the embedding)"),
+  n_hidden = list(type = "count", min = 1, max = 64, doc = "number of hidden layers"),
+  dropout = list(type = "number", min = 0, max = 1, max_open = TRUE, doc = "dropout probability"),
+  batch_size = list(type = "count", min = 2, max = 1048576,
+                    doc = "cells per mini-batch (labelled and target each)"),
+  max_epochs = list(type = "count", min = 1, max = 1e6, doc = "maximum number of epochs"),
+  lr = list(type = "number", min = 0, max = Inf, min_open = TRUE, doc = "Adadelta learning rate"),
+  rho = list(type = "number", min = 0, max = 1, max_open = TRUE, doc = "Adadelta decay"),
+  eps = list(type = "number", min = 0, max = Inf, min_open = TRUE, doc = "Adadelta epsilon"),
+  weight_decay = list(type = "number", min = 0, max = 1, doc = "L2 weight decay"),
+  ssl_weight = list(type = "number", min = 0, max = 1e6,
+                    doc = "maximum weight of the semisupervised loss"),
+  ssl_ramp_epochs = list(type = "count", min = 0, max = 1e6,
+                         doc = "epochs over which the SSL weight ramps up"),
+  ssl_ramp = list(type = "choice", choices = c("linear", "sigmoid"), doc = "shape of the SSL ramp"),
+  adv_weight = list(type = "number", min = 0, max = 1e6,
+                    doc = "maximum weight of the domain adversary's reversed gradient"),
+  adv_ramp_epochs = list(type = "count", min = 0, max = 1e6,
+                         doc = "epochs over which the adversary weight ramps up"),
+  pseudolabel_min_confidence = list(type = "number", min = 0, max = 1,
+                                    doc = "pseudolabel confidence threshold"),
+  adv_confident_only = list(type = "flag", doc = "only confident target cells train the adversary"),
+  sharpen_temperature = list(type = "number", min = 0, max = 100, min_open = TRUE,
+                             doc = "pseudolabel sharpening temperature"),
+  mixup_alpha = list(type = "number", min = 0, max = 1000,
+                     doc = "MixUp Beta(alpha, alpha) parameter (0 = no MixUp)"),
+  mask_prob = list(type = "number", min = 0, max = 1, max_open = TRUE,
+                   doc = "probability of masking a gene in augmentation"),
+  val_fraction = list(type = "number", min = 0, max = 0.5,
+                      doc = "fraction of labelled cells held out for model selection"),
+  min_epochs = list(type = "count", min = 0, max = 1e6, doc = "no model selection before this epoch"),
+  patience = list(type = "count", min = 1, max = 1e6,
+                  doc = "stop after this many epochs without improvement"),
+  seed = list(type = "seed", min = 0, max = .Machine$integer.max,
+              doc = "random seed (NULL: drawn from R's RNG when training)"),
+  threads = list(type = "count", min = 0, max = 4096, doc = "libtorch threads (0 = its default)"),
+  device = list(type = "choice", choices = c("cpu", "cuda", "auto"), doc = "compute device")
+)
+
+#' Configure scNym training
+#'
+#' Starts from a preset of the Rust core and overrides any parameter. Every value is checked, and
+#' the configuration is stored in the trained model (seed included), so a run can be repeated
+#' with `scnym_train(..., config = model$config)`.
+#'
+#' Presets (SPEC section 6 of the package):
+#' * `"default"` (alias `"no_new_identity"`): every pseudolabel is used (`pseudolabel_min_confidence
+#'   = 0`) and the domain adversary sees all target cells. The setting of the paper's benchmarks;
+#'   use it when the query holds only cell types of the reference.
+#' * `"new_identity_discovery"`: only target cells with confidence >= 0.9 are pseudolabelled and
+#'   train the adversary; cell types absent from the reference keep low confidence. Use it when the
+#'   query may hold new cell types.
+#' * `"no_dan"`: no domain adversary (ablation); `"no_ssl"`: neither semisupervision nor adversary,
+#'   a supervised model with augmentation (ablation).
+#'
+#' Parameters (defaults of the `"default"` preset in brackets): `hidden_width` \[256\],
+#' `n_hidden` \[3\], `dropout` \[0.5\], `batch_size` \[256\], `max_epochs` \[100\], `lr` \[1\],
+#' `rho` \[0.9\], `eps` \[1e-6\], `weight_decay` \[1e-4\], `ssl_weight` \[1\], `ssl_ramp_epochs`
+#' \[100\], `ssl_ramp` \["linear"\], `adv_weight` \[0.1\], `adv_ramp_epochs` \[20\],
+#' `pseudolabel_min_confidence` \[0\], `adv_confident_only` \[FALSE\], `sharpen_temperature`
+#' \[0.5\], `mixup_alpha` \[0.3\], `mask_prob` \[0.1\], `val_fraction` \[0.1\], `min_epochs` \[20\],
+#' `patience` \[40\], `seed` \[NULL: drawn from R's random number generator when training, so
+#' [set.seed()] makes a run reproducible\], `threads` \[0: libtorch's default\], `device`
+#' \["cpu"; or "cuda", "auto"\].
+#'
+#' @param preset Name of the preset to start from (see Details).
+#' @param ... Parameters to override, as `name = value` (see Details).
+#' @return An `scnym_config` object: a named list of every parameter (plus `preset`), with a
+#'   `print()` method.
+#' @examples
+#' scnym_config()
+#' cfg <- scnym_config("new_identity_discovery", max_epochs = 30, threads = 1)
+#' cfg$pseudolabel_min_confidence
+#' @export
+scnym_config <- function(preset = "default", ...) {
+  call <- rlang::current_env()
+  check_string(preset, call = call)
+  presets <- config_presets()
+  if (!preset %in% presets) {
+    scnym_abort(c("Unknown preset {.val {preset}}.",
+                  i = "Use one of {.or {.val {presets}}}."),
+                kind = "invalid_argument", call = call)
+  }
+  base <- jsonlite::fromJSON(rust_result(rs_config_preset(preset)), simplifyVector = TRUE)
+  base$seed <- NULL
+  overrides <- rlang::list2(...)
+  config <- apply_config_overrides(base, overrides, call = call)
+  new_config(config, call = call)
+}
+
+config_presets <- function() {
+  rust_result(rs_config_preset_names())
+}
+
+# Checks and applies `name = value` overrides to a configuration list.
+apply_config_overrides <- function(config, overrides, call = rlang::caller_env()) {
+  if (length(overrides) == 0L) {
+    return(config)
+  }
+  nms <- names(overrides)
+  if (is.null(nms) || any(!nzchar(nms))) {
+    scnym_abort(c("Every parameter in {.arg ...} must be named.",
+                  i = "For example {.code scnym_config(max_epochs = 50)}."),
+                kind = "invalid_argument", call = call)
+  }
+  if ("preset" %in% nms) {
+    scnym_abort(c("Set the preset with the {.arg preset} argument, not as a parameter.",
+                  i = "For example {.code scnym_config(\"no_dan\", max_epochs = 50)}."),
+                kind = "invalid_argument", call = call)
+  }
+  unknown <- setdiff(nms, names(config_spec))
+  if (length(unknown)) {
+    close <- vapply(unknown, function(u) {
+      d <- utils::adist(u, names(config_spec))
+      if (min(d) <= 3) names(config_spec)[which.min(d)] else NA_character_
+    }, character(1))
+    close <- unique(stats::na.omit(close))
+    scnym_abort(c("Unknown parameter{?s} {.val {unknown}}.",
+                  i = if (length(close)) "Did you mean {.val {close}}?",
+                  i = "See {.help scnym::scnym_config} for every parameter."),
+                kind = "invalid_argument", call = call)
+  }
+  for (name in nms) {
+    config[name] <- list(check_config_value(name, overrides[[name]], call))
+  }
+  config
+}
+
+# One parameter's value, checked against `config_spec`; returns it in its canonical type.
+check_config_value <- function(name, value, call) {
+  spec <- config_spec[[name]]
+  fail <- function(want) {
+    scnym_abort(c("Parameter {.arg {name}} ({spec$doc}) must be {want}.",
+                  x = "Got {.val {format_value(value)}}."),
+                kind = "invalid_argument", call = call)
+  }
+  range_text <- function() {
+    lo <- if (isTRUE(spec$min_open)) "(" else "["
+    hi <- if (isTRUE(spec$max_open) || !is.finite(spec$max)) ")" else "]"
+    paste0(lo, spec$min, ", ", if (is.finite(spec$max)) spec$max else "Inf", hi)
+  }
+  in_range <- function(v) {
+    (if (isTRUE(spec$min_open)) v > spec$min else v >= spec$min) &&
+      (if (isTRUE(spec$max_open)) v < spec$max else v <= spec$max)
+  }
+  switch(spec$type,
+    seed = {
+      if (is.null(value)) return(NULL)
+      if (!is.numeric(value) || length(value) != 1L || is.na(value) || value != round(value) ||
+            !in_range(value)) {
+        fail(paste("NULL or a whole number in", range_text()))
+      }
+      as.integer(value)
+    },
+    count = {
+      if (!is.numeric(value) || length(value) != 1L || is.na(value) || value != round(value) ||
+            !in_range(value)) {
+        fail(paste("a whole number in", range_text()))
+      }
+      as.integer(value)
+    },
+    number = {
+      if (!is.numeric(value) || length(value) != 1L || is.na(value) || !is.finite(value) ||
+            !in_range(value)) {
+        fail(paste("a number in", range_text()))
+      }
+      as.double(value)
+    },
+    flag = {
+      if (!is.logical(value) || length(value) != 1L || is.na(value)) fail("TRUE or FALSE")
+      value
+    },
+    choice = {
+      if (!is.character(value) || length(value) != 1L || !value %in% spec$choices) {
+        fail(paste("one of", paste0("\"", spec$choices, "\"", collapse = ", ")))
+      }
+      value
+    }
+  )
+}
+
+# Builds the config object after the core has validated it.
+new_config <- function(config, call = rlang::caller_env()) {
+  config <- config[c("preset", intersect(names(config_spec), names(config)))]
+  rust_result(rs_config_validate(config_json(config, seed = 0L)), call = call)
+  structure(config, class = "scnym_config")
+}
+
+# The configuration as the JSON the core reads; `seed` fills in a seed left NULL.
+config_json <- function(config, seed = NULL) {
+  config <- unclass(config)
+  if (is.null(config$seed)) {
+    config$seed <- seed
+  }
+  for (name in names(config)) {
+    spec <- config_spec[[name]]
+    if (!is.null(spec) && spec$type %in% c("count", "seed") && !is.null(config[[name]])) {
+      config[[name]] <- as.integer(config[[name]])
+    }
+  }
+  as.character(jsonlite::toJSON(config, auto_unbox = TRUE, digits = NA, null = "null"))
+}
+
+# A configuration object from the parsed configuration stored in a model.
+config_object <- function(config) {
+  structure(config[c("preset", intersect(names(config_spec), names(config)))],
+            class = "scnym_config")
+}
+
+# `config` argument of the training functions: an scnym_config or a preset name.
+as_config <- function(config, call = rlang::caller_env()) {
+  if (inherits(config, "scnym_config")) {
+    return(config)
+  }
+  if (is.character(config) && length(config) == 1L && !is.na(config)) {
+    presets <- config_presets()
+    if (!config %in% presets) {
+      scnym_abort(c("Unknown preset {.val {config}} in {.arg config}.",
+                    i = "Use one of {.or {.val {presets}}}, or an object from {.fn scnym_config}."),
+                  kind = "invalid_argument", call = call)
+    }
+    return(scnym_config(config))
+  }
+  scnym_abort(c("{.arg config} must be an {.cls scnym_config} or a preset name.",
+                x = "Got {.obj_type_friendly {config}}.",
+                i = "Build one with {.code scnym_config(\"default\", ...)}."),
+              kind = "invalid_argument", call = call)
+}
+
+#' @method print scnym_config
+#' @export
+print.scnym_config <- function(x, ...) {
+  fmt <- function(v) format(v, digits = 3)
+  seed <- if (is.null(x$seed)) "drawn from R's RNG when training" else x$seed
+  threads <- if (identical(as.integer(x$threads), 0L)) "libtorch default" else x$threads
+  cli::cli_text("{.cls scnym_config} preset {.val {x$preset}}")
+  cli::cli_ul()
+  cli::cli_li("network: {x$n_hidden} hidden layer{?s} of {x$hidden_width}, dropout {fmt(x$dropout)}")
+  cli::cli_li(paste0("training: up to {x$max_epochs} epochs (selection from epoch {x$min_epochs}, ",
+                     "patience {x$patience}), batch {x$batch_size}, Adadelta lr {fmt(x$lr)} ",
+                     "(rho {fmt(x$rho)}, eps {fmt(x$eps)}, weight decay {fmt(x$weight_decay)})"))
+  cli::cli_li(paste0("semisupervision: weight {fmt(x$ssl_weight)} ({x$ssl_ramp} ramp over ",
+                     "{x$ssl_ramp_epochs} epochs), pseudolabels with confidence >= ",
+                     "{fmt(x$pseudolabel_min_confidence)}, sharpening T = ",
+                     "{fmt(x$sharpen_temperature)}, MixUp alpha {fmt(x$mixup_alpha)}"))
+  cli::cli_li(paste0("domain adversary: weight {fmt(x$adv_weight)} (ramp over ",
+                     "{x$adv_ramp_epochs} epochs), confident target cells only: ",
+                     "{x$adv_confident_only}"))
+  cli::cli_li(paste0("augmentation: mask {fmt(100 * x$mask_prob)}% of genes; validation: ",
+                     "{fmt(100 * x$val_fraction)}% of labelled cells"))
+  cli::cli_li("seed: {seed}; threads: {threads}; device: {x$device}")
+  cli::cli_end()
+  invisible(x)
+}

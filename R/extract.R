@@ -1,0 +1,270 @@
+# Turning what users pass (Seurat, SingleCellExperiment/SummarizedExperiment, dense matrix,
+# dgCMatrix or another Matrix class, DelayedArray) into one internal form: a genes x cells
+# `dgCMatrix` or double matrix with gene and cell names, plus the per-cell metadata used to look
+# up label and domain columns. Matrices are not copied unless their type has to change.
+
+#' Extract a genes x cells expression matrix and cell metadata from a supported object
+#'
+#' @param x The user's object.
+#' @param assay,layer Seurat assay and layer (slot on SeuratObject v4); `NULL` for defaults.
+#' @param assay_type SummarizedExperiment assay name or index; `NULL` for the default.
+#' @param arg Name of the user's argument, for messages.
+#' @return A list: `mat` (genes x cells `dgCMatrix` or double matrix), `genes`, `cells`, `meta`
+#'   (a data.frame or `DataFrame` of per-cell metadata, or `NULL`), `source` (a short description).
+#' @noRd
+extract_input <- function(x, assay = NULL, layer = NULL, assay_type = NULL, arg = "x",
+                          call = rlang::caller_env()) {
+  if (inherits(x, "Seurat")) {
+    out <- extract_seurat(x, assay, layer, arg, call)
+  } else if (methods::is(x, "SummarizedExperiment")) {
+    out <- extract_se(x, assay_type, arg, call)
+  } else {
+    out <- list(mat = as_expression_matrix(x, arg, call), meta = NULL, source = "matrix")
+  }
+  mat <- out$mat
+  genes <- rownames(mat)
+  if (is.null(genes)) {
+    scnym_abort(c("{.arg {arg}} has no gene names.",
+                  i = "Set the row names of the matrix to gene names (genes are rows, cells are columns)."),
+                kind = "invalid_data", call = call)
+  }
+  if (anyNA(genes) || any(!nzchar(genes))) {
+    scnym_abort(c("{.arg {arg}} has {sum(is.na(genes) | !nzchar(genes))} missing or empty gene name{?s}.",
+                  i = "Every row needs a gene name."),
+                kind = "invalid_data", call = call)
+  }
+  dup <- unique(genes[duplicated(genes)])
+  if (length(dup)) {
+    scnym_abort(c("{.arg {arg}} has {length(dup)} duplicated gene name{?s}: {.val {first_few(dup)}}.",
+                  i = "Make them unique first, e.g. {.code rownames(x) <- make.unique(rownames(x))}."),
+                kind = "invalid_data", call = call)
+  }
+  cells <- colnames(mat)
+  if (is.null(cells)) {
+    cells <- paste0("cell", seq_len(ncol(mat)))
+  }
+  out$genes <- genes
+  out$cells <- cells
+  out
+}
+
+# A genes x cells dgCMatrix or double matrix from a matrix-like object.
+as_expression_matrix <- function(x, arg, call) {
+  if (inherits(x, "dgCMatrix")) {
+    return(x)
+  }
+  if (is.matrix(x)) {
+    if (is.double(x)) return(x)
+    if (is.integer(x)) {
+      storage.mode(x) <- "double"
+      return(x)
+    }
+    scnym_abort(c("{.arg {arg}} must be a numeric matrix, not a {typeof(x)} matrix.",
+                  i = "Pass counts or log-normalised expression as numbers."),
+                kind = "invalid_argument", call = call)
+  }
+  if (inherits(x, "DelayedArray")) {
+    if (length(dim(x)) != 2L) {
+      scnym_abort("{.arg {arg}} must be a two-dimensional DelayedArray (genes x cells).",
+                  kind = "invalid_argument", call = call)
+    }
+    return(delayed_to_sparse(x))
+  }
+  if (inherits(x, "Matrix")) {
+    if (!methods::is(x, "dMatrix") && !methods::is(x, "lMatrix") && !methods::is(x, "nMatrix")) {
+      scnym_abort("{.arg {arg}} must hold numbers; got a {.cls {class(x)[[1]]}}.",
+                  kind = "invalid_argument", call = call)
+    }
+    if (!methods::is(x, "dMatrix")) {
+      scnym_abort("{.arg {arg}} must hold numbers, not logical values ({.cls {class(x)[[1]]}}).",
+                  kind = "invalid_argument", call = call)
+    }
+    sparse <- methods::as(methods::as(x, "CsparseMatrix"), "generalMatrix")
+    return(methods::as(sparse, "dMatrix"))
+  }
+  hint <- if (is.data.frame(x)) {
+    c(i = "Convert it with {.code as.matrix()} (genes as rows, cells as columns).")
+  } else {
+    c(i = paste("Pass a Seurat or SingleCellExperiment object, or a genes x cells matrix",
+                "({.cls matrix}, {.cls dgCMatrix} or {.cls DelayedMatrix})."))
+  }
+  scnym_abort(c("{.arg {arg}} must be a Seurat object, a SingleCellExperiment or a genes x cells matrix.",
+                x = "Got {.obj_type_friendly {x}}.", hint),
+              kind = "invalid_argument", call = call)
+}
+
+# A DelayedMatrix (e.g. HDF5-backed) realised as a dgCMatrix, in column blocks so that a large
+# on-disk matrix is never realised densely as a whole.
+delayed_to_sparse <- function(x, block_cells = 2000L) {
+  n <- ncol(x)
+  if (n <= block_cells) {
+    out <- methods::as(x, "dgCMatrix")
+  } else {
+    starts <- seq(1L, n, by = block_cells)
+    blocks <- lapply(starts, function(s) {
+      cols <- s:min(n, s + block_cells - 1L)
+      methods::as(x[, cols, drop = FALSE], "dgCMatrix")
+    })
+    out <- do.call(cbind, blocks)
+  }
+  dimnames(out) <- dimnames(x)
+  out
+}
+
+seurat_object_v5 <- function() {
+  utils::packageVersion("SeuratObject") >= "5.0.0"
+}
+
+extract_seurat <- function(x, assay, layer, arg, call) {
+  rlang::check_installed("SeuratObject", reason = "to read Seurat objects.")
+  assays <- SeuratObject::Assays(x)
+  if (is.null(assay)) {
+    assay <- SeuratObject::DefaultAssay(x)
+  }
+  if (!is.character(assay) || length(assay) != 1L || !assay %in% assays) {
+    scnym_abort(c("Assay {.val {format_value(assay)}} is not in {.arg {arg}}.",
+                  i = "Available assays: {.val {assays}}."),
+                kind = "invalid_argument", call = call)
+  }
+  get_layer <- function(name) {
+    if (seurat_object_v5()) {
+      layer_data <- getExportedValue("SeuratObject", "LayerData")
+      layer_data(x, assay = assay, layer = name)
+    } else {
+      SeuratObject::GetAssayData(x, assay = assay, slot = name)
+    }
+  }
+  if (is.null(layer)) {
+    counts <- tryCatch(get_layer("counts"), error = function(e) NULL)
+    layer <- if (!is.null(counts) && ncol(counts) > 0L && nrow(counts) > 0L) "counts" else "data"
+  }
+  if (!is.character(layer) || length(layer) != 1L || !layer %in% c("counts", "data")) {
+    scnym_abort(c("{.arg layer} must be {.val counts} or {.val data}.",
+                  x = "Got {.val {format_value(layer)}}.",
+                  i = "scNym needs raw counts or log-normalised values, not scaled data."),
+                kind = "invalid_argument", call = call)
+  }
+  mat <- tryCatch(get_layer(layer), error = function(e) {
+    scnym_abort(c("Cannot read layer {.val {layer}} of assay {.val {assay}} in {.arg {arg}}.",
+                  x = conditionMessage(e),
+                  i = "On SeuratObject 5 with split layers, run {.code JoinLayers()} first."),
+                kind = "invalid_data", call = call)
+  })
+  if (ncol(mat) == 0L && ncol(x) > 0L) {
+    scnym_abort(c("Layer {.val {layer}} of assay {.val {assay}} in {.arg {arg}} is empty.",
+                  i = "Use {.code layer = \"{setdiff(c('counts', 'data'), layer)}\"}."),
+                kind = "invalid_data", call = call)
+  }
+  list(mat = as_expression_matrix(mat, arg, call), meta = x[[]],
+       source = paste0("Seurat assay ", assay, ", ", layer),
+       assay = assay, layer = layer)
+}
+
+extract_se <- function(x, assay_type, arg, call) {
+  rlang::check_installed("SummarizedExperiment", reason = "to read SingleCellExperiment objects.")
+  available <- SummarizedExperiment::assayNames(x)
+  if (is.null(assay_type)) {
+    assay_type <- intersect(c("counts", "logcounts"), available)[1]
+    if (is.na(assay_type)) {
+      if (length(SummarizedExperiment::assays(x)) == 0L) {
+        scnym_abort("{.arg {arg}} has no assays.", kind = "invalid_data", call = call)
+      }
+      assay_type <- 1L
+    }
+  }
+  ok <- (is.character(assay_type) && length(assay_type) == 1L && assay_type %in% available) ||
+    (is.numeric(assay_type) && length(assay_type) == 1L && assay_type >= 1 &&
+       assay_type <= length(SummarizedExperiment::assays(x)))
+  if (!ok) {
+    scnym_abort(c("Assay {.val {format_value(assay_type)}} is not in {.arg {arg}}.",
+                  i = "Available assays: {.val {available}}."),
+                kind = "invalid_argument", call = call)
+  }
+  mat <- SummarizedExperiment::assay(x, assay_type, withDimnames = TRUE)
+  list(mat = as_expression_matrix(mat, arg, call), meta = SummarizedExperiment::colData(x),
+       source = paste0(class(x)[[1]], " assay ", assay_type), assay_type = assay_type)
+}
+
+#' Per-cell values from a metadata column name or a vector
+#'
+#' @param value `NULL`, a single column name of `data$meta`, or a vector with one value per cell
+#'   (a named vector must be named by the cells).
+#' @param data An extracted input.
+#' @param arg,data_arg Argument names for messages.
+#' @return A character vector, one value per cell (NA allowed), or `NULL` when `value` is `NULL`.
+#' @noRd
+cell_values <- function(value, data, arg, data_arg, call) {
+  if (is.null(value)) {
+    return(NULL)
+  }
+  n <- length(data$cells)
+  if (is.factor(value)) {
+    value <- as.character(value)
+  }
+  if (!is.atomic(value) || !is.null(dim(value))) {
+    scnym_abort(c("{.arg {arg}} must be a column name or a vector with one value per cell.",
+                  x = "Got {.obj_type_friendly {value}}."),
+                kind = "invalid_argument", call = call)
+  }
+  if (is.character(value) && length(value) == 1L && n != 1L) {
+    cols <- if (is.null(data$meta)) character() else colnames(data$meta)
+    if (!value %in% cols) {
+      hint <- if (length(cols)) {
+        c(i = "Columns of {.arg {data_arg}}: {.val {first_few(cols, 10)}}.")
+      } else {
+        c(i = "{.arg {data_arg}} has no cell metadata: pass a vector with one value per cell.")
+      }
+      scnym_abort(c("Column {.val {value}} (from {.arg {arg}}) is not in the cell metadata of {.arg {data_arg}}.",
+                    hint), kind = "invalid_argument", call = call)
+    }
+    column <- data$meta[[value]]
+    if (!is.null(dim(column)) || !(is.atomic(column) || is.factor(column))) {
+      scnym_abort("Column {.val {value}} of {.arg {data_arg}} must be a vector or factor.",
+                  kind = "invalid_argument", call = call)
+    }
+    return(as.character(column))
+  }
+  if (length(value) != n) {
+    scnym_abort(c("{.arg {arg}} has {length(value)} value{?s}, but {.arg {data_arg}} has {n} cell{?s}.",
+                  i = "Give one value per cell (in the order of the cells), or a metadata column name."),
+                kind = "invalid_argument", call = call)
+  }
+  if (!is.null(names(value)) && !identical(names(value), data$cells)) {
+    if (setequal(names(value), data$cells) && !anyDuplicated(names(value))) {
+      value <- value[data$cells]
+    } else {
+      scnym_abort(c("The names of {.arg {arg}} do not match the cell names of {.arg {data_arg}}.",
+                    i = "Name the vector by cell, or pass it unnamed in the order of the cells."),
+                  kind = "invalid_argument", call = call)
+    }
+  }
+  as.character(unname(value))
+}
+
+#' The data crossing into Rust for some cells of an extracted input
+#'
+#' @param data An extracted (and value-checked) input.
+#' @param cells Integer indices of the cells to pass, or `NULL` for all.
+#' @param model_genes The model's gene names (defines `gene_map`).
+#' @return A list read by `src/rust/scnym-r/src/engine.rs`.
+#' @noRd
+core_data <- function(data, cells = NULL, model_genes) {
+  mat <- data$mat
+  if (!is.null(cells) && length(cells) != ncol(mat)) {
+    mat <- mat[, cells, drop = FALSE]
+  }
+  gene_map <- match(data$genes, model_genes) - 1L
+  gene_map[is.na(gene_map)] <- -1L
+  out <- list(n_cells = ncol(mat), n_genes = nrow(mat), gene_map = gene_map,
+              n_model_genes = length(model_genes), counts = isTRUE(data$counts))
+  if (inherits(mat, "dgCMatrix")) {
+    out$kind <- "csr"
+    out$p <- mat@p
+    out$i <- mat@i
+    out$x <- mat@x
+  } else {
+    out$kind <- "dense"
+    out$x <- mat
+  }
+  out
+}

@@ -1,0 +1,199 @@
+#' Predict cell types with a trained scNym model
+#'
+#' Aligns the query's genes to the model's by name (model genes missing from `x` are set to zero,
+#' with a warning giving their share; extra genes of `x` are ignored), normalises it like the
+#' training data and returns one row per cell.
+#'
+#' **Pruned labels.** `pruned_label` is the predicted label when the confidence (the largest
+#' class probability, calibrated when `calibrated = TRUE`) is at least `prune_below`, and `NA`
+#' otherwise. With the default 0.5 a label is kept only when the model gives it more probability
+#' than all other classes together; cells of types absent from the reference (with the
+#' `new_identity_discovery` preset) and cells between types fall below it.
+#'
+#' **Calibration.** After training, the engine fits a temperature `T` on the held-out labelled
+#' cells (minimising their cross-entropy); `calibrated = TRUE` returns `softmax(logits / T)`,
+#' `calibrated = FALSE` the raw `softmax(logits)`. The predicted label is the same either way.
+#'
+#' @param model An `scnym_model` from [scnym_train()] or [scnym_load()].
+#' @param x Query cells: a Seurat object, a SingleCellExperiment (or SummarizedExperiment), or a
+#'   genes x cells matrix (dense, `dgCMatrix` or `DelayedMatrix`) with gene names as row names.
+#' @param ... Unused; must be empty.
+#' @param assay,layer For Seurat input: the assay (default: the default assay) and the layer
+#'   (`"counts"` or `"data"`; the `slot` on SeuratObject v4; default `"counts"` when present).
+#' @param assay_type For SingleCellExperiment input: the assay (default `"counts"`, else
+#'   `"logcounts"`).
+#' @param input How to read the values: `"auto"` (whole numbers are counts; other values up to
+#'   `log(1 + 1e6)` are log-normalised), `"counts"` or `"lognorm"`. See [scnym_train()].
+#' @param calibrated Use the model's fitted temperature for probabilities and confidence.
+#' @param prune_below Confidence below which `pruned_label` is `NA` (see Details).
+#' @param threads Number of libtorch threads (default: the model configuration's setting).
+#' @return A data.frame of class `scnym_predictions`, one row per cell (row names: cell names),
+#'   with columns
+#'   * `label`: the predicted cell type (character);
+#'   * `confidence`: the largest class probability (numeric in \[0, 1\]);
+#'   * `pruned_label`: `label`, or `NA` when `confidence < prune_below`;
+#'   * `probabilities`: a matrix column, cells x classes (column names: the model's classes);
+#'   * `embedding`: a matrix column, cells x the model's hidden width (256 by default): the
+#'     activations of the last hidden layer.
+#'
+#'   Attributes: `missing_genes` (model genes absent from `x`), `calibrated` (logical) and
+#'   `prune_below`.
+#' @examples
+#' \donttest{
+#' sim <- scnym_simulate(n_reference = 200, n_query = 200, output = "matrix")
+#' model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+#'                      target = sim$query$counts,
+#'                      config = scnym_config(max_epochs = 5, min_epochs = 1),
+#'                      verbose = FALSE, threads = 1)
+#' pred <- scnym_predict(model, sim$query$counts)
+#' head(pred[, c("label", "confidence", "pruned_label")])
+#' mean(pred$label == sim$query$metadata$cell_type)
+#' }
+#' @export
+scnym_predict <- function(model, x, ..., assay = NULL, layer = NULL, assay_type = NULL,
+                          input = c("auto", "counts", "lognorm"), calibrated = TRUE,
+                          prune_below = 0.5, threads = NULL) {
+  rlang::check_dots_empty()
+  call <- rlang::current_env()
+  check_model(model)
+  input <- rlang::arg_match(input)
+  check_flag(calibrated)
+  check_number(prune_below, min = 0, max = 1)
+  check_threads(threads)
+  query <- prepare_query(model, x, assay = assay, layer = layer, assay_type = assay_type,
+                         input = input, arg = "x", call = call)
+  predict_prepared(model, query, calibrated = calibrated, prune_below = prune_below,
+                   threads = threads, call = call)
+}
+
+#' @rdname scnym_predict
+#' @param object An `scnym_model` (for the [predict()] method).
+#' @param newdata Query cells, as `x` of `scnym_predict()`.
+#' @method predict scnym_model
+#' @export
+predict.scnym_model <- function(object, newdata, ...) {
+  scnym_predict(object, newdata, ...)
+}
+
+#' Read, check and gene-align query cells for a model
+#'
+#' Used by `scnym_predict()` and by the interpretation functions.
+#' @param model An `scnym_model`.
+#' @param x Any supported input (Seurat, SCE/SE, dense matrix, dgCMatrix, DelayedMatrix).
+#' @param assay,layer,assay_type,input As in [scnym_predict()].
+#' @param arg Name of `x` in messages.
+#' @return A list: `data` (the extracted input: `mat`, `genes`, `cells`, `meta`, ...), `core`
+#'   (the list crossing into Rust, aligned to `model$genes`), `cells` (cell names) and
+#'   `missing_genes` (model genes absent from `x`).
+#' @noRd
+prepare_query <- function(model, x, assay = NULL, layer = NULL, assay_type = NULL,
+                          input = "auto", arg = "x", call = rlang::caller_env()) {
+  data <- extract_input(x, assay = assay, layer = layer, assay_type = assay_type, arg = arg,
+                        call = call)
+  data <- check_values(data, input, arg, call = call)
+  present <- model$genes %in% data$genes
+  if (!any(present)) {
+    scnym_abort(c("None of the model's {length(model$genes)} genes is in {.arg {arg}}.",
+                  i = "Model genes look like {.val {first_few(model$genes, 3)}}; {.arg {arg}} has {.val {first_few(data$genes, 3)}}.",
+                  i = "Use the same gene identifiers (e.g. symbols vs Ensembl IDs) as the reference."),
+                kind = "invalid_data", call = call)
+  }
+  missing <- model$genes[!present]
+  if (length(missing)) {
+    pct <- round(100 * length(missing) / length(model$genes), 1)
+    scnym_warn(c("{length(missing)} of the model's {length(model$genes)} genes ({pct}%) are missing from {.arg {arg}} and set to zero.",
+                 i = "Missing genes include {.val {first_few(missing, 5)}}."),
+               kind = "missing_genes")
+  }
+  list(data = data, core = core_data(data, NULL, model$genes), cells = data$cells,
+       missing_genes = missing)
+}
+
+# Runs the core's prediction on a prepared query and builds the prediction table.
+predict_prepared <- function(model, query, calibrated = TRUE, prune_below = 0.5, threads = NULL,
+                             call = rlang::caller_env()) {
+  handle <- model_handle(model, call = call)
+  threads <- if (is.null(threads)) 0L else as.integer(threads)
+  out <- rust_result(rs_model_predict(handle, query$core, calibrated, threads), call = call)
+  prediction_table(out, model, query$cells, query$missing_genes, calibrated, prune_below)
+}
+
+prediction_table <- function(out, model, cells, missing_genes, calibrated, prune_below) {
+  prob <- out$probabilities
+  dimnames(prob) <- list(cells, model$classes)
+  emb <- out$embedding
+  dimnames(emb) <- list(cells, paste0("scnym_", seq_len(ncol(emb))))
+  label <- model$classes[max.col(prob, ties.method = "first")]
+  confidence <- prob[cbind(seq_len(nrow(prob)), max.col(prob, ties.method = "first"))]
+  table <- data.frame(label = label, confidence = confidence,
+                      pruned_label = ifelse(confidence >= prune_below, label, NA_character_),
+                      row.names = cells, stringsAsFactors = FALSE)
+  table$probabilities <- prob
+  table$embedding <- emb
+  attr(table, "missing_genes") <- missing_genes
+  attr(table, "calibrated") <- calibrated
+  attr(table, "prune_below") <- prune_below
+  class(table) <- c("scnym_predictions", "data.frame")
+  table
+}
+
+#' @method print scnym_predictions
+#' @export
+print.scnym_predictions <- function(x, ..., n = 6L) {
+  k <- if (is.matrix(x$probabilities)) ncol(x$probabilities) else NA
+  d <- if (is.matrix(x$embedding)) ncol(x$embedding) else NA
+  cat(sprintf("<scnym_predictions> %d cells, %s classes, %s-d embedding%s\n", nrow(x), k, d,
+              if (isTRUE(attr(x, "calibrated"))) " (calibrated)" else ""))
+  shown <- as.data.frame(unclass(x)[c("label", "confidence", "pruned_label")],
+                         row.names = rownames(x), stringsAsFactors = FALSE)
+  print(utils::head(shown, n))
+  if (nrow(x) > n) cat(sprintf("# ... %d more cells\n", nrow(x) - n))
+  cat("# matrix columns: $probabilities, $embedding\n")
+  missing <- attr(x, "missing_genes")
+  if (length(missing)) cat(sprintf("# %d model genes missing from the query\n", length(missing)))
+  invisible(x)
+}
+
+#' Integrated gradients of cells toward given classes
+#'
+#' For the trust engineer's explanation functions: aligns `x` like [scnym_predict()] and asks the
+#' core for integrated gradients (zero baseline, `steps` steps, on the class probability).
+#' @param model An `scnym_model`.
+#' @param x Any supported input.
+#' @param target_class Class names, one per cell of `x` (or a single name for every cell).
+#' @param steps Number of integration steps.
+#' @param threads libtorch threads (`NULL`: the model configuration's setting).
+#' @param ... `assay`, `layer`, `assay_type`, `input` as in [scnym_predict()].
+#' @return A dense cells x model-genes matrix (dimnames: cell names, model genes).
+#' @noRd
+model_integrated_gradients <- function(model, x, target_class, steps = 100L, threads = NULL,
+                                       ..., call = rlang::caller_env()) {
+  check_model(model, call = call)
+  check_whole(steps, min = 1, max = 1e5, call = call)
+  check_threads(threads, call = call)
+  args <- list(...)
+  query <- prepare_query(model, x, assay = args$assay, layer = args$layer,
+                         assay_type = args$assay_type, input = args$input %||% "auto",
+                         arg = "x", call = call)
+  n <- length(query$cells)
+  if (is.factor(target_class)) target_class <- as.character(target_class)
+  if (!is.character(target_class) || !(length(target_class) %in% c(1L, n))) {
+    scnym_abort(c("{.arg target_class} must be class names: one per cell ({n}) or a single one.",
+                  x = "Got {.obj_type_friendly {target_class}} of length {length(target_class)}."),
+                kind = "invalid_argument", call = call)
+  }
+  target_class <- rep_len(target_class, n)
+  unknown <- setdiff(unique(target_class), model$classes)
+  if (length(unknown)) {
+    scnym_abort(c("{.arg target_class} holds {length(unknown)} name{?s} that {?is/are} not a class of the model: {.val {first_few(unknown)}}.",
+                  i = "Classes: {.val {first_few(model$classes, 10)}}."),
+                kind = "invalid_argument", call = call)
+  }
+  codes <- match(target_class, model$classes) - 1L
+  threads <- if (is.null(threads)) 0L else as.integer(threads)
+  out <- rust_result(rs_model_integrated_gradients(model_handle(model, call = call), query$core,
+                                                   codes, as.integer(steps), threads),
+                     call = call)
+  dimnames(out) <- list(query$cells, model$genes)
+  out
+}

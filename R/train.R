@@ -1,0 +1,307 @@
+#' Train an scNym model
+#'
+#' Trains the scNym classifier (Kimmel & Kelley 2021) on labelled reference cells and, when
+#' given, unlabelled target (query) cells: MixMatch semisupervision on the target cells'
+#' pseudolabels plus a domain adversary that makes the embedding domain-invariant. Without target
+#' cells it trains a supervised model (with augmentation).
+#'
+#' **Target cells** are either a second object (`target`) or the cells of `x` whose label is `NA`
+#' (when `target = NULL`). With a separate `target`, cells of `x` without a label are left out.
+#' The model's genes are the genes of `x` that `target` also has.
+#'
+#' **Domains** (batches, conditions, technologies) are given per cell with `domain` (for `x`)
+#' and `target_domain` (for `target`); by default the labelled cells form the domain
+#' `"reference"` and the target cells the domain `"query"`. Several training and target domains
+#' are allowed; every domain gets its own code for the adversary.
+#'
+#' **Input values** (`input = "auto"`): values that are all whole numbers are raw counts and are
+#' normalised to `log(1 + CPM)` over all genes of a cell; other non-negative values no larger
+#' than `log(1 + 1e6)` are log-normalised expression (on the CPM scale they are used as they are;
+#' on any other scale, e.g. Seurat's `log1p(CP10k)`, they are rescaled to CPM); anything else
+#' (negative, NA/NaN/Inf, or non-integer values above `log(1 + 1e6)`) is refused. Use
+#' `input = "counts"` for non-integer counts (e.g. corrected CEL-seq counts).
+#'
+#' **Progress and interruption.** With `verbose = TRUE` a progress bar shows per epoch the loss,
+#' its supervised, semisupervised and adversarial parts, the two loss weights, the validation
+#' accuracy and an ETA. Ctrl-C (or Esc) stops training at once with an error of class
+#' `scnym_error_interrupted`; R stays usable.
+#'
+#' **Reproducibility.** `seed` fixes every random choice of training; when `NULL` it is drawn
+#' from R's random number generator, so `set.seed()` before `scnym_train()` reproduces a run
+#' (same machine, same thread count). The seed is stored in `model$config$seed`.
+#'
+#' @param x Reference cells: a Seurat object, a SingleCellExperiment (or SummarizedExperiment),
+#'   or a genes x cells matrix (dense `matrix`, `dgCMatrix` or `DelayedMatrix`) with gene names
+#'   as row names.
+#' @param ... Arguments passed on to the methods, or (in methods) on to the default method.
+#' @param labels Cell-type labels of `x`: the name of a cell metadata column (Seurat
+#'   `meta.data`, `colData`), or a vector (character or factor) with one value per cell. `NA`
+#'   marks unlabelled cells.
+#' @param target Optional target (query) cells, of any type `x` may be; `NULL` uses the cells of
+#'   `x` with `NA` labels (if any).
+#' @param domain Domain of each cell of `x`: a metadata column name or a vector.
+#' @param target_domain Domain of each cell of `target`: a metadata column name of `target` or a
+#'   vector.
+#' @param config An [scnym_config()] object or a preset name.
+#' @param seed Random seed (a whole number), or `NULL` to draw one from R's RNG.
+#' @param threads Number of libtorch threads, or `NULL` for the configuration's setting. On a
+#'   busy machine `threads = 1` is often fastest.
+#' @param device `"cpu"`, `"cuda"` or `"auto"`, or `NULL` for the configuration's setting.
+#' @param verbose Show progress and a summary.
+#' @param input How to read expression values: `"auto"`, `"counts"` or `"lognorm"` (see Details).
+#' @param assay,layer For Seurat objects: the assay (default: the default assay) and the layer
+#'   (`"counts"` or `"data"`; the `slot` on SeuratObject v4); default `"counts"` when it holds
+#'   data. Also used for a Seurat `target`.
+#' @param assay_type For SingleCellExperiment/SummarizedExperiment objects: the assay (name or
+#'   index); default `"counts"`, else `"logcounts"`. Also used for such a `target`.
+#' @return An `scnym_model`: a list with `bytes` (the model file as a raw vector), `config`
+#'   (the [scnym_config()], with the seed used), `genes`, `classes`, `domains`, `class_counts`
+#'   (labelled training cells per class), `history` (a data.frame, one row per epoch: `epoch`,
+#'   `loss`, `loss_sup`, `loss_ssl`, `loss_adv`, `ssl_weight`, `adv_weight`, `val_loss`,
+#'   `val_accuracy`, `is_best`, `seconds`), `best_epoch`, `temperature` (fitted on the held-out
+#'   cells), `versions`, `format_version`, `training` (`n_labelled`, `n_target`, `seconds`,
+#'   `validation_cells`: names of the held-out labelled cells) and a private cache. It has
+#'   `print()`, [summary()][summary.scnym_model] and [predict()][scnym_predict] methods and
+#'   survives [saveRDS()].
+#' @examples
+#' \donttest{
+#' sim <- scnym_simulate(n_reference = 300, n_query = 300, output = "matrix")
+#' model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+#'                      target = sim$query$counts,
+#'                      config = scnym_config(max_epochs = 10, min_epochs = 2),
+#'                      seed = 1, threads = 1, verbose = FALSE)
+#' model
+#' }
+#' @export
+scnym_train <- function(x, ...) {
+  UseMethod("scnym_train")
+}
+
+#' @rdname scnym_train
+#' @export
+scnym_train.default <- function(x, labels, target = NULL, domain = NULL, target_domain = NULL,
+                                config = scnym_config(), seed = NULL, threads = NULL,
+                                device = NULL, verbose = TRUE,
+                                input = c("auto", "counts", "lognorm"), ...) {
+  train_entry(x, labels = if (missing(labels)) NULL else labels, target = target,
+              domain = domain, target_domain = target_domain, config = config, seed = seed,
+              threads = threads, device = device, verbose = verbose, input = input,
+              dots = list(...), call = rlang::current_env())
+}
+
+#' @rdname scnym_train
+#' @export
+scnym_train.Seurat <- function(x, labels, target = NULL, ..., assay = NULL, layer = NULL) {
+  scnym_train_container(x, if (missing(labels)) NULL else labels, target, ...,
+                        extract = list(assay = assay, layer = layer),
+                        call = rlang::current_env())
+}
+
+#' @rdname scnym_train
+#' @export
+scnym_train.SummarizedExperiment <- function(x, labels, target = NULL, ..., assay_type = NULL) {
+  scnym_train_container(x, if (missing(labels)) NULL else labels, target, ...,
+                        extract = list(assay_type = assay_type), call = rlang::current_env())
+}
+
+scnym_train_container <- function(x, labels, target, ..., domain = NULL, target_domain = NULL,
+                                  config = scnym_config(), seed = NULL, threads = NULL,
+                                  device = NULL, verbose = TRUE,
+                                  input = c("auto", "counts", "lognorm"), extract, call) {
+  train_entry(x, labels = labels, target = target, domain = domain,
+              target_domain = target_domain, config = config, seed = seed, threads = threads,
+              device = device, verbose = verbose, input = input, dots = list(...),
+              extract = extract, call = call)
+}
+
+# Checks the arguments shared by every method, extracts the data and trains.
+train_entry <- function(x, labels, target, domain, target_domain, config, seed, threads, device,
+                        verbose, input, dots, extract = list(), call) {
+  if (length(dots)) {
+    scnym_abort(c("Unknown argument{?s} {.arg {names(dots)}}.",
+                  i = "Training parameters go in {.code config = scnym_config(...)}."),
+                kind = "invalid_argument", call = call)
+  }
+  input <- rlang::arg_match(input, c("auto", "counts", "lognorm"), error_call = call)
+  check_flag(verbose, call = call)
+  check_whole(seed, min = 0, max = .Machine$integer.max, call = call, allow_null = TRUE)
+  check_threads(threads, call = call)
+  if (!is.null(device)) check_choice(device, c("cpu", "cuda", "auto"), call = call)
+  config <- as_config(config, call = call)
+  if (is.null(labels)) {
+    scnym_abort(c("{.arg labels} is missing.",
+                  i = "Give the cell types of {.arg x}: a metadata column name or one label per cell."),
+                kind = "invalid_argument", call = call)
+  }
+  ref <- extract_input(x, assay = extract$assay, layer = extract$layer,
+                       assay_type = extract$assay_type, arg = "x", call = call)
+  tgt <- NULL
+  if (!is.null(target)) {
+    tgt <- extract_input(target, assay = extract$assay, layer = extract$layer,
+                         assay_type = extract$assay_type, arg = "target", call = call)
+  }
+  plan <- training_plan(ref, tgt, labels, domain, target_domain, call = call)
+  ref <- check_values(ref, input, "x", call = call)
+  if (!is.null(tgt)) tgt <- check_values(tgt, input, "target", call = call)
+  if (is.null(seed)) {
+    seed <- if (is.null(config$seed)) sample.int(.Machine$integer.max, 1L) else config$seed
+  }
+  config$seed <- as.integer(seed)
+  if (!is.null(threads)) config$threads <- as.integer(threads)
+  if (!is.null(device)) config$device <- device
+  train_prepared(ref, tgt, plan, config, verbose = verbose, call = call)
+}
+
+#' Decide which cells train, their labels, domains and the model genes
+#'
+#' @return A list: `labelled` (indices into `ref`), `target_ref` (indices of `ref` cells used as
+#'   target), `classes`, `label_codes`, `domains`, `ref_domain_codes` (for `labelled`),
+#'   `target_domain_codes` (for the target cells, in the order: `target_ref` then `tgt`),
+#'   `genes` (model genes).
+#' @noRd
+training_plan <- function(ref, tgt, labels, domain, target_domain, call,
+                          names = c(x = "x", labels = "labels", domain = "domain",
+                                    target = "target", target_domain = "target_domain")) {
+  nm <- as.list(names)
+  labels <- cell_values(labels, ref, nm$labels, nm$x, call = call)
+  labelled <- which(!is.na(labels))
+  if (length(labelled) == 0L) {
+    scnym_abort(c("{.arg {nm$labels}} has no labelled cells: all {length(labels)} labels are NA.",
+                  i = "NA marks target (unlabelled) cells; the reference needs labels."),
+                kind = "invalid_data", call = call)
+  }
+  classes <- sort(unique(labels[labelled]))
+  if (length(classes) < 2L) {
+    scnym_abort(c("{.arg {nm$labels}} has a single class ({.val {classes}}); a classifier needs at least two.",
+                  i = "Check the label column, or add reference cells of other types."),
+                kind = "invalid_data", call = call)
+  }
+  unlabelled <- which(is.na(labels))
+  target_ref <- if (is.null(tgt)) unlabelled else integer()
+  if (!is.null(tgt) && length(unlabelled)) {
+    cli::cli_inform(c(i = "{length(unlabelled)} cell{?s} of {.arg {nm$x}} without a label {?is/are} left out (the target is {.arg {nm$target}})."))
+  }
+  dom <- cell_values(domain, ref, nm$domain, nm$x, call = call)
+  if (!is.null(dom) && anyNA(dom)) {
+    scnym_abort(c("{.arg {nm$domain}} has {sum(is.na(dom))} NA value{?s}.",
+                  i = "Give every cell a domain (e.g. its batch or condition)."),
+                kind = "invalid_data", call = call)
+  }
+  if (is.null(dom)) {
+    dom <- ifelse(is.na(labels), "query", "reference")
+  }
+  tdom <- character()
+  if (!is.null(tgt)) {
+    if (length(tgt$cells) == 0L) {
+      scnym_abort("{.arg {nm$target}} has no cells.", kind = "invalid_data", call = call)
+    }
+    tdom <- cell_values(target_domain, tgt, nm$target_domain, nm$target, call = call)
+    if (!is.null(tdom) && anyNA(tdom)) {
+      scnym_abort(c("{.arg {nm$target_domain}} has {sum(is.na(tdom))} NA value{?s}.",
+                    i = "Give every target cell a domain."),
+                  kind = "invalid_data", call = call)
+    }
+    if (is.null(tdom)) tdom <- rep("query", length(tgt$cells))
+  } else if (!is.null(target_domain)) {
+    scnym_abort(c("{.arg {nm$target_domain}} is given but {.arg {nm$target}} is not.",
+                  i = "With target cells inside {.arg {nm$x}} (NA labels), set their domains with {.arg {nm$domain}}."),
+                kind = "invalid_argument", call = call)
+  }
+  all_dom <- c(dom[labelled], dom[target_ref], tdom)
+  domains <- unique(all_dom)
+  genes <- ref$genes
+  if (!is.null(tgt)) {
+    genes <- genes[genes %in% tgt$genes]
+    if (length(genes) == 0L) {
+      scnym_abort(c("{.arg {nm$x}} and {.arg {nm$target}} share no gene names.",
+                    i = "{.arg {nm$x}} has {.val {first_few(ref$genes, 3)}}; {.arg {nm$target}} has {.val {first_few(tgt$genes, 3)}}.",
+                    i = "Use the same gene identifiers in both."),
+                  kind = "invalid_data", call = call)
+    }
+  }
+  list(labelled = labelled, target_ref = target_ref, classes = classes,
+       label_codes = match(labels[labelled], classes) - 1L, domains = domains,
+       ref_domain_codes = match(dom[labelled], domains) - 1L,
+       target_domain_codes = match(c(dom[target_ref], tdom), domains) - 1L,
+       genes = genes, cells = ref$cells[labelled])
+}
+
+# Builds the trainer, runs the epoch loop with progress, returns the model.
+train_prepared <- function(ref, tgt, plan, config, verbose, call) {
+  started <- Sys.time()
+  train_data <- core_data(ref, plan$labelled, plan$genes)
+  target_data <- NULL
+  n_target <- length(plan$target_ref) + if (is.null(tgt)) 0L else length(tgt$cells)
+  if (length(plan$target_ref) && !is.null(tgt)) {
+    scnym_abort("Internal: target cells from both x and target.", kind = "internal", call = call)
+  }
+  if (length(plan$target_ref)) {
+    target_data <- core_data(ref, plan$target_ref, plan$genes)
+  } else if (!is.null(tgt)) {
+    target_data <- core_data(tgt, NULL, plan$genes)
+  }
+  if (verbose) {
+    cli::cli_inform(c(i = paste0("Training scNym ({.val {config$preset}}) on {length(plan$labelled)} labelled ",
+                                 "and {n_target} target cell{?s}, {length(plan$genes)} genes, ",
+                                 "{length(plan$classes)} classes, {length(plan$domains)} domain{?s}; seed {config$seed}.")))
+  }
+  handle <- rust_result(rs_trainer_new(config_json(config), train_data, plan$label_codes,
+                                       plan$ref_domain_codes, target_data,
+                                       plan$target_domain_codes, plan$genes, plan$classes,
+                                       plan$domains), call = call)
+  rm(train_data, target_data)
+  history <- run_epochs(handle, config, verbose, call)
+  validation <- rust_result(rs_trainer_validation_cells(handle), call = call)
+  finished <- rust_result(rs_trainer_finish(handle), call = call)
+  seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
+  training <- list(n_labelled = length(plan$labelled), n_target = n_target, seconds = seconds,
+                   validation_cells = plan$cells[validation])
+  model <- new_scnym_model(finished$bytes, finished$meta, handle = finished$handle,
+                           training = training)
+  if (verbose) {
+    best <- model_best(model)
+    cli::cli_inform(c(v = paste0("Trained {nrow(model$history)} epoch{?s} in {format_seconds(seconds)}; ",
+                                 "best epoch {model$best_epoch} (validation accuracy ",
+                                 "{format(round(best$val_accuracy, 3), nsmall = 3)}); temperature ",
+                                 "{format(round(model$temperature, 2), nsmall = 2)}.")))
+  }
+  model
+}
+
+format_seconds <- function(s) {
+  if (s < 60) sprintf("%.1f s", s) else sprintf("%d min %02d s", as.integer(s %/% 60), as.integer(round(s %% 60)))
+}
+
+# The epoch loop: one call into Rust per epoch, progress drawn in between.
+run_epochs <- function(handle, config, verbose, call) {
+  rows <- list()
+  status <- "starting"
+  if (verbose) {
+    pb <- cli::cli_progress_bar(
+      name = "scNym", total = config$max_epochs, clear = FALSE,
+      format = "{cli::pb_name} {cli::pb_current}/{cli::pb_total} {cli::pb_bar} ETA {cli::pb_eta} | {status}",
+      format_done = "{cli::pb_name} {cli::pb_current} epochs in {cli::pb_elapsed} | {status}"
+    )
+  }
+  repeat {
+    if (isTRUE(rust_result(rs_trainer_is_finished(handle), call = call))) break
+    stats <- rust_result(rs_trainer_run_epoch(handle), call = call)
+    rows[[length(rows) + 1L]] <- stats
+    if (verbose) {
+      status <- epoch_status(stats)
+      cli::cli_progress_update(id = pb, set = stats$epoch)
+    }
+  }
+  if (verbose) {
+    cli::cli_progress_done(id = pb)
+  }
+  history_frame(do.call(rbind, lapply(rows, as.data.frame)))
+}
+
+epoch_status <- function(s) {
+  f <- function(v, d = 3) formatC(v, format = "f", digits = d)
+  sprintf("val acc %s | loss %s (sup %s ssl %s adv %s) | w_ssl %s w_adv %s",
+          f(s$val_accuracy),
+          f(s$loss), f(s$loss_sup), f(s$loss_ssl), f(s$loss_adv), f(s$ssl_weight, 2),
+          f(s$adv_weight, 3))
+}

@@ -1,0 +1,201 @@
+# Argument and data checks. Everything here runs before any Rust code, names the argument at
+# fault and says how to fix it; each failure is a classed `scnym_error_<kind>` condition raised
+# with the user's call. None of these functions modifies its input.
+
+# Largest value a log1p-CPM matrix can hold: a cell whose counts all fall on one gene.
+max_log1p_cpm <- log1p(1e6)
+
+check_flag <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!is.logical(x) || length(x) != 1L || is.na(x)) {
+    scnym_abort(c("{.arg {arg}} must be {.code TRUE} or {.code FALSE}.",
+                  x = "Got {.obj_type_friendly {x}}."),
+                kind = "invalid_argument", call = call)
+  }
+  invisible(x)
+}
+
+check_string <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(),
+                         allow_null = FALSE) {
+  if (allow_null && is.null(x)) {
+    return(invisible(x))
+  }
+  if (!is.character(x) || length(x) != 1L || is.na(x) || !nzchar(x)) {
+    scnym_abort(c("{.arg {arg}} must be a single non-empty string.",
+                  x = "Got {.obj_type_friendly {x}}."),
+                kind = "invalid_argument", call = call)
+  }
+  invisible(x)
+}
+
+check_number <- function(x, min = -Inf, max = Inf, arg = rlang::caller_arg(x),
+                         call = rlang::caller_env(), allow_null = FALSE) {
+  if (allow_null && is.null(x)) {
+    return(invisible(x))
+  }
+  if (!is.numeric(x) || length(x) != 1L || is.na(x) || x < min || x > max) {
+    scnym_abort(c("{.arg {arg}} must be a single number between {min} and {max}.",
+                  x = "Got {.val {format_value(x)}}."),
+                kind = "invalid_argument", call = call)
+  }
+  invisible(x)
+}
+
+check_whole <- function(x, min = 0, max = Inf, arg = rlang::caller_arg(x),
+                        call = rlang::caller_env(), allow_null = FALSE) {
+  if (allow_null && is.null(x)) {
+    return(invisible(x))
+  }
+  if (!is.numeric(x) || length(x) != 1L || is.na(x) || x != round(x) || x < min || x > max) {
+    range <- if (is.finite(max)) paste("between", min, "and", max) else paste("at least", min)
+    scnym_abort(c("{.arg {arg}} must be a single whole number {range}.",
+                  x = "Got {.val {format_value(x)}}."),
+                kind = "invalid_argument", call = call)
+  }
+  invisible(x)
+}
+
+check_choice <- function(x, choices, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!is.character(x) || length(x) != 1L || is.na(x) || !x %in% choices) {
+    scnym_abort(c("{.arg {arg}} must be one of {.or {.val {choices}}}.",
+                  x = "Got {.val {format_value(x)}}."),
+                kind = "invalid_argument", call = call)
+  }
+  invisible(x)
+}
+
+check_threads <- function(threads, call = rlang::caller_env()) {
+  check_whole(threads, min = 1, max = 1024, arg = "threads", call = call, allow_null = TRUE)
+}
+
+check_model <- function(model, arg = rlang::caller_arg(model), call = rlang::caller_env()) {
+  if (!inherits(model, "scnym_model")) {
+    scnym_abort(c("{.arg {arg}} must be an {.cls scnym_model}.",
+                  x = "Got {.obj_type_friendly {model}}.",
+                  i = "Train one with {.fn scnym_train} or read one with {.fn scnym_load}."),
+                kind = "invalid_argument", call = call)
+  }
+  invisible(model)
+}
+
+# A short printable form of any value, for error messages.
+format_value <- function(x) {
+  if (is.null(x)) return("NULL")
+  if (is.atomic(x) && length(x) == 1L) return(as.character(x))
+  if (is.atomic(x) && length(x) > 1L) {
+    shown <- paste(utils::head(as.character(x), 3L), collapse = ", ")
+    return(paste0(shown, if (length(x) > 3L) ", ..." else ""))
+  }
+  paste0("<", class(x)[[1]], ">")
+}
+
+# The first few elements of a character vector, for messages.
+first_few <- function(x, n = 5L) {
+  x <- as.character(x)
+  if (length(x) <= n) return(x)
+  c(utils::head(x, n), paste0("and ", length(x) - n, " more"))
+}
+
+#' Check expression values and decide whether they are counts
+#'
+#' Implements the rule of `input = "auto"` (documented in [scnym_train()]): whole numbers are
+#' counts; other values at most `log(1 + 1e6)` are log-normalised expression; other non-negative
+#' values are refused unless `input = "counts"` (non-integer counts such as corrected CEL-seq
+#' counts). Also refuses NA/NaN/Inf, negative values, empty inputs and cells without any
+#' expression.
+#'
+#' @param data An extracted input (see `extract_input()`).
+#' @param input One of `"auto"`, `"counts"`, `"lognorm"`.
+#' @param arg The name of the user's argument, for messages.
+#' @return `data` with `counts` (logical) and, for log-normalised data not on the CPM scale,
+#'   values turned back into pseudo-counts (`expm1`) so that the core renormalises them to CPM.
+#' @noRd
+check_values <- function(data, input, arg, call = rlang::caller_env()) {
+  mat <- data$mat
+  if (ncol(mat) == 0L || nrow(mat) == 0L) {
+    scnym_abort(c("{.arg {arg}} is empty: it has {nrow(mat)} gene{?s} and {ncol(mat)} cell{?s}.",
+                  i = "Pass a matrix or object with at least one gene and one cell."),
+                kind = "invalid_data", call = call)
+  }
+  vals <- if (inherits(mat, "dgCMatrix")) mat@x else as.vector(mat)
+  bad <- !is.finite(vals)
+  if (any(bad)) {
+    n_bad <- sum(bad)
+    what <- paste(unique(c(if (anyNA(vals[bad]) && any(is.nan(vals[bad]))) "NaN",
+                           if (any(is.na(vals[bad]) & !is.nan(vals[bad]))) "NA",
+                           if (any(is.infinite(vals[bad]))) "Inf")), collapse = "/")
+    scnym_abort(c("{.arg {arg}} contains {n_bad} missing or infinite value{?s} ({what}).",
+                  i = "Replace or remove them; expression values must be finite."),
+                kind = "invalid_data", call = call)
+  }
+  if (any(vals < 0)) {
+    scnym_abort(c("{.arg {arg}} contains {sum(vals < 0)} negative value{?s} (minimum {signif(min(vals), 3)}).",
+                  x = "scNym needs raw counts or log-normalised expression, not scaled or centred data.",
+                  i = "Use the counts (or log-normalised) values instead of scaled data."),
+                kind = "invalid_data", call = call)
+  }
+  lib <- if (inherits(mat, "dgCMatrix")) Matrix::colSums(mat) else colSums(mat)
+  if (any(lib == 0)) {
+    empty <- if (is.null(colnames(mat))) which(lib == 0) else colnames(mat)[lib == 0]
+    scnym_abort(c("{.arg {arg}} has {sum(lib == 0)} cell{?s} without any expression: {.val {first_few(empty)}}.",
+                  i = "Remove them first, e.g. {.code x[, colSums(x) > 0]}."),
+                kind = "invalid_data", call = call)
+  }
+  whole <- all(vals == round(vals))
+  above <- max(vals) > max_log1p_cpm
+  kind <- switch(input,
+    counts = "counts",
+    lognorm = {
+      if (above) {
+        scnym_abort(c("{.arg {arg}} cannot be log-normalised: its largest value {signif(max(vals), 4)} is above log(1 + 1e6) = {signif(max_log1p_cpm, 4)}.",
+                      i = "Pass raw counts with {.code input = \"counts\"}, or {.code input = \"auto\"}."),
+                    kind = "invalid_data", call = call)
+      }
+      "lognorm"
+    },
+    auto = {
+      if (whole) {
+        "counts"
+      } else if (!above) {
+        "lognorm"
+      } else {
+        scnym_abort(c("{.arg {arg}} looks neither like counts nor like log-normalised expression.",
+                      x = "It has non-integer values, and values up to {signif(max(vals), 4)}, above log(1 + 1e6) = {signif(max_log1p_cpm, 4)}.",
+                      i = "Pass raw counts or log1p-normalised values; for non-integer counts (e.g. corrected CEL-seq counts) set {.code input = \"counts\"}."),
+                    kind = "invalid_data", call = call)
+      }
+    }
+  )
+  data$input <- kind
+  data$counts <- TRUE
+  if (identical(kind, "lognorm")) {
+    data <- lognorm_to_core(data)
+  }
+  data
+}
+
+# Log-normalised values cross to the core as log1p-CPM when they already are (every cell's
+# expm1 values sum to 1e6); otherwise (log1p-CP10k, or a subset of genes) they are turned back
+# into pseudo-counts, which the core renormalises to CPM over the genes given.
+lognorm_to_core <- function(data) {
+  mat <- data$mat
+  if (inherits(mat, "dgCMatrix")) {
+    unlogged <- mat
+    unlogged@x <- expm1(unlogged@x)
+    scale <- Matrix::colSums(unlogged)
+  } else {
+    scale <- colSums(expm1(mat))
+  }
+  data$scale_factor <- stats::median(scale)
+  if (all(abs(scale / 1e6 - 1) < 1e-3)) {
+    data$counts <- FALSE
+    return(data)
+  }
+  if (inherits(mat, "dgCMatrix")) {
+    mat@x <- expm1(mat@x)
+  } else {
+    mat <- expm1(mat)
+  }
+  data$mat <- mat
+  data$counts <- TRUE
+  data
+}
