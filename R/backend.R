@@ -35,6 +35,7 @@ scnym_backend_info <- function(gemm_size = 1024) {
   structure(info, class = "scnym_backend_info")
 }
 
+#' @method print scnym_backend_info
 #' @export
 print.scnym_backend_info <- function(x, ...) {
   cuda <- if (isTRUE(x$cuda_available)) paste(x$cuda_devices, "device(s)") else "not available"

@@ -8,7 +8,6 @@ cargo_bin="${CARGO:-$(command -v cargo || echo "$HOME/.cargo/bin/cargo")}"
 eval "$("$here/find-libtorch.sh")"
 # torch-sys needs LIBTORCH set; LIBTORCH_INCLUDE/LIBTORCH_LIB override its include/ and lib/ parts.
 export LIBTORCH="$LIBTORCH_LIB" LIBTORCH_INCLUDE LIBTORCH_LIB
-export SCNYM_LIBTORCH_VERSION="$LIBTORCH_VERSION"
 unset LIBTORCH_USE_PYTORCH
 export LIBTORCH_BYPASS_VERSION_CHECK=1
 export CARGO_TARGET_DIR="${SCNYM_CARGO_TARGET_DIR:-$HOME/.cache/scnym/cargo-target}"

@@ -5,19 +5,15 @@ use extendr_api::prelude::*;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
-/// The libtorch version this package was compiled against (configure checks it is 2.11.0).
-const LIBTORCH_COMPILED: &str = match option_env!("SCNYM_LIBTORCH_VERSION") {
-    Some(v) => v,
-    None => "unknown",
-};
-
 #[extendr]
 fn rs_backend_info() -> Robj {
     guard(|| {
+        let versions = scnym_core::backend_versions();
+        let version = |name: &str| versions.get(name).cloned().unwrap_or_default();
         Ok(list!(
-            libtorch_compiled = LIBTORCH_COMPILED,
-            scnym_core = env!("CARGO_PKG_VERSION"),
-            tch = "0.24.0",
+            libtorch_compiled = version("libtorch"),
+            scnym_core = version("scnym-core"),
+            tch = version("tch"),
             threads = tch::get_num_threads(),
             cuda_available = tch::Cuda::is_available(),
             cuda_devices = tch::Cuda::device_count() as i32,
