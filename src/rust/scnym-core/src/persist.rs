@@ -5,9 +5,8 @@
 use crate::error::{Error, Result};
 use crate::model::classifier::{Classifier, Shape};
 use crate::model::{Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors};
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
@@ -44,6 +43,39 @@ fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
     Ok(v.iter().flat_map(|x| x.to_le_bytes()).collect())
 }
 
+/// Writes the safetensors layout (8-byte little-endian header length, JSON header padded with
+/// spaces to a multiple of 8, tensor data) deterministically: the header's keys are sorted and
+/// the tensors stored in the given order (the safetensors crate writes `__metadata__` from a
+/// HashMap, whose order changes between runs).
+fn write_safetensors(
+    tensors: &[(String, Vec<usize>, Vec<u8>)],
+    metadata: serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<u8>> {
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".to_string(), metadata.into());
+    let mut offset = 0usize;
+    for (name, shape, data) in tensors {
+        let end = offset + data.len();
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    let mut json = serde_json::to_vec(&serde_json::Value::Object(header))
+        .map_err(|e| Error::internal(format!("cannot write the model header: {e}")))?;
+    while json.len() % 8 != 0 {
+        json.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + json.len() + offset);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    for (_, _, data) in tensors {
+        out.extend_from_slice(data);
+    }
+    Ok(out)
+}
+
 #[derive(Deserialize)]
 struct VersionProbe {
     format_version: u32,
@@ -69,17 +101,10 @@ impl Model {
             &meta_json,
             owned.iter().map(|(n, _, d)| (n.as_str(), d.as_slice())),
         );
-        let mut header = HashMap::new();
-        header.insert(META_KEY.to_string(), meta_json);
-        header.insert(CHECKSUM_KEY.to_string(), sum);
-        let mut views = Vec::with_capacity(owned.len());
-        for (name, shape, data) in &owned {
-            let view = TensorView::new(Dtype::F32, shape.clone(), data)
-                .map_err(|e| Error::internal(format!("tensor {name}: {e}")))?;
-            views.push((name.clone(), view));
-        }
-        safetensors::tensor::serialize(views, &Some(header))
-            .map_err(|e| Error::internal(format!("cannot write the model: {e}")))
+        let mut metadata = serde_json::Map::new();
+        metadata.insert(META_KEY.to_string(), meta_json.into());
+        metadata.insert(CHECKSUM_KEY.to_string(), sum.into());
+        write_safetensors(&owned, metadata)
     }
 
     /// A model from the bytes of a model file. Checks the format version, the metadata, the

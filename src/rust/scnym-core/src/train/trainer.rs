@@ -7,9 +7,11 @@
 //! 3. MixUp of `[H_u[confident]; H_l]` and their targets. The first layer is linear and MixUp
 //!    weights sum to 1, so mixing its outputs equals feeding the mixed inputs: no second
 //!    product with W1 is needed.
-//! 4. One train-mode pass of `[mixed rows; H_l; H_u]` through the hidden blocks (the last two
-//!    groups feed the adversary through gradient reversal), the losses, one backward pass, and
-//!    `dW1 = X^T dH` from the gradient with respect to `H`.
+//! 4. Train-mode passes through the hidden blocks, each its own BatchNorm batch as in the
+//!    reference: target-dominant mixed rows (with the unconfident target rows), labeled-dominant
+//!    mixed rows, and the unmixed `[H_u; H_l]` rows that feed the adversary through gradient
+//!    reversal; the losses, one backward pass, and `dW1 = X^T dH` from the gradient with respect
+//!    to `H`.
 //! 5. One Adadelta step over classifier and adversary.
 
 use super::early_stopping::EarlyStopping;
@@ -496,57 +498,58 @@ impl Trainer {
         let h_mix = mix(&h_s)?;
         let y_mix = mix(&y_s)?;
 
-        // 4. one train-mode pass: mixed rows, then the adversary's rows (or, without adversary,
-        //    the unconfident target rows so BatchNorm still sees the target domain)
-        let mut parts: Vec<Tensor> = vec![h_mix];
-        let mut adv_rows: Option<(i64, i64)> = None;
-        if self.adversary.is_some() {
-            adv_rows = Some((n_s, n_l + n_u));
-            parts.push(h_l.shallow_clone());
-            if n_u > 0 {
-                parts.push(h_u.shallow_clone());
-            }
-        } else if !unconf_idx.is_empty() {
-            parts.push(h_u.f_index_select(0, &long_tensor(&unconf_idx, device)?)?);
-        }
-        let all = if parts.len() == 1 {
-            parts.remove(0)
+        // 4. train-mode passes, each its own BatchNorm batch (as the reference): the target-
+        //    dominant mixed rows with the unconfident target rows, the labeled-dominant mixed
+        //    rows, and the adversary's unmixed [labeled; target] rows. A target group of fewer
+        //    than two rows joins the labeled pass (BatchNorm needs two rows).
+        let unconf = if unconf_idx.is_empty() {
+            None
         } else {
-            Tensor::f_cat(&parts, 0)?
+            Some(h_u.f_index_select(0, &long_tensor(&unconf_idx, device)?)?)
         };
-        let emb = self.net.trunk(&all, true)?;
-        let logits = self.net.head(&emb.f_narrow(0, 0, n_s)?)?;
-        let loss_sup = soft_cross_entropy(
-            &logits.f_narrow(0, n_c, n_l)?,
-            &y_mix.f_narrow(0, n_c, n_l)?,
-        )?;
+        let n_group_u = n_c + unconf_idx.len() as i64;
+        let (logits_u, logits_l) = if n_group_u >= 2 {
+            let mut group_u = vec![h_mix.f_narrow(0, 0, n_c)?];
+            group_u.extend(unconf);
+            let emb_u = self.net.trunk(&Tensor::f_cat(&group_u, 0)?, true)?;
+            let emb_l = self.net.trunk(&h_mix.f_narrow(0, n_c, n_l)?, true)?;
+            (
+                self.net.head(&emb_u.f_narrow(0, 0, n_c)?)?,
+                self.net.head(&emb_l)?,
+            )
+        } else {
+            let mut group = vec![h_mix.shallow_clone()];
+            group.extend(unconf);
+            let emb = self.net.trunk(&Tensor::f_cat(&group, 0)?, true)?;
+            let logits = self.net.head(&emb.f_narrow(0, 0, n_s)?)?;
+            (logits.f_narrow(0, 0, n_c)?, logits.f_narrow(0, n_c, n_l)?)
+        };
+        let loss_sup = soft_cross_entropy(&logits_l, &y_mix.f_narrow(0, n_c, n_l)?)?;
         let mut total = loss_sup.shallow_clone();
         let mut losses = StepLosses {
             sup: scalar(&loss_sup)?,
             ..StepLosses::default()
         };
         if n_c > 0 {
-            let loss_ssl = consistency_loss(
-                &logits.f_narrow(0, 0, n_c)?,
-                &y_mix.f_narrow(0, 0, n_c)?,
-                n_u as f64,
-            )?;
+            let loss_ssl = consistency_loss(&logits_u, &y_mix.f_narrow(0, 0, n_c)?, n_u as f64)?;
             losses.ssl = scalar(&loss_ssl)?;
             total = total.f_add(&loss_ssl.f_mul_scalar(lambda_ssl)?)?;
         }
-        if let (Some(adv), Some((start, len))) = (&self.adversary, adv_rows) {
-            let mut emb_adv = emb.f_narrow(0, start, len)?;
+        if let Some(adv) = &self.adversary {
+            // rows of h_pre: [target (n_u); labeled (n_l)]
+            let emb = self.net.trunk(&h_pre, true)?;
+            let mut keep: Vec<i64> = (n_u..n_u + n_l).collect();
             let mut codes: Vec<i64> = lab.iter().map(|&r| self.domains[r]).collect();
             if let (Some(rows), Some(ts)) = (tgt, self.target.as_ref()) {
                 if cfg.adv_confident_only && q_sharp.is_some() {
-                    let mut keep: Vec<i64> = (0..n_l).collect();
-                    keep.extend(conf_idx.iter().map(|&i| n_l + i));
-                    emb_adv = emb_adv.f_index_select(0, &long_tensor(&keep, device)?)?;
+                    keep.extend(conf_idx.iter().copied());
                     codes.extend(conf_idx.iter().map(|&i| ts.domains[rows[i as usize]]));
                 } else {
+                    keep.extend(0..n_u);
                     codes.extend(rows.iter().map(|&r| ts.domains[r]));
                 }
             }
+            let emb_adv = emb.f_index_select(0, &long_tensor(&keep, device)?)?;
             let domain_logits = adv.forward(&gradient_reversal(&emb_adv, lambda_adv)?)?;
             let loss_adv = cross_entropy(&domain_logits, &long_tensor(&codes, device)?)?;
             losses.adv = scalar(&loss_adv)?;
