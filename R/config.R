@@ -90,7 +90,7 @@ scnym_config <- function(preset = "default", ...) {
                 kind = "invalid_argument", call = call)
   }
   base <- jsonlite::fromJSON(rust_result(rs_config_preset(preset)), simplifyVector = TRUE)
-  base$seed <- NULL
+  base["seed"] <- list(NULL)
   overrides <- rlang::list2(...)
   config <- apply_config_overrides(base, overrides, call = call)
   new_config(config, call = call)
@@ -145,7 +145,8 @@ check_config_value <- function(name, value, call) {
   range_text <- function() {
     lo <- if (isTRUE(spec$min_open)) "(" else "["
     hi <- if (isTRUE(spec$max_open) || !is.finite(spec$max)) ")" else "]"
-    paste0(lo, spec$min, ", ", if (is.finite(spec$max)) spec$max else "Inf", hi)
+    num <- function(v) format(v, scientific = FALSE, big.mark = "")
+    paste0(lo, num(spec$min), ", ", if (is.finite(spec$max)) num(spec$max) else "Inf", hi)
   }
   in_range <- function(v) {
     (if (isTRUE(spec$min_open)) v > spec$min else v >= spec$min) &&

@@ -22,6 +22,11 @@ extract_input <- function(x, assay = NULL, layer = NULL, assay_type = NULL, arg 
     out <- list(mat = as_expression_matrix(x, arg, call), meta = NULL, source = "matrix")
   }
   mat <- out$mat
+  if (ncol(mat) == 0L || nrow(mat) == 0L) {
+    scnym_abort(c("{.arg {arg}} is empty: it has {nrow(mat)} gene{?s} and {ncol(mat)} cell{?s}.",
+                  i = "Pass a matrix or object with at least one gene and one cell."),
+                kind = "invalid_data", call = call)
+  }
   genes <- rownames(mat)
   if (is.null(genes)) {
     scnym_abort(c("{.arg {arg}} has no gene names.",

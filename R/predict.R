@@ -56,7 +56,7 @@ scnym_predict <- function(model, x, ..., assay = NULL, layer = NULL, assay_type 
   rlang::check_dots_empty()
   call <- rlang::current_env()
   check_model(model)
-  input <- rlang::arg_match(input)
+  input <- arg_choice(input, c("auto", "counts", "lognorm"))
   check_flag(calibrated)
   check_number(prune_below, min = 0, max = 1)
   check_threads(threads)

@@ -42,7 +42,7 @@ scnym_simulate <- function(n_reference = 600L, n_query = 600L, n_genes = 400L, n
   check_whole(n_query_only, min = 0, max = 10)
   check_whole(n_genes, min = 12 * (n_types + n_query_only) + 20, max = 1e5)
   check_number(shift, min = 0, max = 10)
-  output <- rlang::arg_match(output)
+  output <- arg_choice(output, c("SingleCellExperiment", "Seurat", "matrix"))
   check_whole(seed, min = 0, max = .Machine$integer.max, allow_null = TRUE)
   if (output != "matrix") {
     pkg <- if (output == "Seurat") "SeuratObject" else "SingleCellExperiment"

@@ -122,7 +122,7 @@ train_entry <- function(x, labels, target, domain, target_domain, config, seed, 
                   i = "Training parameters go in {.code config = scnym_config(...)}."),
                 kind = "invalid_argument", call = call)
   }
-  input <- rlang::arg_match(input, c("auto", "counts", "lognorm"), error_call = call)
+  input <- arg_choice(input, c("auto", "counts", "lognorm"), arg = "input", call = call)
   check_flag(verbose, call = call)
   check_whole(seed, min = 0, max = .Machine$integer.max, call = call, allow_null = TRUE)
   check_threads(threads, call = call)

@@ -80,19 +80,14 @@ check_model <- function(model, arg = rlang::caller_arg(model), call = rlang::cal
 # A short printable form of any value, for error messages.
 format_value <- function(x) {
   if (is.null(x)) return("NULL")
-  if (is.atomic(x) && length(x) == 1L) return(as.character(x))
-  if (is.atomic(x) && length(x) > 1L) {
-    shown <- paste(utils::head(as.character(x), 3L), collapse = ", ")
-    return(paste0(shown, if (length(x) > 3L) ", ..." else ""))
-  }
+  if (is.atomic(x) && length(x) == 1L) return(x)
+  if (is.atomic(x) && length(x) > 1L) return(first_few(x, 3L))
   paste0("<", class(x)[[1]], ">")
 }
 
-# The first few elements of a character vector, for messages.
+# The first few elements of a vector, for `{.val}` in messages (cli adds "..., and" the last).
 first_few <- function(x, n = 5L) {
-  x <- as.character(x)
-  if (length(x) <= n) return(x)
-  c(utils::head(x, n), paste0("and ", length(x) - n, " more"))
+  cli::cli_vec(as.character(x), list("vec-trunc" = n))
 }
 
 #' Check expression values and decide whether they are counts
@@ -198,4 +193,12 @@ lognorm_to_core <- function(data) {
   data$mat <- mat
   data$counts <- TRUE
   data
+}
+
+# `match.arg()` for arguments whose default is the vector of choices, with a classed error.
+arg_choice <- function(x, choices, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (identical(x, choices)) {
+    return(choices[[1]])
+  }
+  check_choice(x, choices, arg = arg, call = call)
 }

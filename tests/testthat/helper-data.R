@@ -1,0 +1,70 @@
+# Shared fixtures for the R API tests: small simulated data, models trained once per session,
+# and a skip helper for the real data sets (read from SCNYM_DATA_DIR, default ../shared/data
+# relative to the repository root).
+
+# The directory holding the real data sets, or "" when absent.
+scnym_data_dir <- function() {
+  dir <- Sys.getenv("SCNYM_DATA_DIR", "")
+  if (!nzchar(dir)) {
+    root <- tryCatch(normalizePath(testthat::test_path("..", ".."), mustWork = TRUE),
+                     error = function(e) "")
+    dir <- file.path(root, "..", "shared", "data")
+  }
+  if (dir.exists(dir)) normalizePath(dir) else ""
+}
+
+# Skips unless the named real data set (a folder of the data directory) is present.
+skip_if_no_data <- function(name) {
+  dir <- scnym_data_dir()
+  if (!nzchar(dir) || !dir.exists(file.path(dir, name))) {
+    testthat::skip(paste0("real data set ", name, " not found (set SCNYM_DATA_DIR)"))
+  }
+  file.path(dir, name)
+}
+
+# Reads a data folder (matrix.mtx.gz genes x cells, genes.tsv, cells.tsv) as a dgCMatrix with
+# the cell table.
+read_data_set <- function(path) {
+  counts <- methods::as(Matrix::readMM(gzfile(file.path(path, "matrix.mtx.gz"))), "CsparseMatrix")
+  genes <- readLines(file.path(path, "genes.tsv"))
+  cells <- utils::read.delim(file.path(path, "cells.tsv"), stringsAsFactors = FALSE)
+  dimnames(counts) <- list(genes, cells$cell_id)
+  rownames(cells) <- cells$cell_id
+  list(counts = counts, cells = cells)
+}
+
+fixture_cache <- new.env(parent = emptyenv())
+
+# A small simulated reference/query pair as matrices (cached).
+sim_matrices <- function() {
+  if (is.null(fixture_cache$sim)) {
+    fixture_cache$sim <- scnym_simulate(n_reference = 240, n_query = 200, n_genes = 150,
+                                        n_types = 4, output = "matrix", seed = 11)
+  }
+  fixture_cache$sim
+}
+
+# A quick configuration for tests: a few epochs of a small network.
+quick_config <- function(preset = "default", ...) {
+  scnym_config(preset, max_epochs = 4, min_epochs = 1, hidden_width = 32, ...)
+}
+
+# A model trained once on sim_matrices() (cached).
+sim_model <- function() {
+  if (is.null(fixture_cache$model)) {
+    sim <- sim_matrices()
+    fixture_cache$model <- scnym_train(sim$reference$counts,
+                                       labels = sim$reference$metadata$cell_type,
+                                       target = sim$query$counts, config = quick_config(),
+                                       seed = 5, threads = 1, verbose = FALSE)
+  }
+  fixture_cache$model
+}
+
+skip_if_no_seurat <- function() {
+  testthat::skip_if_not_installed("SeuratObject")
+}
+
+skip_if_no_sce <- function() {
+  testthat::skip_if_not_installed("SingleCellExperiment")
+}

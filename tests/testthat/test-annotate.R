@@ -1,0 +1,104 @@
+annotate_args <- function() {
+  list(config = quick_config(), seed = 3, threads = 1, verbose = FALSE)
+}
+
+test_that("scnym_annotate writes labels, confidence, embedding and a record into Seurat", {
+  skip_if_no_seurat()
+  sim <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3,
+                        output = "Seurat", seed = 8)
+  out <- do.call(scnym_annotate, c(list(sim$query, sim$reference, labels = "cell_type"),
+                                   annotate_args()))
+  expect_s4_class(out, "Seurat")
+  meta <- out[[]]
+  expect_true(all(c("scNym", "scNym_confidence", "scNym_pruned") %in% names(meta)))
+  expect_true(all(meta$scNym %in% c("Type A", "Type B", "Type C")))
+  expect_true(all(meta$scNym_confidence > 0 & meta$scNym_confidence <= 1))
+  expect_identical(is.na(meta$scNym_pruned), meta$scNym_confidence < 0.5)
+  expect_true("scnym" %in% SeuratObject::Reductions(out))
+  emb <- SeuratObject::Embeddings(out, "scnym")
+  expect_identical(dim(emb), c(100L, 32L))
+  expect_identical(rownames(emb), colnames(out))
+  expect_identical(SeuratObject::Key(out[["scnym"]]), "scnym_")
+  rec <- SeuratObject::Tool(out, "scnym_annotate")$scNym
+  expect_true(rec$trained)
+  expect_equal(rec$n_cells, 100)
+  expect_equal(rec$model$seed, 3L)
+  expect_identical(rec$columns, c("scNym", "scNym_confidence", "scNym_pruned"))
+  expect_true(any(grepl("^scnym_annotate", names(out@commands))))
+  # the same predictions as the two-step API
+  model <- do.call(scnym_train, c(list(sim$reference, labels = "cell_type", target = sim$query),
+                                  annotate_args()))
+  pred <- scnym_predict(model, sim$query)
+  expect_identical(meta$scNym, pred$label)
+  expect_equal(meta$scNym_confidence, pred$confidence)
+  expect_equal(unname(emb), unname(pred$embedding))
+})
+
+test_that("scnym_annotate writes into a SingleCellExperiment", {
+  skip_if_no_sce()
+  sim <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3, seed = 8)
+  out <- do.call(scnym_annotate, c(list(sim$query, sim$reference, labels = "cell_type",
+                                        key_added = "pred"), annotate_args()))
+  cd <- SummarizedExperiment::colData(out)
+  expect_true(all(c("pred", "pred_confidence", "pred_pruned") %in% names(cd)))
+  emb <- SingleCellExperiment::reducedDim(out, "pred")
+  expect_identical(dim(emb), c(100L, 32L))
+  rec <- S4Vectors::metadata(out)$scnym_annotate$pred
+  expect_equal(rec$reduction, "pred")
+  expect_null(rec$model_object)
+  # labels and confidence identical to the Seurat path on the same data
+  so <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3,
+                       output = "Seurat", seed = 8)
+  so_out <- do.call(scnym_annotate, c(list(so$query, so$reference, labels = "cell_type"),
+                                      annotate_args()))
+  expect_identical(cd$pred, unname(so_out$scNym))
+})
+
+test_that("a trained model can be given; store_model keeps it", {
+  skip_if_no_sce()
+  sim <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3, seed = 8)
+  model <- do.call(scnym_train, c(list(sim$reference, labels = "cell_type", target = sim$query),
+                                  annotate_args()))
+  out <- scnym_annotate(sim$query, model, store_model = TRUE, prune_below = 0.9)
+  rec <- S4Vectors::metadata(out)$scnym_annotate$scNym
+  expect_false(rec$trained)
+  expect_s3_class(rec$model_object, "scnym_model")
+  expect_equal(rec$prune_below, 0.9)
+  expect_identical(out$scNym, scnym_predict(model, sim$query)$label)
+  # a second key adds a second record
+  out2 <- scnym_annotate(out, model, key_added = "again", calibrated = FALSE)
+  expect_named(S4Vectors::metadata(out2)$scnym_annotate, c("scNym", "again"))
+  expect_identical(out2$again, out2$scNym)
+})
+
+test_that("reference = NULL trains on the labelled cells of x and predicts all of them", {
+  skip_if_no_sce()
+  sim <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3, seed = 8,
+                        output = "matrix")
+  meta <- rbind(sim$reference$metadata, sim$query$metadata)
+  meta$ref_label <- ifelse(meta$domain == "reference", meta$cell_type, NA)
+  both <- SingleCellExperiment::SingleCellExperiment(
+    assays = list(counts = cbind(sim$reference$counts, sim$query$counts)),
+    colData = S4Vectors::DataFrame(meta)
+  )
+  out <- do.call(scnym_annotate, c(list(both, labels = "ref_label", domain = "domain"),
+                                   annotate_args()))
+  expect_equal(length(out$scNym), 250)
+  rec <- S4Vectors::metadata(out)$scnym_annotate$scNym
+  expect_equal(rec$training$n_labelled, 150)
+  expect_equal(rec$training$n_target, 100)
+  expect_identical(rec$model$domains, c("reference", "query"))
+})
+
+test_that("a failed annotation leaves the object untouched", {
+  skip_if_no_seurat()
+  sim <- scnym_simulate(n_reference = 100, n_query = 60, n_genes = 100, n_types = 3,
+                        output = "Seurat", seed = 8)
+  query <- sim$query
+  before <- query
+  expect_error(scnym_annotate(query, sim$reference, labels = "no_such_column",
+                              verbose = FALSE), class = "scnym_error_invalid_argument")
+  expect_error(scnym_annotate(query, sim$reference, labels = "cell_type", key_added = "1x",
+                              verbose = FALSE), class = "scnym_error_invalid_argument")
+  expect_identical(query, before)
+})

@@ -1,0 +1,55 @@
+test_that("presets come from the Rust core and differ as documented", {
+  default <- scnym_config()
+  expect_s3_class(default, "scnym_config")
+  expect_equal(default$preset, "default")
+  expect_equal(default$pseudolabel_min_confidence, 0)
+  expect_false(default$adv_confident_only)
+  expect_equal(default$hidden_width, 256L)
+  expect_equal(default$max_epochs, 100L)
+  expect_null(default$seed)
+  nid <- scnym_config("new_identity_discovery")
+  expect_equal(nid$pseudolabel_min_confidence, 0.9)
+  expect_true(nid$adv_confident_only)
+  expect_equal(scnym_config("no_dan")$adv_weight, 0)
+  no_ssl <- scnym_config("no_ssl")
+  expect_equal(c(no_ssl$ssl_weight, no_ssl$adv_weight), c(0, 0))
+  expect_equal(scnym_config("no_new_identity")$pseudolabel_min_confidence, 0)
+  # the preset values are the core's
+  core <- jsonlite::fromJSON(scnym:::rs_config_preset("no_dan"))
+  expect_equal(unclass(scnym_config("no_dan"))[names(core)[names(core) != "seed"]],
+               core[names(core) != "seed"])
+})
+
+test_that("every parameter can be overridden and keeps its type", {
+  cfg <- scnym_config("default", max_epochs = 12, dropout = 0.25, ssl_ramp = "sigmoid",
+                      adv_confident_only = TRUE, seed = 3, threads = 1, device = "auto")
+  expect_identical(cfg$max_epochs, 12L)
+  expect_identical(cfg$dropout, 0.25)
+  expect_identical(cfg$ssl_ramp, "sigmoid")
+  expect_true(cfg$adv_confident_only)
+  expect_identical(cfg$seed, 3L)
+  expect_identical(cfg$threads, 1L)
+  expect_identical(cfg$device, "auto")
+  expect_identical(names(cfg), names(scnym_config()))
+  expect_null(scnym_config(seed = NULL)$seed)
+})
+
+test_that("configurations cross to the core as valid JSON", {
+  cfg <- scnym_config("new_identity_discovery", max_epochs = 7)
+  json <- scnym:::config_json(cfg, seed = 42L)
+  back <- jsonlite::fromJSON(scnym:::rs_config_validate(json))
+  expect_equal(back$seed, 42)
+  expect_equal(back$max_epochs, 7)
+  expect_equal(back$preset, "new_identity_discovery")
+})
+
+test_that("the config prints readably", {
+  expect_snapshot(print(scnym_config()))
+  expect_snapshot(print(scnym_config("new_identity_discovery", seed = 1, threads = 2)))
+})
+
+test_that("as_config accepts a preset name or a config", {
+  expect_equal(scnym:::as_config("no_dan")$adv_weight, 0)
+  cfg <- scnym_config(max_epochs = 3)
+  expect_identical(scnym:::as_config(cfg), cfg)
+})

@@ -1,0 +1,70 @@
+test_that("scnym_save and scnym_load round-trip a model", {
+  m <- sim_model()
+  q <- sim_matrices()$query$counts
+  path <- tempfile(fileext = ".scnym")
+  expect_invisible(scnym_save(m, path))
+  expect_identical(readBin(path, "raw", file.size(path)), m$bytes)
+  back <- scnym_load(path)
+  expect_s3_class(back, "scnym_model")
+  for (field in c("genes", "classes", "domains", "class_counts", "best_epoch", "temperature",
+                  "config", "history", "versions")) {
+    expect_identical(back[[field]], m[[field]], info = field)
+  }
+  expect_identical(scnym_predict(back, q)$probabilities, scnym_predict(m, q)$probabilities)
+  expect_error(scnym_save(m, path), class = "scnym_error_io")
+  expect_invisible(scnym_save(m, path, overwrite = TRUE))
+})
+
+test_that("a model survives saveRDS/readRDS with identical probabilities", {
+  m <- sim_model()
+  q <- sim_matrices()$query$counts
+  before <- scnym_predict(m, q)
+  path <- tempfile(fileext = ".rds")
+  saveRDS(m, path)
+  back <- readRDS(path)
+  expect_false(scnym:::handle_alive(back$cache$handle))
+  after <- scnym_predict(back, q)
+  expect_identical(after$probabilities, before$probabilities)
+  expect_identical(after$embedding, before$embedding)
+  expect_true(scnym:::handle_alive(back$cache$handle))
+  # in a fresh R process too
+  skip_on_cran()
+  script <- tempfile(fileext = ".R")
+  out <- tempfile(fileext = ".rds")
+  qpath <- tempfile(fileext = ".rds")
+  saveRDS(q, qpath)
+  writeLines(c("suppressMessages(library(scnym))",
+               sprintf("m <- readRDS('%s'); q <- readRDS('%s')", path, qpath),
+               sprintf("saveRDS(scnym_predict(m, q)$probabilities, '%s')", out)), script)
+  system2(file.path(R.home("bin"), "Rscript"), script, stdout = FALSE, stderr = FALSE)
+  expect_identical(readRDS(out), before$probabilities)
+})
+
+test_that("a missing, corrupt or newer model file is refused with a classed error", {
+  m <- sim_model()
+  expect_snapshot(scnym_load("does/not/exist.scnym"), error = TRUE)
+  expect_error(scnym_load(tempdir()), class = "scnym_error_io")
+  truncated <- tempfile(fileext = ".scnym")
+  writeBin(m$bytes[seq_len(length(m$bytes) %/% 2)], truncated)
+  expect_error(scnym_load(truncated), class = "scnym_error_model_file")
+  garbage <- tempfile(fileext = ".scnym")
+  writeBin(as.raw(1:200), garbage)
+  expect_error(scnym_load(garbage), class = "scnym_error_model_file")
+  flipped <- tempfile(fileext = ".scnym")
+  bytes <- m$bytes
+  i <- length(bytes) - 10L
+  bytes[i] <- as.raw(bitwXor(as.integer(bytes[i]), 1L))
+  writeBin(bytes, flipped)
+  expect_error(scnym_load(flipped), class = "scnym_error_model_file")
+  newer <- tempfile(fileext = ".scnym")
+  text <- rawToChar(m$bytes[9:min(length(m$bytes), 9 + 4000)], multiple = TRUE)
+  at <- regexpr("format_version\\\\\":1", paste(text, collapse = ""))
+  expect_gt(at, 0)
+  bytes <- m$bytes
+  pos <- 8L + at + attr(at, "match.length") - 1L
+  expect_identical(rawToChar(bytes[pos]), "1")
+  bytes[pos] <- charToRaw("9")
+  writeBin(bytes, newer)
+  err <- expect_error(scnym_load(newer), class = "scnym_error_model_file")
+  expect_match(conditionMessage(err), "newer version")
+})

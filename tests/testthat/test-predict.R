@@ -1,0 +1,132 @@
+test_that("scnym_predict returns the documented table", {
+  m <- sim_model()
+  sim <- sim_matrices()
+  pred <- scnym_predict(m, sim$query$counts)
+  expect_s3_class(pred, "data.frame")
+  expect_s3_class(pred, "scnym_predictions")
+  expect_identical(rownames(pred), colnames(sim$query$counts))
+  expect_named(pred, c("label", "confidence", "pruned_label", "probabilities", "embedding"))
+  expect_type(pred$label, "character")
+  expect_true(all(pred$label %in% m$classes))
+  expect_true(is.matrix(pred$probabilities))
+  expect_identical(dim(pred$probabilities), c(200L, 4L))
+  expect_identical(colnames(pred$probabilities), m$classes)
+  expect_identical(rownames(pred$probabilities), rownames(pred))
+  expect_equal(unname(rowSums(pred$probabilities)), rep(1, 200), tolerance = 1e-5)
+  expect_equal(pred$confidence, unname(apply(pred$probabilities, 1, max)))
+  expect_identical(pred$label, m$classes[max.col(pred$probabilities, "first")])
+  expect_identical(dim(pred$embedding), c(200L, 32L))
+  expect_identical(attr(pred, "missing_genes"), character())
+  expect_true(attr(pred, "calibrated"))
+})
+
+test_that("pruned labels are NA exactly below prune_below", {
+  m <- sim_model()
+  sim <- sim_matrices()
+  cut <- 0.6
+  pred <- scnym_predict(m, sim$query$counts, prune_below = cut)
+  expect_identical(is.na(pred$pruned_label), pred$confidence < cut)
+  kept <- !is.na(pred$pruned_label)
+  expect_identical(pred$pruned_label[kept], pred$label[kept])
+  all_kept <- scnym_predict(m, sim$query$counts, prune_below = 0)
+  expect_false(anyNA(all_kept$pruned_label))
+})
+
+test_that("calibration changes confidence, not labels", {
+  m <- sim_model()
+  sim <- sim_matrices()
+  cal <- scnym_predict(m, sim$query$counts, calibrated = TRUE)
+  raw <- scnym_predict(m, sim$query$counts, calibrated = FALSE)
+  expect_identical(cal$label, raw$label)
+  expect_false(attr(raw, "calibrated"))
+  # softmax(logits / T) from the uncalibrated probabilities: log p = logits + const
+  lp <- log(raw$probabilities) / m$temperature
+  manual <- exp(lp - apply(lp, 1, max))
+  manual <- manual / rowSums(manual)
+  expect_equal(cal$probabilities, manual, tolerance = 1e-4)
+})
+
+test_that("missing genes are zero with a warning giving their share; extra genes are ignored", {
+  m <- sim_model()
+  sim <- sim_matrices()
+  q <- sim$query$counts
+  drop <- 1:15
+  expect_warning(pred <- scnym_predict(m, q[-drop, ]), "15 of the model's 150 genes \\(10%\\)",
+                 class = "scnym_warning_missing_genes")
+  expect_identical(attr(pred, "missing_genes"), m$genes[drop])
+  # zero rows give the same prediction
+  zeroed <- q
+  zeroed[drop, ] <- 0
+  zeroed <- zeroed[, Matrix::colSums(zeroed) > 0]
+  expect_warning(a <- scnym_predict(m, q[-drop, colnames(zeroed)]))
+  b <- scnym_predict(m, zeroed)
+  expect_equal(a$probabilities, b$probabilities)
+  # extra genes and another gene order change nothing
+  extra <- rbind(q, Matrix::Matrix(1, 3, ncol(q), sparse = TRUE,
+                                   dimnames = list(c("X1", "X2", "X3"), colnames(q))))
+  shuffled <- extra[c(nrow(extra):1), ]
+  # (extra genes change each cell's library size: counts are normalised over all genes)
+  p1 <- scnym_predict(m, shuffled)
+  p2 <- scnym_predict(m, extra)
+  expect_identical(p1$probabilities, p2$probabilities)
+})
+
+test_that("the predict() method and the three input types agree", {
+  skip_if_not_installed("DelayedArray")
+  m <- sim_model()
+  q <- sim_matrices()$query$counts
+  ref <- scnym_predict(m, q)
+  expect_identical(predict(m, q)$probabilities, ref$probabilities)
+  expect_identical(scnym_predict(m, as.matrix(q))$probabilities, ref$probabilities)
+  expect_identical(scnym_predict(m, DelayedArray::DelayedArray(q))$probabilities,
+                   ref$probabilities)
+  expect_identical(scnym_predict(m, q, threads = 1)$probabilities, ref$probabilities)
+})
+
+test_that("log-normalised input predicts like counts", {
+  m <- sim_model()
+  q <- sim_matrices()$query$counts
+  cpm <- q
+  cpm@x <- log1p(cpm@x / rep(Matrix::colSums(q), diff(q@p)) * 1e6)
+  cp10k <- q
+  cp10k@x <- log1p(cp10k@x / rep(Matrix::colSums(q), diff(q@p)) * 1e4)
+  ref <- scnym_predict(m, q)$probabilities
+  expect_equal(scnym_predict(m, cpm)$probabilities, ref, tolerance = 1e-5)
+  expect_equal(scnym_predict(m, cp10k)$probabilities, ref, tolerance = 1e-5)
+  expect_equal(scnym_predict(m, cp10k, input = "lognorm")$probabilities, ref, tolerance = 1e-5)
+  # the store holds ln(1 + CPM) either way
+  data <- scnym:::check_values(scnym:::extract_input(cp10k[, 1:3]), "auto", "x")
+  store <- scnym:::rs_debug_store(scnym:::core_data(data, NULL, rownames(q)))
+  q3 <- as.matrix(q[, 1:3])
+  manual <- log1p(t(q3) / colSums(q3) * 1e6)
+  expect_equal(store, unname(manual), tolerance = 1e-5)
+})
+
+test_that("predictions print compactly", {
+  pred <- scnym_predict(sim_model(), sim_matrices()$query$counts)
+  out <- capture.output(print(pred))
+  expect_match(out[1], "<scnym_predictions> 200 cells, 4 classes, 32-d embedding \\(calibrated\\)")
+  expect_true(any(grepl("matrix columns", out)))
+  expect_lt(length(out), 15)
+})
+
+test_that("model_integrated_gradients gives cells x genes attributions that complete", {
+  m <- sim_model()
+  q <- sim_matrices()$query$counts[, 1:5]
+  pred <- scnym_predict(m, q, calibrated = FALSE)
+  ig <- scnym:::model_integrated_gradients(m, q, target_class = pred$label, steps = 100L,
+                                           threads = 1)
+  expect_identical(dim(ig), c(5L, 150L))
+  expect_identical(dimnames(ig), list(colnames(q), m$genes))
+  # f(0): the all-zero cell (refused by the R checks) straight through the core
+  zero_cell <- list(kind = "dense", n_cells = 1L, n_genes = 150L, gene_map = 0:149,
+                    n_model_genes = 150L, counts = FALSE, x = numeric(150))
+  zero <- scnym:::rs_model_predict(scnym:::model_handle(m), zero_cell, FALSE, 1L)
+  f0 <- zero$probabilities[1, match(pred$label, m$classes)]
+  expect_true(all(is.finite(ig)))
+  # completeness: sum of attributions ~ f(x)_k - f(0)_k, within 1% of f(x)_k
+  gap <- abs(unname(rowSums(ig)) - (unname(pred$confidence) - f0))
+  expect_true(all(gap < 0.01 * pred$confidence))
+  expect_error(scnym:::model_integrated_gradients(m, q, target_class = "Nope"),
+               class = "scnym_error_invalid_argument")
+})

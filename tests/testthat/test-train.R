@@ -1,0 +1,177 @@
+test_that("dense, dgCMatrix and DelayedArray inputs train the same model", {
+  skip_if_not_installed("DelayedArray")
+  sim <- sim_matrices()
+  ref <- sim$reference
+  q <- sim$query
+  labels <- ref$metadata$cell_type
+  fit <- function(x, target) {
+    scnym_train(x, labels = labels, target = target, config = quick_config(), seed = 9,
+                threads = 1, verbose = FALSE)
+  }
+  sparse <- fit(ref$counts, q$counts)
+  dense <- fit(as.matrix(ref$counts), as.matrix(q$counts))
+  delayed <- fit(DelayedArray::DelayedArray(ref$counts),
+                 DelayedArray::DelayedArray(as.matrix(q$counts)))
+  probs <- function(m) scnym_predict(m, q$counts)$probabilities
+  expect_identical(probs(dense), probs(sparse))
+  expect_identical(probs(delayed), probs(sparse))
+  no_time <- function(m) m$history[setdiff(names(m$history), "seconds")]
+  expect_identical(no_time(dense), no_time(sparse))
+})
+
+test_that("the same seed gives identical results; set.seed() reproduces a run", {
+  sim <- sim_matrices()
+  fit <- function(seed = NULL) {
+    scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+                target = sim$query$counts, config = quick_config(), seed = seed, threads = 1,
+                verbose = FALSE)
+  }
+  a <- fit(21)
+  b <- fit(21)
+  pa <- scnym_predict(a, sim$query$counts)
+  pb <- scnym_predict(b, sim$query$counts)
+  expect_identical(pa$probabilities, pb$probabilities)
+  expect_identical(pa$embedding, pb$embedding)
+  expect_identical(a$config$seed, 21L)
+  set.seed(123)
+  c1 <- fit()
+  set.seed(123)
+  c2 <- fit()
+  expect_identical(c1$config$seed, c2$config$seed)
+  expect_identical(scnym_predict(c1, sim$query$counts)$probabilities,
+                   scnym_predict(c2, sim$query$counts)$probabilities)
+  # a model's config repeats its run
+  d <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+                   target = sim$query$counts, config = a$config, verbose = FALSE)
+  expect_identical(scnym_predict(d, sim$query$counts)$probabilities, pa$probabilities)
+})
+
+test_that("the model holds metadata, history and training facts", {
+  m <- sim_model()
+  sim <- sim_matrices()
+  expect_s3_class(m, "scnym_model")
+  expect_type(m$bytes, "raw")
+  expect_identical(m$genes, rownames(sim$reference$counts))
+  expect_identical(m$classes, sort(unique(sim$reference$metadata$cell_type)))
+  expect_identical(m$domains, c("reference", "query"))
+  expect_equal(sum(m$class_counts), ncol(sim$reference$counts))
+  expect_identical(names(m$class_counts), m$classes)
+  expect_named(m$history, c("epoch", "loss", "loss_sup", "loss_ssl", "loss_adv", "ssl_weight",
+                            "adv_weight", "val_loss", "val_accuracy", "is_best", "seconds"))
+  expect_equal(nrow(m$history), 4)
+  expect_true(m$best_epoch %in% m$history$epoch)
+  expect_gt(m$temperature, 0)
+  expect_s3_class(m$config, "scnym_config")
+  expect_identical(m$config$seed, 5L)
+  expect_identical(m$config$hidden_width, 32L)
+  expect_equal(m$training$n_labelled, 240)
+  expect_equal(m$training$n_target, 200)
+  expect_true(all(m$training$validation_cells %in% colnames(sim$reference$counts)))
+  expect_length(m$training$validation_cells, 24)
+  expect_true(all(c("scnym-core", "tch", "libtorch") %in% names(m$versions)))
+})
+
+test_that("print and summary describe the model", {
+  m <- sim_model()
+  expect_output(print(m), "<scnym_model> 4 classes, 150 genes, 2 domains \\(reference, query\\)")
+  expect_output(print(m), "preset \"default\", seed 5; 4 epochs")
+  s <- summary(m)
+  expect_s3_class(s, "summary.scnym_model")
+  expect_named(s$classes, c("class", "n_train"))
+  expect_equal(s$n_genes, 150)
+  expect_equal(nrow(s$history), 4)
+  expect_true(is.numeric(s$val_accuracy))
+  out <- capture.output(print(s))
+  expect_true(any(grepl("Classes (labelled training cells)", out, fixed = TRUE)))
+  expect_true(any(grepl("History", out)))
+})
+
+test_that("NA labels make the target set; several domains are allowed", {
+  sim <- sim_matrices()
+  x <- cbind(sim$reference$counts, sim$query$counts)
+  labels <- c(sim$reference$metadata$cell_type, rep(NA, ncol(sim$query$counts)))
+  domain <- c(rep(c("ref_a", "ref_b"), length.out = ncol(sim$reference$counts)),
+              rep("query", ncol(sim$query$counts)))
+  m <- scnym_train(x, labels = labels, domain = domain, config = quick_config(), seed = 2,
+                   threads = 1, verbose = FALSE)
+  expect_identical(m$domains, c("ref_a", "ref_b", "query"))
+  expect_equal(m$training$n_target, ncol(sim$query$counts))
+  expect_equal(m$training$n_labelled, ncol(sim$reference$counts))
+})
+
+test_that("without target cells training is supervised", {
+  sim <- sim_matrices()
+  m <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+                   config = quick_config(), seed = 2, threads = 1, verbose = FALSE)
+  expect_equal(m$training$n_target, 0)
+  expect_identical(m$domains, "reference")
+  expect_true(all(m$history$loss_ssl == 0))
+})
+
+test_that("factor labels, labels by name and a preset name as config work", {
+  sim <- sim_matrices()
+  named <- stats::setNames(sim$reference$metadata$cell_type, colnames(sim$reference$counts))
+  m <- scnym_train(sim$reference$counts, labels = rev(named), target = sim$query$counts,
+                   config = "no_ssl", seed = 1, threads = 1, verbose = FALSE)
+  expect_equal(m$config$preset, "no_ssl")
+  expect_equal(m$class_counts[["Type A"]], sum(named == "Type A"))
+  f <- scnym_train(sim$reference$counts, labels = factor(named), config = quick_config(),
+                   seed = 1, threads = 1, verbose = FALSE)
+  expect_identical(f$classes, levels(factor(named)))
+})
+
+test_that("verbose training reports progress and a summary", {
+  sim <- sim_matrices()
+  msgs <- capture.output(
+    m <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+                     target = sim$query$counts, config = quick_config(), seed = 1,
+                     threads = 1, verbose = TRUE),
+    type = "message"
+  )
+  expect_true(any(grepl("Training scNym", msgs)))
+  expect_true(any(grepl("Trained 4 epochs", msgs)))
+})
+
+test_that("Seurat and SingleCellExperiment methods train like the matrix method", {
+  skip_if_no_seurat()
+  skip_if_no_sce()
+  so <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3,
+                       output = "Seurat", seed = 3)
+  sce <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3,
+                        output = "SingleCellExperiment", seed = 3)
+  mat <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3,
+                        output = "matrix", seed = 3)
+  args <- list(config = quick_config(), seed = 4, threads = 1, verbose = FALSE)
+  m_so <- do.call(scnym_train, c(list(so$reference, labels = "cell_type", target = so$query,
+                                      domain = "domain"), args))
+  m_sce <- do.call(scnym_train, c(list(sce$reference, labels = "cell_type",
+                                       target = sce$query, target_domain = "domain"), args))
+  m_mat <- do.call(scnym_train, c(list(mat$reference$counts,
+                                       labels = mat$reference$metadata$cell_type,
+                                       target = mat$query$counts), args))
+  p <- function(m) scnym_predict(m, mat$query$counts)$probabilities
+  expect_identical(p(m_so), p(m_mat))
+  expect_identical(p(m_sce), p(m_mat))
+  # a Seurat target with a SingleCellExperiment reference
+  m_mix <- do.call(scnym_train, c(list(sce$reference, labels = "cell_type", target = so$query),
+                                  args))
+  expect_identical(p(m_mix), p(m_mat))
+})
+
+test_that("the Seurat data layer (log1p CP10k) is rescaled to CPM", {
+  skip_if_no_seurat()
+  so <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3,
+                       output = "Seurat", seed = 3)
+  ref <- so$reference
+  norm <- SeuratObject::SetAssayData(ref, slot = "data",
+                                     new.data = log1p(t(t(as.matrix(
+                                       SeuratObject::GetAssayData(ref, slot = "counts"))) /
+                                         ref$nCount_RNA) * 1e4))
+  args <- list(labels = "cell_type", target = so$query, config = quick_config(), seed = 4,
+               threads = 1, verbose = FALSE)
+  m_counts <- do.call(scnym_train, c(list(norm, layer = "counts"), args))
+  m_data <- do.call(scnym_train, c(list(norm, layer = "data"), args))
+  pc <- scnym_predict(m_counts, so$query)$probabilities
+  pd <- scnym_predict(m_data, so$query)$probabilities
+  expect_equal(pd, pc, tolerance = 1e-4)
+})
