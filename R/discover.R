@@ -23,11 +23,13 @@
 #'
 #' @param x A prediction table from [scnym_predict()] (columns `label`, `confidence`,
 #'   `embedding`), or a Seurat or SingleCellExperiment object, either annotated by
-#'   [scnym_annotate()] (the metadata columns `key_added` and `<key_added>_confidence` and the
-#'   reduction or reduced dimension `"scnym"` are read) or to be predicted with `model`.
+#'   [scnym_annotate()] (the metadata columns `key_added` and `<key_added>_confidence`, the
+#'   reduction or reduced dimension `tolower(key_added)` and the run's record, for the training
+#'   cells per class, are read) or to be predicted with `model`.
 #' @param model The `scnym_model` that made the predictions. It supplies the number of training
-#'   cells per class, and for a Seurat or SingleCellExperiment object not yet annotated, the
-#'   predictions. Optional for a prediction table (then give `training_counts` or get `NA`).
+#'   cells per class, and for a Seurat or SingleCellExperiment object, the predictions (then
+#'   `x` is predicted afresh). Optional otherwise: without it (and without `training_counts` or
+#'   an annotation record) `n_training_cells` is `NA` and no cluster is called a rare class.
 #' @param threshold Cells with confidence at or below this are candidates.
 #' @param k Number of nearest neighbours in the graph (and in the boundary test).
 #' @param resolutions Leiden resolution parameters to try.
@@ -163,7 +165,7 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
 #' @export
 scnym_discover.Seurat <- function(x, ..., model = NULL, key_added = "scNym") {
   pred <- discovery_input(x, model, key_added)
-  res <- scnym_discover(pred, model = model, ...)
+  res <- discover_object_predictions(pred, model, ...)
   md <- discovery_columns(res, rownames(pred), colnames(x), key_added)
   for (nm in names(md)) x[[nm]] <- md[[nm]]
   tools <- methods::slot(x, "tools")
@@ -176,7 +178,7 @@ scnym_discover.Seurat <- function(x, ..., model = NULL, key_added = "scNym") {
 #' @export
 scnym_discover.SingleCellExperiment <- function(x, ..., model = NULL, key_added = "scNym") {
   pred <- discovery_input(x, model, key_added)
-  res <- scnym_discover(pred, model = model, ...)
+  res <- discover_object_predictions(pred, model, ...)
   md <- discovery_columns(res, rownames(pred), colnames(x), key_added)
   cd <- SummarizedExperiment::colData(x)
   for (nm in names(md)) cd[[nm]] <- unname(md[[nm]])
@@ -187,6 +189,7 @@ scnym_discover.SingleCellExperiment <- function(x, ..., model = NULL, key_added 
   x
 }
 
+#' @method print scnym_discovery
 #' @export
 print.scnym_discovery <- function(x, ...) {
   s <- x$settings
@@ -208,6 +211,13 @@ print.scnym_discovery <- function(x, ...) {
 }
 
 # ---- internals ---------------------------------------------------------------------------------
+
+# Discovery on predictions read from an object: training counts from the model, else from the
+# record scnym_annotate() left, unless the user gave them.
+discover_object_predictions <- function(pred, model, ..., training_counts = NULL) {
+  if (is.null(model) && is.null(training_counts)) training_counts <- attr(pred, "class_counts")
+  scnym_discover(pred, model = model, training_counts = training_counts, ...)
+}
 
 new_discovery <- function(clusters, cells, partitions, settings) {
   structure(list(clusters = clusters, cells = cells, partitions = partitions,
@@ -322,18 +332,40 @@ discovery_input <- function(x, model, key_added, embedding = TRUE, call = rlang:
   }
   md <- object_cell_metadata(x)
   conf_col <- paste0(key_added, "_confidence")
-  emb <- object_scnym_embedding(x)
+  reduction <- tolower(key_added)
+  emb <- object_scnym_embedding(x, reduction)
   if (!all(c(key_added, conf_col) %in% names(md)) || (embedding && is.null(emb))) {
     scnym_abort(c("{.arg x} has no scNym predictions to read.",
-                  x = "Expected metadata columns {.field {key_added}} and {.field {conf_col}} and the {.val scnym} embedding.",
+                  x = "Expected metadata columns {.field {key_added}} and {.field {conf_col}} and the {.val {reduction}} embedding.",
                   i = "Run {.fn scnym_annotate} first, or pass {.arg model}."),
                 kind = "invalid_argument", call = call)
   }
   cells <- colnames(x)
   pred <- data.frame(label = as.character(md[[key_added]]),
                      confidence = as.numeric(md[[conf_col]]), row.names = cells)
+  pruned_col <- paste0(key_added, "_pruned")
+  if (pruned_col %in% names(md)) pred$pruned_label <- as.character(md[[pruned_col]])
   if (!is.null(emb)) pred$embedding <- as.matrix(emb)[cells, , drop = FALSE]
+  record <- annotation_record(x, key_added)
+  if (!is.null(record)) {
+    counts <- record$model$class_counts
+    if (!is.null(counts)) {
+      attr(pred, "class_counts") <- stats::setNames(as.numeric(counts), names(counts))
+    }
+    attr(pred, "prune_below") <- record$prune_below
+    attr(pred, "calibrated") <- record$calibrated
+  }
   pred
+}
+
+# The record of the scnym_annotate() run that wrote `key_added`, or NULL.
+annotation_record <- function(x, key_added) {
+  records <- if (inherits(x, "Seurat")) {
+    methods::slot(x, "tools")[["scnym_annotate"]]
+  } else {
+    S4Vectors::metadata(x)[["scnym_annotate"]]
+  }
+  if (is.list(records)) records[[key_added]] else NULL
 }
 
 object_cell_metadata <- function(x) {
@@ -345,7 +377,7 @@ object_cell_metadata <- function(x) {
 
 object_scnym_embedding <- function(x, name = "scnym") {
   if (inherits(x, "Seurat")) {
-    if (!name %in% names(x@reductions)) return(NULL)
+    if (!name %in% SeuratObject::Reductions(x)) return(NULL)
     return(SeuratObject::Embeddings(x, reduction = name))
   }
   if (!name %in% SingleCellExperiment::reducedDimNames(x)) return(NULL)

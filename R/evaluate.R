@@ -162,6 +162,7 @@ scnym_evaluate <- function(predictions, truth, domain = NULL, n_bins = 10L,
             class = "scnym_evaluation")
 }
 
+#' @method print scnym_evaluation
 #' @export
 print.scnym_evaluation <- function(x, ...) {
   s <- x$summary
@@ -239,6 +240,7 @@ scnym_calibration <- function(model, x, truth, n_bins = 10L, ...) {
             class = "scnym_calibration")
 }
 
+#' @method print scnym_calibration
 #' @export
 print.scnym_calibration <- function(x, ...) {
   cat(cli::format_inline("{.cls scnym_calibration}: expected calibration error before and ",

@@ -178,6 +178,7 @@ scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, 
   out
 }
 
+#' @method print scnym_explanation
 #' @export
 print.scnym_explanation <- function(x, ..., n = 5L) {
   cls <- unique(x$class)
@@ -238,7 +239,7 @@ scnym_plot_explain <- function(x, n_genes = 10L, classes = NULL) {
 #' @rdname scnym_plot_explain
 #' @param object An `scnym_explanation` (for `autoplot()`).
 #' @param ... Passed to `scnym_plot_explain()`.
-#' @exportS3Method ggplot2::autoplot
+#' @rawNamespace S3method(ggplot2::autoplot, scnym_explanation)
 autoplot.scnym_explanation <- function(object, ...) {
   scnym_plot_explain(object, ...)
 }

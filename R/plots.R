@@ -74,7 +74,6 @@ scnym_plot_confidence <- function(x, truth = NULL, threshold = NULL, max_points 
 #' and ordered by confidence within a group. A clean prediction shows one bright row per group;
 #' cells torn between classes show two.
 #'
-#' @inheritParams scnym_plot_confidence
 #' @param x A prediction table from [scnym_predict()] with its `probabilities` column.
 #' @param group Optional grouping of the cells (one value per cell, for example the true labels);
 #'   default: the predicted label.
@@ -393,7 +392,7 @@ plot_input <- function(x, key_added, columns, call = rlang::caller_env()) {
 #' @rdname scnym_plot_history
 #' @param object An `scnym_model` (for `autoplot()`).
 #' @param ... Unused.
-#' @exportS3Method ggplot2::autoplot
+#' @rawNamespace S3method(ggplot2::autoplot, scnym_model)
 autoplot.scnym_model <- function(object, ...) {
   scnym_plot_history(object)
 }
@@ -401,13 +400,13 @@ autoplot.scnym_model <- function(object, ...) {
 #' @rdname scnym_plot_calibration
 #' @param object An `scnym_evaluation` or `scnym_calibration` (for `autoplot()`).
 #' @param ... Unused.
-#' @exportS3Method ggplot2::autoplot
+#' @rawNamespace S3method(ggplot2::autoplot, scnym_evaluation)
 autoplot.scnym_evaluation <- function(object, ...) {
   scnym_plot_calibration(object)
 }
 
 #' @rdname scnym_plot_calibration
-#' @exportS3Method ggplot2::autoplot
+#' @rawNamespace S3method(ggplot2::autoplot, scnym_calibration)
 autoplot.scnym_calibration <- function(object, ...) {
   scnym_plot_calibration(object)
 }

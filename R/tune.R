@@ -148,6 +148,7 @@ scnym_tune <- function(x, labels, target = NULL, grid = NULL, n_folds = 3L, base
             class = "scnym_tuning")
 }
 
+#' @method print scnym_tuning
 #' @export
 print.scnym_tuning <- function(x, ...) {
   s <- x$summary

@@ -189,3 +189,26 @@ test_that("scnym_discover() refuses bad inputs with classed errors", {
   expect_error(scnym_discover(1:3), class = "scnym_error_invalid_argument")
   expect_error(scnym_discover(fx$pred, boundary_fraction = 2), class = "scnym_error_invalid_argument")
 })
+
+test_that("end to end: new_identity_discovery, scnym_annotate() and scnym_discover() find a query-only type", {
+  skip_if_not_installed("SingleCellExperiment")
+  sim <- scnym_simulate(n_reference = 500, n_query = 500, n_types = 4, n_query_only = 1,
+                        n_genes = 200, seed = 2)
+  q <- scnym_annotate(sim$query, sim$reference, labels = "cell_type",
+                      config = scnym_config("new_identity_discovery", max_epochs = 40),
+                      seed = 1, threads = 1, verbose = FALSE)
+  out <- scnym_discover(q)
+  disc <- S4Vectors::metadata(out)$scnym_discover
+  expect_s3_class(disc, "scnym_discovery")
+  # training counts come from the annotation record
+  expect_false(anyNA(disc$clusters$n_training_cells))
+  novel <- q$cell_type == "Type E"
+  # the unseen type gets low confidence, and most of it lands in clusters called "new type"
+  expect_lt(mean(q$scNym_confidence[novel]), mean(q$scNym_confidence[!novel]))
+  cand <- !is.na(out$scNym_candidate)
+  expect_gt(mean(cand[novel]), 0.5)
+  expect_gt(mean(out$scNym_candidate_call[novel & cand] == "new type"), 0.5)
+  # the same result from the prediction table and the model
+  direct <- scnym_discover(out, model = NULL, key_added = "scNym")
+  expect_equal(S4Vectors::metadata(direct)$scnym_discover$clusters, disc$clusters)
+})

@@ -1,0 +1,144 @@
+#!/usr/bin/env Rscript
+# CellBench unseen cell types: train on the celseq2_3cl plate (H1975, H2228, HCC827; demuxlet
+# singlets, ERCC spike-ins dropped), target the three celseq2_5cl plates, where A549 and H838
+# never occur in training. Preset new_identity_discovery, threads = 1, seeds 0, 1, 2.
+#
+# Reported per seed, for predictions with the engine's fitted temperature (calibrated, the
+# default of scnym_predict) and without it (uncalibrated):
+# * accuracy on the target cells of the three known lines;
+# * AUROC of the confidence for separating known-line cells (high) from A549/H838 cells (low);
+# * the fraction of A549/H838 cells with confidence <= 0.5 (and of known-line cells);
+# * scnym_discover() on the target predictions: candidate clusters with their composition, and
+#   whether they separate A549 from H838: among candidate A549/H838 cells, the share that sits in
+#   a cluster whose majority (of its A549/H838 cells) is their own line, and the adjusted Rand
+#   index of clusters vs lines over those cells.
+# Truth is used only to score. Output: bench/results/trust/cellbench_unseen/.
+#
+# Usage: Rscript bench/trust/cellbench_unseen.R [--seeds 0,1,2]   (FORCE=1 reruns)
+this_file <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE)[1])
+source(file.path(dirname(this_file), "common.R"))
+
+seeds <- as.integer(strsplit(trust_opt("seeds", "0,1,2"), ",")[[1]])
+out_root <- file.path(trust_repo(), "bench", "results", "trust", "cellbench_unseen")
+dir.create(out_root, recursive = TRUE, showWarnings = FALSE)
+force <- identical(Sys.getenv("FORCE"), "1")
+
+d <- load_cellbench_unseen()
+tr <- d$cells$domain == "celseq2_3cl"
+tg <- !tr
+truth <- d$cells$label[tg]
+novel_lines <- c("A549", "H838")
+
+ari <- function(a, b) {
+  tab <- table(a, b)
+  comb <- function(n) n * (n - 1) / 2
+  s <- sum(comb(tab))
+  sa <- sum(comb(rowSums(tab)))
+  sb <- sum(comb(colSums(tab)))
+  e <- sa * sb / comb(sum(tab))
+  (s - e) / ((sa + sb) / 2 - e)
+}
+
+discovery_scores <- function(disc) {
+  cells <- disc$cells
+  cells$truth <- d$cells[cells$cell, "label"]
+  nov <- cells[cells$truth %in% novel_lines, ]
+  if (!nrow(nov)) {
+    return(list(n_candidates = nrow(cells), n_novel_candidates = 0, separation = NA,
+                ari = NA, a549_cluster = FALSE, h838_cluster = FALSE))
+  }
+  major <- tapply(nov$truth, nov$cluster, function(v) names(which.max(table(v))))
+  list(n_candidates = nrow(cells), n_novel_candidates = nrow(nov),
+       separation = mean(major[nov$cluster] == nov$truth),
+       ari = if (length(unique(nov$cluster)) > 1) ari(nov$cluster, nov$truth) else 0,
+       a549_cluster = "A549" %in% major, h838_cluster = "H838" %in% major)
+}
+
+composition <- function(disc) {
+  if (!nrow(disc$cells)) return(NULL)
+  tab <- as.data.frame.matrix(table(disc$cells$cluster, d$cells[disc$cells$cell, "label"]))
+  tab$cluster <- rownames(tab)
+  merge(disc$clusters, tab, by = "cluster", sort = FALSE)
+}
+
+rows <- list()
+for (seed in seeds) {
+  run_dir <- file.path(out_root, sprintf("seed%d", seed))
+  if (file.exists(file.path(run_dir, "metrics.tsv")) && !force) {
+    message("[skip] seed ", seed)
+    rows[[length(rows) + 1]] <- utils::read.delim(file.path(run_dir, "metrics.tsv"),
+                                                  stringsAsFactors = FALSE)
+    next
+  }
+  dir.create(run_dir, showWarnings = FALSE)
+  message(sprintf("[run ] seed %d (%s)", seed, format(Sys.time())))
+  t0 <- proc.time()[["elapsed"]]
+  model <- scnym_train(d$counts[, tr], labels = d$cells$label[tr], target = d$counts[, tg],
+                       domain = d$cells$domain[tr], target_domain = d$cells$domain[tg],
+                       config = scnym_config("new_identity_discovery"), seed = seed,
+                       threads = 1, verbose = FALSE)
+  train_s <- proc.time()[["elapsed"]] - t0
+  res <- list()
+  for (calibrated in c(TRUE, FALSE)) {
+    setting <- if (calibrated) "calibrated" else "uncalibrated"
+    pred <- scnym_predict(model, d$counts[, tg], calibrated = calibrated, threads = 1)
+    ev <- scnym_evaluate(pred, truth)
+    disc <- scnym_discover(pred, model = model, seed = 1)
+    sc <- discovery_scores(disc)
+    comp <- composition(disc)
+    if (!is.null(comp)) write_tsv(comp, file.path(run_dir, sprintf("clusters_%s.tsv", setting)))
+    write_tsv(disc$partitions, file.path(run_dir, sprintf("partitions_%s.tsv", setting)))
+    s <- ev$summary
+    res[[setting]] <- data.frame(
+      seed = seed, predictions = setting, temperature = if (calibrated) model$temperature else 1,
+      accuracy_known = s$accuracy, auroc_known_vs_novel = s$novel_auroc,
+      novel_conf_le_0.5 = s$novel_flagged, known_conf_le_0.5 = s$known_flagged,
+      mean_conf_known = mean(pred$confidence[!truth %in% novel_lines]),
+      mean_conf_a549 = mean(pred$confidence[truth == "A549"]),
+      mean_conf_h838 = mean(pred$confidence[truth == "H838"]),
+      n_candidates = sc$n_candidates, n_novel_candidates = sc$n_novel_candidates,
+      n_clusters = nrow(disc$clusters), n_new_type = sum(disc$clusters$call == "new type"),
+      separation = sc$separation, ari_novel = sc$ari,
+      a549_majority_cluster = sc$a549_cluster, h838_majority_cluster = sc$h838_cluster,
+      best_epoch = model$best_epoch, epochs_run = nrow(model$history), train_seconds = train_s
+    )
+    pt <- data.frame(cell_id = rownames(pred), truth = truth, label = pred$label,
+                     confidence = round(pred$confidence, 6),
+                     candidate_cluster = disc$cells$cluster[match(rownames(pred), disc$cells$cell)])
+    write_tsv(pt, file.path(run_dir, sprintf("predictions_%s.tsv", setting)))
+  }
+  m <- do.call(rbind, res)
+  write_tsv(m, file.path(run_dir, "metrics.tsv"))
+  write_json(run_info(), file.path(run_dir, "info.json"))
+  rows[[length(rows) + 1]] <- m
+}
+runs <- do.call(rbind, rows)
+write_tsv(runs, file.path(out_root, "runs.tsv"))
+
+ref <- reference_predictions("cellbench_unseen", 0)
+ref_line <- NULL
+if (!is.null(ref)) {
+  e <- scnym_evaluate(ref, d$cells[rownames(ref), "label"])$summary
+  ref_line <- sprintf("| reference scNym 0.3.2 | 0 | - | %.3f | %.3f | %.3f | %.3f | - | - |",
+                      e$accuracy, e$novel_auroc, e$novel_flagged, e$known_flagged)
+}
+f3 <- function(x) formatC(x, format = "f", digits = 3)
+lines <- c("# CellBench unseen cell types (bench/trust/cellbench_unseen.R)", "",
+           sprintf("Generated %s. Train celseq2_3cl singlets (%d cells), target the celseq2_5cl plates (%d singlets, %d of them A549/H838); preset new_identity_discovery; threads = 1.",
+                   format(Sys.time(), tz = "UTC", usetz = TRUE), sum(tr), sum(tg),
+                   sum(truth %in% novel_lines)), "",
+           "Targets: accuracy on known lines >= 0.98; AUROC (known high vs A549/H838 low) >= 0.95; >= 90% of A549/H838 at confidence <= 0.5; discovery separates A549 from H838.", "",
+           "| predictions | seed | T | accuracy (known) | AUROC | A549/H838 conf <= 0.5 | known conf <= 0.5 | discovery: separation / ARI | clusters (new type) |",
+           "|---|---|---|---|---|---|---|---|---|")
+for (i in seq_len(nrow(runs))) {
+  r <- runs[i, ]
+  lines <- c(lines, sprintf("| %s | %d | %s | %s | %s | %s | %s | %s / %s | %d (%d) |", r$predictions,
+                            r$seed, f3(r$temperature), f3(r$accuracy_known),
+                            f3(r$auroc_known_vs_novel), f3(r$novel_conf_le_0.5),
+                            f3(r$known_conf_le_0.5), f3(r$separation), f3(r$ari_novel),
+                            r$n_clusters, r$n_new_type))
+}
+if (!is.null(ref_line)) lines <- c(lines, ref_line)
+lines <- c(lines, "", "Per-seed cluster compositions: seed<k>/clusters_<predictions>.tsv.")
+writeLines(lines, file.path(out_root, "summary.md"))
+message("wrote ", file.path(out_root, "summary.md"))
