@@ -12,9 +12,12 @@
 #'
 #' Each cluster gets a `call`, decided in this order:
 #' 1. `"boundary"`: at least `boundary_fraction` of the `k` nearest neighbours of the cluster's
-#'    cells, searched among *all* cells, are confidently labelled (confidence `> threshold`).
-#'    The cluster lies within or at the edge of known populations: cells between known types,
-#'    doublets or transitional states rather than a type of their own.
+#'    cells, searched among *all* cells, are confidently labelled (confidence
+#'    `>= known_confidence`, by default 0.9, the pseudolabel threshold of the
+#'    `new_identity_discovery` preset). The cluster lies within or at the edge of known
+#'    populations: cells between known types, doublets or transitional states rather than a type
+#'    of their own. (Cells of a new type often get middling confidence, 0.5 to 0.9; they do not
+#'    count as confidently labelled neighbours.)
 #' 2. `"rare class"`: otherwise, if the cluster's predicted class (the most frequent predicted
 #'    label in it) had fewer than `rare_cells` training cells: an isolated group the model may
 #'    simply have seen too few examples of.
@@ -34,8 +37,9 @@
 #' @param k Number of nearest neighbours in the graph (and in the boundary test).
 #' @param resolutions Leiden resolution parameters to try.
 #' @param rare_cells A predicted class with fewer training cells than this makes a `"rare class"`.
-#' @param boundary_fraction Fraction of confident neighbours from which a cluster is a
-#'   `"boundary"`.
+#' @param boundary_fraction Fraction of confidently labelled neighbours from which a cluster is
+#'   a `"boundary"`.
+#' @param known_confidence Confidence from which a neighbour counts as confidently labelled.
 #' @param training_counts Optional number of training cells per class, a vector named by class;
 #'   by default taken from `model`.
 #' @param seed Seed for Leiden's random moves (`NULL`: the session's RNG); the session's RNG
@@ -47,7 +51,8 @@
 #' * `clusters`: one row per candidate cluster, largest first: `cluster` (`"N1"`, `"N2"`, ...),
 #'   `n_cells`, `mean_confidence`, `predicted_class` (the most frequent predicted label),
 #'   `predicted_fraction` (the share of cells with that label), `n_training_cells` (training cells
-#'   of `predicted_class`), `confident_neighbor_fraction` (see the rule above) and `call`
+#'   of `predicted_class`), `confident_neighbor_fraction` (the share of the cells' neighbours
+#'   with confidence `>= known_confidence`; see the rule above) and `call`
 #'   (`"boundary"`, `"rare class"` or `"new type"`);
 #' * `cells`: one row per candidate cell: `cell`, `cluster`, `label`, `confidence`;
 #' * `partitions`: one row per resolution: `resolution`, `n_clusters`, `calinski_harabasz`
@@ -89,13 +94,14 @@ scnym_discover.default <- function(x, ...) {
 #' @export
 scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
                                       resolutions = c(0.1, 0.2, 0.3, 0.5, 1.0), rare_cells = 50L,
-                                      boundary_fraction = 0.5, training_counts = NULL,
-                                      seed = 1L, ...) {
+                                      boundary_fraction = 0.5, known_confidence = 0.9,
+                                      training_counts = NULL, seed = 1L, ...) {
   check_prediction_table(x, c("label", "confidence", "embedding"), arg = "x")
   check_probability(threshold, "threshold")
   check_count(k, "k", min = 1)
   check_count(rare_cells, "rare_cells", min = 0)
   check_probability(boundary_fraction, "boundary_fraction")
+  check_probability(known_confidence, "known_confidence")
   if (!is.numeric(resolutions) || !length(resolutions) || anyNA(resolutions) ||
       any(resolutions <= 0)) {
     scnym_abort(c("{.arg resolutions} must be positive numbers.",
@@ -109,7 +115,8 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
   conf <- as.numeric(x$confidence)
   cand <- which(!is.na(conf) & conf <= threshold)
   settings <- list(threshold = threshold, k = as.integer(k), resolutions = resolutions,
-                   rare_cells = rare_cells, boundary_fraction = boundary_fraction, seed = seed)
+                   rare_cells = rare_cells, boundary_fraction = boundary_fraction,
+                   known_confidence = known_confidence, seed = seed)
 
   n_c <- length(cand)
   if (n_c == 0) {
@@ -128,7 +135,8 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
   k_all <- min(as.integer(k), nrow(emb) - 1L)
   confident_nb <- if (k_all >= 1) {
     nn_all <- knn_search(emb, ce, k_all, exclude = cand)
-    rowMeans(matrix(!(seq_len(nrow(emb)) %in% cand)[nn_all], nrow = n_c))
+    known <- !is.na(conf) & conf >= known_confidence
+    rowMeans(matrix(known[nn_all], nrow = n_c))
   } else {
     rep(0, n_c)
   }

@@ -7,7 +7,7 @@ discovery_fixture <- function(seed = 1, n = 60) {
   type <- rep(1:5, each = n)
   emb <- centers[type, ] + matrix(rnorm(5 * n * 8), 5 * n, 8)
   pred <- data.frame(label = c("a", "b", "c", "a", "b")[type],
-                     confidence = ifelse(type <= 3, runif(5 * n, 0.8, 1), runif(5 * n, 0.3, 0.5)),
+                     confidence = ifelse(type <= 3, runif(5 * n, 0.9, 1), runif(5 * n, 0.3, 0.5)),
                      row.names = sprintf("cell%03d", seq_len(5 * n)))
   pred$embedding <- emb
   list(pred = pred, type = type, centers = centers)
@@ -56,11 +56,27 @@ test_that("low-confidence cells inside a known population are a boundary; a rare
   d <- as.matrix(dist(pred$embedding))
   diag(d) <- Inf
   cand <- which(pred$confidence <= 0.5)
-  frac <- vapply(cand, function(i) mean(pred$confidence[order(d[i, ])[1:15]] > 0.5), numeric(1))
+  frac <- vapply(cand, function(i) mean(pred$confidence[order(d[i, ])[1:15]] >= 0.9), numeric(1))
   for (j in seq_len(nrow(cl))) {
     sel <- disc$cells$cluster == cl$cluster[j]
     expect_equal(cl$confident_neighbor_fraction[j], mean(frac[sel]))
   }
+})
+
+test_that("a new type whose cells are partly above the threshold is still a new type", {
+  fx <- discovery_fixture()
+  pred <- fx$pred
+  set.seed(8)
+  # type 4: middling confidence, 0.3 to 0.85; only its cells <= 0.5 are candidates
+  pred$confidence[fx$type == 4] <- runif(sum(fx$type == 4), 0.3, 0.85)
+  disc <- scnym_discover(pred, training_counts = c(a = 300, b = 300, c = 300))
+  ids <- unique(disc$cells$cluster[disc$cells$cell %in% rownames(pred)[fx$type == 4]])
+  expect_equal(unique(disc$clusters$call[disc$clusters$cluster %in% ids]), "new type")
+  # counting every neighbour above the threshold as known would call it a boundary
+  disc2 <- scnym_discover(pred, training_counts = c(a = 300, b = 300, c = 300),
+                          known_confidence = 0.5)
+  ids2 <- unique(disc2$cells$cluster[disc2$cells$cell %in% rownames(pred)[fx$type == 4]])
+  expect_true("boundary" %in% disc2$clusters$call[disc2$clusters$cluster %in% ids2])
 })
 
 test_that("the Calinski-Harabasz score matches a direct computation", {
@@ -185,6 +201,7 @@ test_that("scnym_discover() refuses bad inputs with classed errors", {
     scnym_discover(fx$pred, resolutions = c(0.5, -1))
     scnym_discover(fx$pred, training_counts = c(1, 2))
     scnym_discover(fx$pred, model = list())
+    scnym_discover(fx$pred, known_confidence = 1.5)
   })
   expect_error(scnym_discover(1:3), class = "scnym_error_invalid_argument")
   expect_error(scnym_discover(fx$pred, boundary_fraction = 2), class = "scnym_error_invalid_argument")
@@ -194,21 +211,23 @@ test_that("end to end: new_identity_discovery, scnym_annotate() and scnym_discov
   skip_if_not_installed("SingleCellExperiment")
   sim <- scnym_simulate(n_reference = 500, n_query = 500, n_types = 4, n_query_only = 1,
                         n_genes = 200, seed = 2)
-  q <- scnym_annotate(sim$query, sim$reference, labels = "cell_type",
-                      config = scnym_config("new_identity_discovery", max_epochs = 40),
-                      seed = 1, threads = 1, verbose = FALSE)
+  model <- scnym_train(sim$reference, labels = "cell_type", target = sim$query,
+                       config = scnym_config("new_identity_discovery", max_epochs = 40),
+                       seed = 1, threads = 1, verbose = FALSE)
+  # raw probabilities: a temperature fitted on a perfectly separated reference can sharpen them
+  q <- scnym_annotate(sim$query, model, calibrated = FALSE, verbose = FALSE)
   out <- scnym_discover(q)
   disc <- S4Vectors::metadata(out)$scnym_discover
   expect_s3_class(disc, "scnym_discovery")
   # training counts come from the annotation record
   expect_false(anyNA(disc$clusters$n_training_cells))
   novel <- q$cell_type == "Type E"
-  # the unseen type gets low confidence, and most of it lands in clusters called "new type"
-  expect_lt(mean(q$scNym_confidence[novel]), mean(q$scNym_confidence[!novel]))
+  # the unseen type gets lower confidence; its candidate cells are mostly called new types
+  expect_gt(auroc(q$scNym_confidence, !novel), 0.8)
   cand <- !is.na(out$scNym_candidate)
-  expect_gt(mean(cand[novel]), 0.5)
+  expect_gt(sum(cand & novel), 10)
   expect_gt(mean(out$scNym_candidate_call[novel & cand] == "new type"), 0.5)
-  # the same result from the prediction table and the model
-  direct <- scnym_discover(out, model = NULL, key_added = "scNym")
-  expect_equal(S4Vectors::metadata(direct)$scnym_discover$clusters, disc$clusters)
+  # the same clusters from the prediction table and the model
+  direct <- scnym_discover(scnym_predict(model, sim$query, calibrated = FALSE), model = model)
+  expect_equal(direct$clusters, disc$clusters)
 })
