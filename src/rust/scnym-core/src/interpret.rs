@@ -95,7 +95,7 @@ impl Model {
             .f_reshape([c * m, w])?
             .f_detach()?
             .f_set_requires_grad(true)?;
-        let emb = self.net.trunk(&h, false)?;
+        let emb = self.net.trunk(&h, None)?;
         let probs = self.net.head(&emb)?.f_softmax(1, Kind::Float)?;
         let class_rows: Vec<i64> = classes
             .iter()

@@ -1,5 +1,6 @@
 //! Seeding. One user seed fixes everything: our own ChaCha streams (splits, shuffles, masks, MixUp,
-//! weight initialisation) and libtorch's generator (dropout), reseeded at the start of each epoch.
+//! weight initialisation, dropout masks). libtorch's global generator is never used, so results do
+//! not depend on anything else the process does with it.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -13,7 +14,6 @@ pub(crate) enum Stream {
     Split = 1,
     Init = 2,
     Train = 3,
-    TorchEpoch = 4,
 }
 
 /// SplitMix64 finaliser: a well-mixed 64-bit value from any input.
@@ -32,10 +32,4 @@ pub(crate) fn derive_seed(seed: u64, stream: Stream, index: u64) -> u64 {
 /// A generator for one stream.
 pub(crate) fn stream(seed: u64, stream: Stream) -> EngineRng {
     EngineRng::seed_from_u64(derive_seed(seed, stream, 0))
-}
-
-/// Seeds libtorch's global generator (CPU and, when present, CUDA) for epoch `epoch`.
-pub(crate) fn seed_torch_for_epoch(seed: u64, epoch: usize) {
-    let s = derive_seed(seed, Stream::TorchEpoch, epoch as u64) >> 1;
-    tch::manual_seed(s as i64);
 }

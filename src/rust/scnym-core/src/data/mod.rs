@@ -9,6 +9,6 @@ mod normalise;
 pub use csr::CsrMatrix;
 pub use normalise::{log1p_cpm_max, LOG1P_CPM_MAX};
 
-pub use batch::FirstLayerMode;
 pub(crate) use batch::SparseBatch;
+pub use batch::{FirstLayerMode, AUTO_DENSE_ABOVE};
 pub(crate) use mixup::mixup_plan;

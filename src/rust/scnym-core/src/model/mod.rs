@@ -2,6 +2,7 @@
 
 pub(crate) mod adversary;
 pub(crate) mod classifier;
+pub(crate) mod dropout;
 pub(crate) mod grl;
 pub(crate) mod layers;
 
@@ -18,7 +19,7 @@ use tch::Device;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// How the first layer is computed unless changed (measured faster; see bench/engine).
-pub(crate) const DEFAULT_FIRST_LAYER: FirstLayerMode = FirstLayerMode::Sparse;
+pub(crate) const DEFAULT_FIRST_LAYER: FirstLayerMode = FirstLayerMode::Auto;
 
 /// Model outputs for a set of cells; every matrix is row-major (cells x ...).
 #[derive(Clone, Debug, PartialEq)]

@@ -342,7 +342,6 @@ impl Trainer {
         let start = Instant::now();
         let epoch = self.history.len() + 1;
         let t = epoch - 1;
-        rng::seed_torch_for_epoch(self.config.seed, epoch);
         let lambda_ssl = if self.use_ssl {
             schedules::ssl_weight(&self.config, t)
         } else {
@@ -451,7 +450,7 @@ impl Trainer {
         let mut q_sharp: Option<Tensor> = None;
         if self.use_ssl && n_u > 0 {
             let _guard = tch::no_grad_guard();
-            let logits = self.net.head(&self.net.trunk(&h_u.f_detach()?, false)?)?;
+            let logits = self.net.head(&self.net.trunk(&h_u.f_detach()?, None)?)?;
             let probs = logits.f_softmax(1, Kind::Float)?;
             let (conf, _) = probs.f_max_dim(1, false)?;
             let conf: Vec<f32> = Vec::<f32>::try_from(&conf.f_to_device(Device::Cpu)?)?;
@@ -511,8 +510,12 @@ impl Trainer {
         let (logits_u, logits_l) = if n_group_u >= 2 {
             let mut group_u = vec![h_mix.f_narrow(0, 0, n_c)?];
             group_u.extend(unconf);
-            let emb_u = self.net.trunk(&Tensor::f_cat(&group_u, 0)?, true)?;
-            let emb_l = self.net.trunk(&h_mix.f_narrow(0, n_c, n_l)?, true)?;
+            let emb_u = self
+                .net
+                .trunk(&Tensor::f_cat(&group_u, 0)?, Some(&mut self.rng))?;
+            let emb_l = self
+                .net
+                .trunk(&h_mix.f_narrow(0, n_c, n_l)?, Some(&mut self.rng))?;
             (
                 self.net.head(&emb_u.f_narrow(0, 0, n_c)?)?,
                 self.net.head(&emb_l)?,
@@ -520,7 +523,9 @@ impl Trainer {
         } else {
             let mut group = vec![h_mix.shallow_clone()];
             group.extend(unconf);
-            let emb = self.net.trunk(&Tensor::f_cat(&group, 0)?, true)?;
+            let emb = self
+                .net
+                .trunk(&Tensor::f_cat(&group, 0)?, Some(&mut self.rng))?;
             let logits = self.net.head(&emb.f_narrow(0, 0, n_s)?)?;
             (logits.f_narrow(0, 0, n_c)?, logits.f_narrow(0, n_c, n_l)?)
         };
@@ -537,7 +542,7 @@ impl Trainer {
         }
         if let Some(adv) = &self.adversary {
             // rows of h_pre: [target (n_u); labeled (n_l)]
-            let emb = self.net.trunk(&h_pre, true)?;
+            let emb = self.net.trunk(&h_pre, Some(&mut self.rng))?;
             let mut keep: Vec<i64> = (n_u..n_u + n_l).collect();
             let mut codes: Vec<i64> = lab.iter().map(|&r| self.domains[r]).collect();
             if let (Some(rows), Some(ts)) = (tgt, self.target.as_ref()) {
@@ -640,7 +645,7 @@ pub(crate) fn eval_logits(
     for chunk in rows.chunks(EVAL_BATCH) {
         let mut batch = SparseBatch::from_rows(x, chunk);
         let h = net.first_layer(&mut batch, mode)?;
-        let logits = net.head(&net.trunk(&h, false)?)?;
+        let logits = net.head(&net.trunk(&h, None)?)?;
         let flat = logits
             .f_to_device(Device::Cpu)?
             .f_contiguous()?
