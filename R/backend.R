@@ -60,7 +60,10 @@ loaded_libtorch_path <- function() {
   if (length(hit)) {
     return(sub("^.* (/.*libtorch_cpu\\.so.*)$", "\\1", hit[[1]]))
   }
-  .Call("scnym_libtorch_path", PACKAGE = "scnym_deepbind")
+  if (is.null(the$loader)) {
+    return(NA_character_)
+  }
+  .Call(getNativeSymbolInfo("scnym_libtorch_path", the$loader))
 }
 
 # libtorch's version from the files beside a libtorch_cpu library (wheel or libtorch layouts).

@@ -9,8 +9,8 @@ the <- new.env(parent = emptyenv())
   the$deepbind <- if (identical(Sys.getenv("SCNYM_DEEPBIND"), "0")) {
     "disabled by SCNYM_DEEPBIND=0"
   } else if (file.exists(loader)) {
-    dyn.load(loader)
-    .Call("scnym_preload_libtorch", PACKAGE = "scnym_deepbind")
+    the$loader <- dyn.load(loader)
+    .Call(getNativeSymbolInfo("scnym_preload_libtorch", the$loader))
   } else {
     "loader not installed"
   }
