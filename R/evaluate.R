@@ -212,11 +212,14 @@ print.scnym_evaluation <- function(x, ...) {
 #'   `scnym_evaluation` objects, named `uncalibrated` and `calibrated`).
 #' @examples
 #' \donttest{
-#' sim <- scnym_simulate(n_cells = 300, seed = 1)
-#' model <- scnym_train(sim$reference, labels = "cell_type", target = sim$query,
-#'                      config = scnym_config(max_epochs = 5), verbose = FALSE)
-#' cal <- scnym_calibration(model, sim$query, truth = sim$query$cell_type)
-#' cal$summary
+#' sim <- scnym_simulate(n_reference = 300, n_query = 300, output = "matrix")
+#' model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+#'                      target = sim$query$counts,
+#'                      config = scnym_config(max_epochs = 10, min_epochs = 2),
+#'                      seed = 1, threads = 1, verbose = FALSE)
+#' cal <- scnym_calibration(model, sim$query$counts, truth = sim$query$metadata$cell_type)
+#' cal
+#' scnym_plot_calibration(cal)
 #' }
 #' @export
 scnym_calibration <- function(model, x, truth, n_bins = 10L, ...) {
