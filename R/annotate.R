@@ -134,7 +134,8 @@ annotate_run <- function(x, reference, labels, ..., domain, reference_domain, ke
                          calibrated, prune_below, store_model, extract, call) {
   check_string(key_added, call = call)
   if (!grepl("^[A-Za-z][A-Za-z0-9_.]*$", key_added)) {
-    scnym_abort(c("{.arg key_added} must start with a letter and hold only letters, digits, {.code _} and {.code .}.",
+    scnym_abort(c(paste("{.arg key_added} must start with a letter and hold only letters, digits,",
+                        "{.code _} and {.code .}."),
                   x = "Got {.val {key_added}}."),
                 kind = "invalid_argument", call = call)
   }
@@ -165,9 +166,11 @@ annotate_run <- function(x, reference, labels, ..., domain, reference_domain, ke
     if (is.null(labels)) {
       scnym_abort(c("{.arg labels} is missing.",
                     i = if (is.null(reference)) {
-                      "With {.code reference = NULL}, name the column of {.arg x} holding reference labels (NA for query cells)."
+                      paste("With {.code reference = NULL}, name the column of {.arg x} holding",
+                            "reference labels (NA for query cells).")
                     } else {
-                      "Name the label column of {.arg reference}, or pass one label per reference cell."
+                      paste("Name the label column of {.arg reference}, or pass one label per",
+                            "reference cell.")
                     }),
                   kind = "invalid_argument", call = call)
     }
@@ -178,7 +181,8 @@ annotate_run <- function(x, reference, labels, ..., domain, reference_domain, ke
       plan <- training_plan(ref_data, NULL, labels, domain, NULL, call = call)
       if (!is.null(reference_domain)) {
         scnym_abort(c("{.arg reference_domain} is given but {.arg reference} is {.code NULL}.",
-                      i = "With reference and query in {.arg x}, give all domains with {.arg domain}."),
+                      i = paste("With reference and query in {.arg x}, give all domains with",
+                                "{.arg domain}.")),
                     kind = "invalid_argument", call = call)
       }
       model <- train_from_data(ref_data, NULL, plan, train_args, input, call)

@@ -36,7 +36,8 @@ config_spec <- list(
                    doc = "probability of masking a gene in augmentation"),
   val_fraction = list(type = "number", min = 0, max = 0.5,
                       doc = "fraction of labelled cells held out for model selection"),
-  min_epochs = list(type = "count", min = 0, max = 1e6, doc = "no model selection before this epoch"),
+  min_epochs = list(type = "count", min = 0, max = 1e6,
+                    doc = "no model selection before this epoch"),
   patience = list(type = "count", min = 1, max = 1e6,
                   doc = "stop after this many epochs without improvement"),
   seed = list(type = "seed", min = 0, max = .Machine$integer.max,
@@ -137,55 +138,53 @@ apply_config_overrides <- function(config, overrides, call = rlang::caller_env()
 # One parameter's value, checked against `config_spec`; returns it in its canonical type.
 check_config_value <- function(name, value, call) {
   spec <- config_spec[[name]]
-  fail <- function(want) {
-    scnym_abort(c("Parameter {.arg {name}} ({spec$doc}) must be {want}.",
+  checked <- switch(spec$type,
+    seed = if (is.null(value)) list(NULL) else config_whole(value, spec),
+    count = config_whole(value, spec),
+    number = config_number(value, spec),
+    flag = if (is.logical(value) && length(value) == 1L && !is.na(value)) list(value),
+    choice = if (is.character(value) && length(value) == 1L && value %in% spec$choices) list(value)
+  )
+  if (is.null(checked)) {
+    want <- switch(spec$type,
+      seed = paste("NULL or a whole number in", config_range(spec)),
+      count = paste("a whole number in", config_range(spec)),
+      number = paste("a number in", config_range(spec)),
+      flag = "TRUE or FALSE",
+      choice = paste("one of", paste0("\"", spec$choices, "\"", collapse = ", "))
+    )
+    scnym_abort(c(paste0("Parameter {.arg {name}} ({spec$doc}) must be ", want, "."),
                   x = "Got {.val {format_value(value)}}."),
                 kind = "invalid_argument", call = call)
   }
-  range_text <- function() {
-    lo <- if (isTRUE(spec$min_open)) "(" else "["
-    hi <- if (isTRUE(spec$max_open) || !is.finite(spec$max)) ")" else "]"
-    num <- function(v) format(v, scientific = FALSE, big.mark = "")
-    paste0(lo, num(spec$min), ", ", if (is.finite(spec$max)) num(spec$max) else "Inf", hi)
-  }
-  in_range <- function(v) {
-    (if (isTRUE(spec$min_open)) v > spec$min else v >= spec$min) &&
-      (if (isTRUE(spec$max_open)) v < spec$max else v <= spec$max)
-  }
-  switch(spec$type,
-    seed = {
-      if (is.null(value)) return(NULL)
-      if (!is.numeric(value) || length(value) != 1L || is.na(value) || value != round(value) ||
-            !in_range(value)) {
-        fail(paste("NULL or a whole number in", range_text()))
-      }
-      as.integer(value)
-    },
-    count = {
-      if (!is.numeric(value) || length(value) != 1L || is.na(value) || value != round(value) ||
-            !in_range(value)) {
-        fail(paste("a whole number in", range_text()))
-      }
-      as.integer(value)
-    },
-    number = {
-      if (!is.numeric(value) || length(value) != 1L || is.na(value) || !is.finite(value) ||
-            !in_range(value)) {
-        fail(paste("a number in", range_text()))
-      }
-      as.double(value)
-    },
-    flag = {
-      if (!is.logical(value) || length(value) != 1L || is.na(value)) fail("TRUE or FALSE")
-      value
-    },
-    choice = {
-      if (!is.character(value) || length(value) != 1L || !value %in% spec$choices) {
-        fail(paste("one of", paste0("\"", spec$choices, "\"", collapse = ", ")))
-      }
-      value
-    }
-  )
+  checked[[1]]
+}
+
+# The allowed range of a numeric parameter, as "[lo, hi)".
+config_range <- function(spec) {
+  num <- function(v) format(v, scientific = FALSE, big.mark = "")
+  paste0(if (isTRUE(spec$min_open)) "(" else "[", num(spec$min), ", ",
+         if (is.finite(spec$max)) num(spec$max) else "Inf",
+         if (isTRUE(spec$max_open) || !is.finite(spec$max)) ")" else "]")
+}
+
+config_in_range <- function(v, spec) {
+  (if (isTRUE(spec$min_open)) v > spec$min else v >= spec$min) &&
+    (if (isTRUE(spec$max_open)) v < spec$max else v <= spec$max)
+}
+
+# list(value) when `value` is a whole number in range, else NULL.
+config_whole <- function(value, spec) {
+  ok <- is.numeric(value) && length(value) == 1L && !is.na(value) && value == round(value) &&
+    config_in_range(value, spec)
+  if (ok) list(as.integer(value))
+}
+
+# list(value) when `value` is a finite number in range, else NULL.
+config_number <- function(value, spec) {
+  ok <- is.numeric(value) && length(value) == 1L && is.finite(value) &&
+    config_in_range(value, spec)
+  if (ok) list(as.double(value))
 }
 
 # Builds the config object after the core has validated it.
@@ -239,25 +238,27 @@ as_config <- function(config, call = rlang::caller_env()) {
 #' @method print scnym_config
 #' @export
 print.scnym_config <- function(x, ...) {
-  fmt <- function(v) format(v, digits = 3)
+  f <- function(v) format(v, digits = 3)
   seed <- if (is.null(x$seed)) "drawn from R's RNG when training" else x$seed
   threads <- if (identical(as.integer(x$threads), 0L)) "libtorch default" else x$threads
-  cli::cli_text("{.cls scnym_config} preset {.val {x$preset}}")
-  cli::cli_ul()
-  cli::cli_li("network: {x$n_hidden} hidden layer{?s} of {x$hidden_width}, dropout {fmt(x$dropout)}")
-  cli::cli_li(paste0("training: up to {x$max_epochs} epochs (selection from epoch {x$min_epochs}, ",
-                     "patience {x$patience}), batch {x$batch_size}, Adadelta lr {fmt(x$lr)} ",
-                     "(rho {fmt(x$rho)}, eps {fmt(x$eps)}, weight decay {fmt(x$weight_decay)})"))
-  cli::cli_li(paste0("semisupervision: weight {fmt(x$ssl_weight)} ({x$ssl_ramp} ramp over ",
-                     "{x$ssl_ramp_epochs} epochs), pseudolabels with confidence >= ",
-                     "{fmt(x$pseudolabel_min_confidence)}, sharpening T = ",
-                     "{fmt(x$sharpen_temperature)}, MixUp alpha {fmt(x$mixup_alpha)}"))
-  cli::cli_li(paste0("domain adversary: weight {fmt(x$adv_weight)} (ramp over ",
-                     "{x$adv_ramp_epochs} epochs), confident target cells only: ",
-                     "{x$adv_confident_only}"))
-  cli::cli_li(paste0("augmentation: mask {fmt(100 * x$mask_prob)}% of genes; validation: ",
-                     "{fmt(100 * x$val_fraction)}% of labelled cells"))
-  cli::cli_li("seed: {seed}; threads: {threads}; device: {x$device}")
-  cli::cli_end()
+  lines <- c(
+    sprintf("<scnym_config> preset \"%s\"", x$preset),
+    sprintf("  network: %d hidden layers of %d, dropout %s", x$n_hidden, x$hidden_width,
+            f(x$dropout)),
+    sprintf("  training: up to %d epochs (selection from epoch %d, patience %d), batch %d",
+            x$max_epochs, x$min_epochs, x$patience, x$batch_size),
+    sprintf("  optimiser: Adadelta lr %s, rho %s, eps %s, weight decay %s", f(x$lr), f(x$rho),
+            f(x$eps), f(x$weight_decay)),
+    sprintf("  semisupervision: weight %s (%s ramp over %d epochs), sharpening T = %s",
+            f(x$ssl_weight), x$ssl_ramp, x$ssl_ramp_epochs, f(x$sharpen_temperature)),
+    sprintf("  pseudolabels: used at confidence >= %s; MixUp alpha %s",
+            f(x$pseudolabel_min_confidence), f(x$mixup_alpha)),
+    sprintf("  domain adversary: weight %s (ramp over %d epochs), confident cells only: %s",
+            f(x$adv_weight), x$adv_ramp_epochs, x$adv_confident_only),
+    sprintf("  augmentation: mask %s%% of genes; validation: %s%% of labelled cells",
+            f(100 * x$mask_prob), f(100 * x$val_fraction)),
+    sprintf("  seed: %s; threads: %s; device: %s", seed, threads, x$device)
+  )
+  cat(lines, sep = "\n")
   invisible(x)
 }

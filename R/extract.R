@@ -30,18 +30,22 @@ extract_input <- function(x, assay = NULL, layer = NULL, assay_type = NULL, arg 
   genes <- rownames(mat)
   if (is.null(genes)) {
     scnym_abort(c("{.arg {arg}} has no gene names.",
-                  i = "Set the row names of the matrix to gene names (genes are rows, cells are columns)."),
+                  i = paste("Set the row names of the matrix to gene names",
+                            "(genes are rows, cells are columns).")),
                 kind = "invalid_data", call = call)
   }
   if (anyNA(genes) || any(!nzchar(genes))) {
-    scnym_abort(c("{.arg {arg}} has {sum(is.na(genes) | !nzchar(genes))} missing or empty gene name{?s}.",
+    scnym_abort(c(paste("{.arg {arg}} has {sum(is.na(genes) | !nzchar(genes))} missing or",
+                        "empty gene name{?s}."),
                   i = "Every row needs a gene name."),
                 kind = "invalid_data", call = call)
   }
   dup <- unique(genes[duplicated(genes)])
   if (length(dup)) {
-    scnym_abort(c("{.arg {arg}} has {length(dup)} duplicated gene name{?s}: {.val {first_few(dup)}}.",
-                  i = "Make them unique first, e.g. {.code rownames(x) <- make.unique(rownames(x))}."),
+    scnym_abort(c(paste("{.arg {arg}} has {length(dup)} duplicated gene name{?s}:",
+                        "{.val {first_few(dup)}}."),
+                  i = paste("Make them unique first, e.g.",
+                            "{.code rownames(x) <- make.unique(rownames(x))}.")),
                 kind = "invalid_data", call = call)
   }
   cells <- colnames(mat)
@@ -93,7 +97,8 @@ as_expression_matrix <- function(x, arg, call) {
     c(i = paste("Pass a Seurat or SingleCellExperiment object, or a genes x cells matrix",
                 "({.cls matrix}, {.cls dgCMatrix} or {.cls DelayedMatrix})."))
   }
-  scnym_abort(c("{.arg {arg}} must be a Seurat object, a SingleCellExperiment or a genes x cells matrix.",
+  scnym_abort(c(paste("{.arg {arg}} must be a Seurat object, a SingleCellExperiment or a genes x",
+                      "cells matrix."),
                 x = "Got {.obj_type_friendly {x}}.", hint),
               kind = "invalid_argument", call = call)
 }
@@ -212,26 +217,13 @@ cell_values <- function(value, data, arg, data_arg, call) {
                 kind = "invalid_argument", call = call)
   }
   if (is.character(value) && length(value) == 1L && n != 1L) {
-    cols <- if (is.null(data$meta)) character() else colnames(data$meta)
-    if (!value %in% cols) {
-      hint <- if (length(cols)) {
-        c(i = "Columns of {.arg {data_arg}}: {.val {first_few(cols, 10)}}.")
-      } else {
-        c(i = "{.arg {data_arg}} has no cell metadata: pass a vector with one value per cell.")
-      }
-      scnym_abort(c("Column {.val {value}} (from {.arg {arg}}) is not in the cell metadata of {.arg {data_arg}}.",
-                    hint), kind = "invalid_argument", call = call)
-    }
-    column <- data$meta[[value]]
-    if (!is.null(dim(column)) || !(is.atomic(column) || is.factor(column))) {
-      scnym_abort("Column {.val {value}} of {.arg {data_arg}} must be a vector or factor.",
-                  kind = "invalid_argument", call = call)
-    }
-    return(as.character(column))
+    return(metadata_column(value, data, arg, data_arg, call))
   }
   if (length(value) != n) {
-    scnym_abort(c("{.arg {arg}} has {length(value)} value{?s}, but {.arg {data_arg}} has {n} cell{?s}.",
-                  i = "Give one value per cell (in the order of the cells), or a metadata column name."),
+    scnym_abort(c(paste("{.arg {arg}} has {length(value)} value{?s}, but {.arg {data_arg}} has",
+                        "{n} cell{?s}."),
+                  i = paste("Give one value per cell (in the order of the cells), or a metadata",
+                            "column name.")),
                 kind = "invalid_argument", call = call)
   }
   if (!is.null(names(value)) && !identical(names(value), data$cells)) {
@@ -272,4 +264,25 @@ core_data <- function(data, cells = NULL, model_genes) {
     out$x <- mat
   }
   out
+}
+
+# A metadata column of an extracted input as a character vector.
+metadata_column <- function(value, data, arg, data_arg, call) {
+  cols <- if (is.null(data$meta)) character() else colnames(data$meta)
+  if (!value %in% cols) {
+    hint <- if (length(cols)) {
+      c(i = "Columns of {.arg {data_arg}}: {.val {first_few(cols, 10)}}.")
+    } else {
+      c(i = "{.arg {data_arg}} has no cell metadata: pass a vector with one value per cell.")
+    }
+    scnym_abort(c(paste("Column {.val {value}} (from {.arg {arg}}) is not in the cell metadata",
+                        "of {.arg {data_arg}}."),
+                  hint), kind = "invalid_argument", call = call)
+  }
+  column <- data$meta[[value]]
+  if (!is.null(dim(column)) || !(is.atomic(column) || is.factor(column))) {
+    scnym_abort("Column {.val {value}} of {.arg {data_arg}} must be a vector or factor.",
+                kind = "invalid_argument", call = call)
+  }
+  as.character(column)
 }

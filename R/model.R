@@ -40,8 +40,8 @@ new_scnym_model <- function(bytes, meta_json, handle = NULL, training = NULL) {
 history_frame <- function(history) {
   cols <- c("epoch", "loss", "loss_sup", "loss_ssl", "loss_adv", "ssl_weight", "adv_weight",
             "val_loss", "val_accuracy", "is_best", "seconds")
-  if (is.null(history) || length(history) == 0L || (is.data.frame(history) && nrow(history) == 0L)) {
-    out <- as.data.frame(stats::setNames(replicate(length(cols), numeric(), simplify = FALSE), cols))
+  if (length(history) == 0L || (is.data.frame(history) && nrow(history) == 0L)) {
+    out <- as.data.frame(stats::setNames(rep(list(numeric()), length(cols)), cols))
     out$epoch <- integer()
     out$is_best <- logical()
     return(out)
@@ -165,7 +165,8 @@ print.summary.scnym_model <- function(x, ...) {
   cat("\n")
   print(x$config)
   h <- x$history
-  cat(sprintf("\nTraining: %d epochs; best epoch %d: validation accuracy %s, loss %s; temperature %s\n",
+  cat(sprintf(paste("\nTraining: %d epochs; best epoch %d: validation accuracy %s, loss %s;",
+                    "temperature %s\n"),
               nrow(h), x$best_epoch, format(round(x$val_accuracy, 4)),
               format(round(x$val_loss, 4)), format(round(x$temperature, 3))))
   if (!is.null(x$training$seconds)) {

@@ -94,14 +94,17 @@ prepare_query <- function(model, x, assay = NULL, layer = NULL, assay_type = NUL
   present <- model$genes %in% data$genes
   if (!any(present)) {
     scnym_abort(c("None of the model's {length(model$genes)} genes is in {.arg {arg}}.",
-                  i = "Model genes look like {.val {first_few(model$genes, 3)}}; {.arg {arg}} has {.val {first_few(data$genes, 3)}}.",
-                  i = "Use the same gene identifiers (e.g. symbols vs Ensembl IDs) as the reference."),
+                  i = paste("Model genes look like {.val {first_few(model$genes, 3)}};",
+                            "{.arg {arg}} has {.val {first_few(data$genes, 3)}}."),
+                  i = paste("Use the same gene identifiers (e.g. symbols vs Ensembl IDs) as the",
+                            "reference.")),
                 kind = "invalid_data", call = call)
   }
   missing <- model$genes[!present]
   if (length(missing)) {
     pct <- round(100 * length(missing) / length(model$genes), 1)
-    scnym_warn(c("{length(missing)} of the model's {length(model$genes)} genes ({pct}%) are missing from {.arg {arg}} and set to zero.",
+    scnym_warn(c(paste0("{length(missing)} of the model's {length(model$genes)} genes (", pct,
+                        "%) are missing from {.arg {arg}} and set to zero."),
                  i = "Missing genes include {.val {first_few(missing, 5)}}."),
                kind = "missing_genes")
   }
@@ -185,7 +188,8 @@ model_integrated_gradients <- function(model, x, target_class, steps = 100L, thr
   target_class <- rep_len(target_class, n)
   unknown <- setdiff(unique(target_class), model$classes)
   if (length(unknown)) {
-    scnym_abort(c("{.arg target_class} holds {length(unknown)} name{?s} that {?is/are} not a class of the model: {.val {first_few(unknown)}}.",
+    scnym_abort(c(paste("{.arg target_class} holds {length(unknown)} name{?s} that {?is/are}",
+                        "not a class of the model: {.val {first_few(unknown)}}."),
                   i = "Classes: {.val {first_few(model$classes, 10)}}."),
                 kind = "invalid_argument", call = call)
   }

@@ -130,7 +130,8 @@ train_entry <- function(x, labels, target, domain, target_domain, config, seed, 
   config <- as_config(config, call = call)
   if (is.null(labels)) {
     scnym_abort(c("{.arg labels} is missing.",
-                  i = "Give the cell types of {.arg x}: a metadata column name or one label per cell."),
+                  i = paste("Give the cell types of {.arg x}: a metadata column name or one",
+                            "label per cell.")),
                 kind = "invalid_argument", call = call)
   }
   ref <- extract_input(x, assay = extract$assay, layer = extract$layer,
@@ -172,14 +173,16 @@ training_plan <- function(ref, tgt, labels, domain, target_domain, call,
   }
   classes <- sort(unique(labels[labelled]))
   if (length(classes) < 2L) {
-    scnym_abort(c("{.arg {nm$labels}} has a single class ({.val {classes}}); a classifier needs at least two.",
+    scnym_abort(c(paste("{.arg {nm$labels}} has a single class ({.val {classes}}); a classifier",
+                        "needs at least two."),
                   i = "Check the label column, or add reference cells of other types."),
                 kind = "invalid_data", call = call)
   }
   unlabelled <- which(is.na(labels))
   target_ref <- if (is.null(tgt)) unlabelled else integer()
   if (!is.null(tgt) && length(unlabelled)) {
-    cli::cli_inform(c(i = "{length(unlabelled)} cell{?s} of {.arg {nm$x}} without a label {?is/are} left out (the target is {.arg {nm$target}})."))
+    cli::cli_inform(c(i = paste("{length(unlabelled)} cell{?s} of {.arg {nm$x}} without a label",
+                                "{?is/are} left out (the target is {.arg {nm$target}}).")))
   }
   dom <- cell_values(domain, ref, nm$domain, nm$x, call = call)
   if (!is.null(dom) && anyNA(dom)) {
@@ -204,7 +207,8 @@ training_plan <- function(ref, tgt, labels, domain, target_domain, call,
     if (is.null(tdom)) tdom <- rep("query", length(tgt$cells))
   } else if (!is.null(target_domain)) {
     scnym_abort(c("{.arg {nm$target_domain}} is given but {.arg {nm$target}} is not.",
-                  i = "With target cells inside {.arg {nm$x}} (NA labels), set their domains with {.arg {nm$domain}}."),
+                  i = paste("With target cells inside {.arg {nm$x}} (NA labels), set their",
+                            "domains with {.arg {nm$domain}}.")),
                 kind = "invalid_argument", call = call)
   }
   all_dom <- c(dom[labelled], dom[target_ref], tdom)
@@ -214,7 +218,8 @@ training_plan <- function(ref, tgt, labels, domain, target_domain, call,
     genes <- genes[genes %in% tgt$genes]
     if (length(genes) == 0L) {
       scnym_abort(c("{.arg {nm$x}} and {.arg {nm$target}} share no gene names.",
-                    i = "{.arg {nm$x}} has {.val {first_few(ref$genes, 3)}}; {.arg {nm$target}} has {.val {first_few(tgt$genes, 3)}}.",
+                    i = paste("{.arg {nm$x}} has {.val {first_few(ref$genes, 3)}};",
+                              "{.arg {nm$target}} has {.val {first_few(tgt$genes, 3)}}."),
                     i = "Use the same gene identifiers in both."),
                   kind = "invalid_data", call = call)
     }
@@ -241,16 +246,19 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
     target_data <- core_data(tgt, NULL, plan$genes)
   }
   if (verbose) {
-    cli::cli_inform(c(i = paste0("Training scNym ({.val {config$preset}}) on {length(plan$labelled)} labelled ",
-                                 "and {n_target} target cell{?s}, {length(plan$genes)} genes, ",
-                                 "{length(plan$classes)} classes, {length(plan$domains)} domain{?s}; seed {config$seed}.")))
+    cli::cli_inform(c(i = sprintf(paste("Training scNym (\"%s\") on %d labelled and %d target",
+                                        "cells, %d genes, %d classes, %d domain%s; seed %d."),
+                                  config$preset, length(plan$labelled), n_target,
+                                  length(plan$genes), length(plan$classes),
+                                  length(plan$domains), if (length(plan$domains) == 1) "" else "s",
+                                  config$seed)))
   }
   handle <- rust_result(rs_trainer_new(config_json(config), train_data, plan$label_codes,
                                        plan$ref_domain_codes, target_data,
                                        plan$target_domain_codes, plan$genes, plan$classes,
                                        plan$domains), call = call)
   rm(train_data, target_data)
-  history <- run_epochs(handle, config, verbose, call)
+  run_epochs(handle, config, verbose, call)
   validation <- rust_result(rs_trainer_validation_cells(handle), call = call)
   finished <- rust_result(rs_trainer_finish(handle), call = call)
   seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
@@ -259,43 +267,45 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
   model <- new_scnym_model(finished$bytes, finished$meta, handle = finished$handle,
                            training = training)
   if (verbose) {
-    best <- model_best(model)
-    cli::cli_inform(c(v = paste0("Trained {nrow(model$history)} epoch{?s} in {format_seconds(seconds)}; ",
-                                 "best epoch {model$best_epoch} (validation accuracy ",
-                                 "{format(round(best$val_accuracy, 3), nsmall = 3)}); temperature ",
-                                 "{format(round(model$temperature, 2), nsmall = 2)}.")))
+    cli::cli_inform(c(v = sprintf(paste("Trained %d epochs in %s; best epoch %d (validation",
+                                        "accuracy %.3f); temperature %.2f."),
+                                  nrow(model$history), format_seconds(seconds), model$best_epoch,
+                                  model_best(model)$val_accuracy, model$temperature)))
   }
   model
 }
 
 format_seconds <- function(s) {
-  if (s < 60) sprintf("%.1f s", s) else sprintf("%d min %02d s", as.integer(s %/% 60), as.integer(round(s %% 60)))
+  if (s < 60) {
+    return(sprintf("%.1f s", s))
+  }
+  sprintf("%d min %02d s", as.integer(s %/% 60), as.integer(round(s %% 60)))
 }
 
-# The epoch loop: one call into Rust per epoch, progress drawn in between.
+# The epoch loop: one call into Rust per epoch, progress drawn in between. The history is kept
+# by the core (in the model's metadata).
 run_epochs <- function(handle, config, verbose, call) {
-  rows <- list()
-  status <- "starting"
+  status <- "starting" # nolint: object_usage_linter. (shown by the progress bar)
   if (verbose) {
     pb <- cli::cli_progress_bar(
       name = "scNym", total = config$max_epochs, clear = FALSE,
-      format = "{cli::pb_name} {cli::pb_current}/{cli::pb_total} {cli::pb_bar} ETA {cli::pb_eta} | {status}",
+      format = paste("{cli::pb_name} {cli::pb_current}/{cli::pb_total} {cli::pb_bar}",
+                     "ETA {cli::pb_eta} | {status}"),
       format_done = "{cli::pb_name} {cli::pb_current} epochs in {cli::pb_elapsed} | {status}"
     )
   }
   repeat {
     if (isTRUE(rust_result(rs_trainer_is_finished(handle), call = call))) break
     stats <- rust_result(rs_trainer_run_epoch(handle), call = call)
-    rows[[length(rows) + 1L]] <- stats
     if (verbose) {
-      status <- epoch_status(stats)
+      status <- epoch_status(stats) # nolint: object_usage_linter.
       cli::cli_progress_update(id = pb, set = stats$epoch)
     }
   }
   if (verbose) {
     cli::cli_progress_done(id = pb)
   }
-  history_frame(do.call(rbind, lapply(rows, as.data.frame)))
+  invisible()
 }
 
 epoch_status <- function(s) {

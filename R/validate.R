@@ -45,13 +45,17 @@ check_whole <- function(x, min = 0, max = Inf, arg = rlang::caller_arg(x),
   if (allow_null && is.null(x)) {
     return(invisible(x))
   }
-  if (!is.numeric(x) || length(x) != 1L || is.na(x) || x != round(x) || x < min || x > max) {
+  if (!is_whole_number(x) || x < min || x > max) {
     range <- if (is.finite(max)) paste("between", min, "and", max) else paste("at least", min)
-    scnym_abort(c("{.arg {arg}} must be a single whole number {range}.",
+    scnym_abort(c(paste0("{.arg {arg}} must be a single whole number ", range, "."),
                   x = "Got {.val {format_value(x)}}."),
                 kind = "invalid_argument", call = call)
   }
   invisible(x)
+}
+
+is_whole_number <- function(x) {
+  is.numeric(x) && length(x) == 1L && !is.na(x) && x == round(x)
 }
 
 check_choice <- function(x, choices, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
@@ -112,60 +116,77 @@ check_values <- function(data, input, arg, call = rlang::caller_env()) {
                 kind = "invalid_data", call = call)
   }
   vals <- if (inherits(mat, "dgCMatrix")) mat@x else as.vector(mat)
-  bad <- !is.finite(vals)
-  if (any(bad)) {
-    n_bad <- sum(bad)
-    what <- paste(unique(c(if (anyNA(vals[bad]) && any(is.nan(vals[bad]))) "NaN",
-                           if (any(is.na(vals[bad]) & !is.nan(vals[bad]))) "NA",
-                           if (any(is.infinite(vals[bad]))) "Inf")), collapse = "/")
-    scnym_abort(c("{.arg {arg}} contains {n_bad} missing or infinite value{?s} ({what}).",
-                  i = "Replace or remove them; expression values must be finite."),
-                kind = "invalid_data", call = call)
-  }
+  check_finite_values(vals, arg, call)
   if (any(vals < 0)) {
-    scnym_abort(c("{.arg {arg}} contains {sum(vals < 0)} negative value{?s} (minimum {signif(min(vals), 3)}).",
-                  x = "scNym needs raw counts or log-normalised expression, not scaled or centred data.",
+    scnym_abort(c(paste("{.arg {arg}} contains {sum(vals < 0)} negative value{?s} (minimum",
+                        "{signif(min(vals), 3)})."),
+                  x = paste("scNym needs raw counts or log-normalised expression, not scaled or",
+                            "centred data."),
                   i = "Use the counts (or log-normalised) values instead of scaled data."),
                 kind = "invalid_data", call = call)
   }
   lib <- if (inherits(mat, "dgCMatrix")) Matrix::colSums(mat) else colSums(mat)
   if (any(lib == 0)) {
-    empty <- if (is.null(colnames(mat))) which(lib == 0) else colnames(mat)[lib == 0]
-    scnym_abort(c("{.arg {arg}} has {sum(lib == 0)} cell{?s} without any expression: {.val {first_few(empty)}}.",
+    cells <- colnames(mat) %||% paste0("cell", seq_along(lib))
+    empty <- cells[lib == 0] # nolint: object_usage_linter.
+    scnym_abort(c(paste("{.arg {arg}} has {sum(lib == 0)} cell{?s} without any expression:",
+                        "{.val {first_few(empty)}}."),
                   i = "Remove them first, e.g. {.code x[, colSums(x) > 0]}."),
                 kind = "invalid_data", call = call)
   }
-  whole <- all(vals == round(vals))
-  above <- max(vals) > max_log1p_cpm
-  kind <- switch(input,
-    counts = "counts",
-    lognorm = {
-      if (above) {
-        scnym_abort(c("{.arg {arg}} cannot be log-normalised: its largest value {signif(max(vals), 4)} is above log(1 + 1e6) = {signif(max_log1p_cpm, 4)}.",
-                      i = "Pass raw counts with {.code input = \"counts\"}, or {.code input = \"auto\"}."),
-                    kind = "invalid_data", call = call)
-      }
-      "lognorm"
-    },
-    auto = {
-      if (whole) {
-        "counts"
-      } else if (!above) {
-        "lognorm"
-      } else {
-        scnym_abort(c("{.arg {arg}} looks neither like counts nor like log-normalised expression.",
-                      x = "It has non-integer values, and values up to {signif(max(vals), 4)}, above log(1 + 1e6) = {signif(max_log1p_cpm, 4)}.",
-                      i = "Pass raw counts or log1p-normalised values; for non-integer counts (e.g. corrected CEL-seq counts) set {.code input = \"counts\"}."),
-                    kind = "invalid_data", call = call)
-      }
-    }
-  )
+  kind <- value_kind(vals, input, arg, call)
   data$input <- kind
   data$counts <- TRUE
   if (identical(kind, "lognorm")) {
     data <- lognorm_to_core(data)
   }
   data
+}
+
+# Refuses NA, NaN and infinite values, naming which occur.
+check_finite_values <- function(vals, arg, call) {
+  bad <- vals[!is.finite(vals)]
+  if (length(bad) == 0L) {
+    return(invisible())
+  }
+  what <- c("NaN" = any(is.nan(bad)), "NA" = any(is.na(bad) & !is.nan(bad)),
+            "Inf" = any(is.infinite(bad)))
+  scnym_abort(c(paste0("{.arg {arg}} contains ", length(bad), " missing or infinite value",
+                       if (length(bad) == 1L) "" else "s", " (",
+                       paste(names(what)[what], collapse = "/"), ")."),
+                i = "Replace or remove them; expression values must be finite."),
+              kind = "invalid_data", call = call)
+}
+
+# "counts" or "lognorm" for non-negative finite values under the rule of `input`.
+value_kind <- function(vals, input, arg, call) {
+  top <- max(vals)
+  limit <- signif(max_log1p_cpm, 4) # nolint: object_usage_linter. (used by cli)
+  if (input == "counts") {
+    return("counts")
+  }
+  if (input == "lognorm") {
+    if (top > max_log1p_cpm) {
+      scnym_abort(c(paste("{.arg {arg}} cannot be log-normalised: its largest value",
+                          "{signif(top, 4)} is above log(1 + 1e6) = {limit}."),
+                    i = paste("Pass raw counts with {.code input = \"counts\"}, or",
+                              "{.code input = \"auto\"}.")),
+                  kind = "invalid_data", call = call)
+    }
+    return("lognorm")
+  }
+  if (all(vals == round(vals))) {
+    return("counts")
+  }
+  if (top <= max_log1p_cpm) {
+    return("lognorm")
+  }
+  scnym_abort(c("{.arg {arg}} looks neither like counts nor like log-normalised expression.",
+                x = paste("It has non-integer values, and values up to {signif(top, 4)}, above",
+                          "log(1 + 1e6) = {limit}."),
+                i = paste("Pass raw counts or log1p-normalised values; for non-integer counts",
+                          "(e.g. corrected CEL-seq counts) set {.code input = \"counts\"}.")),
+              kind = "invalid_data", call = call)
 }
 
 # Log-normalised values cross to the core as log1p-CPM when they already are (every cell's

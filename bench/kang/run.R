@@ -10,7 +10,11 @@
 # (model$training$seconds); total time includes prediction and write-back.
 #
 # Usage: Rscript bench/kang/run.R [--seeds 0,1,2] [--tasks ctrl_to_stim,stim_to_ctrl]
-#                                 [--preset default] [--out bench/results/kang]
+#                                 [--preset default] [--set name=value,...] [--label default]
+#                                 [--out bench/results/kang] [--no-reference]
+# `--set` overrides configuration parameters (for investigations; the benchmark table uses the
+# default preset unchanged). The machine's load average is recorded with every run: wall times
+# on a shared machine are upper bounds.
 # Data: $SCNYM_DATA_DIR/kang_ifnb_seurat2800 (default /work/shared/data relative: ../shared/data).
 suppressPackageStartupMessages({
   library(scnym)
@@ -23,10 +27,25 @@ opt <- function(name, default) {
   i <- match(paste0("--", name), args)
   if (is.na(i)) default else args[[i + 1L]]
 }
-here <- normalizePath(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))), "..", ".."))
+script <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
+here <- normalizePath(file.path(dirname(script), "..", ".."))
 seeds <- as.integer(strsplit(opt("seeds", "0,1,2"), ",")[[1]])
 tasks <- strsplit(opt("tasks", "ctrl_to_stim,stim_to_ctrl"), ",")[[1]]
 preset <- opt("preset", "default")
+overrides <- opt("set", "")
+label <- opt("label", if (nzchar(overrides)) gsub("[=,]", "_", overrides) else preset)
+with_reference <- !"--no-reference" %in% args
+parse_overrides <- function(text) {
+  if (!nzchar(text)) return(list())
+  pairs <- strsplit(strsplit(text, ",")[[1]], "=")
+  values <- lapply(pairs, function(p) {
+    v <- utils::type.convert(p[[2]], as.is = TRUE)
+    if (is.character(v) && v %in% c("TRUE", "FALSE")) as.logical(v) else v
+  })
+  stats::setNames(values, vapply(pairs, `[[`, "", 1))
+}
+config <- do.call(scnym_config, c(list(preset), parse_overrides(overrides)))
+load_avg <- function() as.numeric(strsplit(readLines("/proc/loadavg"), " ")[[1]][1:3])
 out_dir <- opt("out", file.path(here, "bench", "results", "kang"))
 ref_dir <- opt("reference", file.path(here, "bench", "results", "reference"))
 data_root <- Sys.getenv("SCNYM_DATA_DIR", file.path(here, "..", "shared", "data"))
@@ -72,12 +91,14 @@ for (task in tasks) {
   query <- seurat_of(cells$domain == doms[[2]])
   for (seed in seeds) {
     run_dir <- file.path(out_dir, sprintf("kang_%s_seed%d", task, seed))
+    if (label != preset) run_dir <- file.path(out_dir, label, basename(run_dir))
+    dir.create(dirname(run_dir), recursive = TRUE, showWarnings = FALSE)
     dir.create(run_dir, showWarnings = FALSE)
     message(sprintf("== %s, seed %d", task, seed))
+    load_before <- load_avg()
     t0 <- proc.time()[["elapsed"]]
-    annotated <- scnym_annotate(query, reference, labels = "label",
-                                config = scnym_config(preset), seed = seed, threads = 1,
-                                verbose = TRUE)
+    annotated <- scnym_annotate(query, reference, labels = "label", config = config,
+                                seed = seed, threads = 1, verbose = TRUE)
     total <- proc.time()[["elapsed"]] - t0
     record <- SeuratObject::Tool(annotated, "scnym_annotate")$scNym
     meta <- annotated[[]]
@@ -86,7 +107,8 @@ for (task in tasks) {
     known <- truth %in% record$model$classes
     conf_cal <- meta$scNym_confidence
     metrics <- list(
-      task = paste0("kang_", task), seed = seed, preset = preset, threads = 1L,
+      task = paste0("kang_", task), seed = seed, preset = preset, label = label,
+      overrides = overrides, threads = 1L,
       n_train = ncol(reference), n_target = ncol(query),
       accuracy = mean(pred[known] == truth[known]),
       macro_f1 = macro_f1(truth[known], pred[known]),
@@ -99,7 +121,8 @@ for (task in tasks) {
       temperature = record$model$temperature,
       val_accuracy = record$model$val_accuracy,
       versions = c(record$model$versions, list(scnym = record$scnym_version)),
-      blas_ok = info$blas_ok
+      blas_ok = info$blas_ok,
+      load_average_before = load_before, load_average_after = load_avg()
     )
     writeLines(jsonlite::toJSON(metrics, auto_unbox = TRUE, pretty = TRUE, digits = NA),
                file.path(run_dir, "metrics.json"))
@@ -116,11 +139,15 @@ for (task in tasks) {
   }
 }
 ours <- do.call(rbind, rows)
-ours$tool <- "scnym (R/Rust)"
+ours$tool <- if (label == preset) "scnym (R/Rust)" else paste0("scnym (R/Rust), ", label)
+if (label != preset) {
+  # An investigation: write its own table beside the runs, leave the benchmark table alone.
+  out_dir <- file.path(out_dir, label)
+}
 
 # The reference's runs of the same tasks (bench/reference/run-reference.sh), scored the same way.
 ref_rows <- list()
-for (d in Sys.glob(file.path(ref_dir, "kang_*_seed*"))) {
+for (d in if (with_reference) Sys.glob(file.path(ref_dir, "kang_*_seed*")) else character()) {
   mf <- file.path(d, "metrics.json")
   pf <- file.path(d, "predictions.tsv")
   if (!file.exists(mf) || !file.exists(pf)) next
@@ -137,7 +164,8 @@ for (d in Sys.glob(file.path(ref_dir, "kang_*_seed*"))) {
     ece_calibrated = NA_real_,
     train_seconds = m$train_time_s %||% NA_real_,
     total_seconds = m$wall_time_s %||% NA_real_,
-    best_epoch = m$best_epoch %||% NA_integer_, temperature = NA_real_, tool = "reference scNym (Python)")
+    best_epoch = m$best_epoch %||% NA_integer_, temperature = NA_real_,
+    tool = "reference scNym (Python)")
 }
 all_runs <- do.call(rbind, c(list(ours), ref_rows))
 utils::write.table(all_runs, file.path(out_dir, "runs.tsv"), sep = "\t", quote = FALSE,
@@ -156,9 +184,12 @@ utils::write.table(agg, file.path(out_dir, "summary.tsv"), sep = "\t", quote = F
 f <- function(x, d = 3) ifelse(is.na(x), "NA", formatC(x, format = "f", digits = d))
 md <- c("# Kang PBMC label transfer: scnym (R/Rust) vs the reference scNym",
         "",
-        sprintf("Generated by `bench/kang/run.R` on %s; preset `%s`, threads = 1, seeds %s.",
-                format(Sys.time(), "%Y-%m-%d %H:%M"), preset, paste(seeds, collapse = ", ")),
-        "Accuracy and macro-F1 over the target cells (mean and sd over seeds); wall times in seconds.",
+        sprintf("Generated by `bench/kang/run.R` on %s; preset `%s`%s, threads = 1, seeds %s.",
+                format(Sys.time(), "%Y-%m-%d %H:%M"), preset,
+                if (nzchar(overrides)) paste0(" with ", overrides) else "",
+                paste(seeds, collapse = ", ")),
+        paste("Accuracy and macro-F1 over the target cells (mean and sd over seeds); wall times",
+              "in seconds on a shared 2-core machine (load averages in each metrics.json)."),
         "",
         "| task | tool | seeds | accuracy | macro-F1 | training s | total s |",
         "|---|---|---|---|---|---|---|",
