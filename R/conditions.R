@@ -28,7 +28,8 @@ rust_error_hints <- c(
   interrupted = "Interrupted by the user; nothing was changed.",
   non_finite_loss = paste("Try a lower learning rate ({.code scnym_config(lr = 0.1)}) or check",
                           "the input for extreme values."),
-  model_file = "Save the model again with {.fn scnym_save}, or install the scnym version that wrote it.",
+  model_file = paste("Save the model again with {.fn scnym_save}, or install the scnym version",
+                     "that wrote it."),
   internal = "This is a bug in scnym: please report it with the code that triggered it."
 )
 
@@ -41,8 +42,8 @@ rust_result <- function(x, call = rlang::caller_env()) {
   if (!inherits(x, "scnym_rust_error")) {
     return(x)
   }
-  msg <- x$message
-  bullets <- c("{msg}")
+  # The message is interpolated as a value, so braces or % in it are shown as they are.
+  bullets <- c("{x$message}")
   hint <- rust_error_hints[x$kind]
   if (!is.na(hint)) bullets <- c(bullets, i = unname(hint))
   scnym_abort(bullets, kind = x$kind, call = call)

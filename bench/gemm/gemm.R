@@ -6,5 +6,6 @@ suppressPackageStartupMessages(library(scnym))
 invisible(scnym:::rs_set_threads(threads))
 rates <- replicate(3, scnym_backend_info(gemm_size = n)$gemm_gflops)
 info <- scnym_backend_info(gemm_size = 0)
-cat(sprintf('{"where": "R", "n": %d, "threads": %d, "gflops": %.2f, "r_blas": "%s", "own_blas": %s}\n',
+cat(sprintf(paste0('{"where": "R", "n": %d, "threads": %d, "gflops": %.2f, "r_blas": "%s", ',
+                   '"own_blas": %s}\n'),
             n, threads, stats::median(rates), info$r_blas, tolower(info$blas_ok)))
