@@ -79,8 +79,17 @@ run_info <- function() {
   info <- scnym_backend_info(gemm_size = 0)
   list(date = format(Sys.time(), tz = "UTC", usetz = TRUE), r = R.version.string,
        scnym = as.character(utils::packageVersion("scnym")),
+       scnym_path = find.package("scnym"),
+       scnym_built_from = Sys.getenv("SCNYM_BUILT_FROM", NA),
        git = tryCatch(system2("git", c("-C", trust_repo(), "rev-parse", "--short", "HEAD"),
                               stdout = TRUE), error = function(e) NA),
        libtorch = info$libtorch_runtime, threads = 1L,
        loadavg = tryCatch(readLines("/proc/loadavg"), error = function(e) NA))
+}
+
+# Trained models are kept outside the repository (large), for later inspection.
+model_cache <- function(name) {
+  dir <- Sys.getenv("SCNYM_TRUST_MODELS", file.path(Sys.getenv("HOME"), ".cache", "scnym", "trust-models"))
+  dir.create(dir, recursive = TRUE, showWarnings = FALSE)
+  file.path(dir, paste0(name, ".rds"))
 }
