@@ -13,6 +13,7 @@ pub mod model;
 mod persist;
 mod predict;
 mod rng;
+mod tensor_io;
 pub mod train;
 
 pub use model::{Model, ModelMeta, Predictions};

@@ -1,5 +1,6 @@
 //! Training-time augmentation: gene masking followed by renormalisation to the log1p-CPM scale.
 
+use super::fastmath::{exp_f32, ln_f32};
 use crate::rng::EngineRng;
 use rand::RngCore;
 
@@ -21,22 +22,25 @@ pub(crate) fn mask_augment_row(
         out_vals.extend_from_slice(vals);
         return;
     }
-    // drop a value when a uniform u32 falls below p * 2^32; f32 arithmetic (the values are f32)
+    // separate passes so that the exp and ln loops vectorise: CPM values, then the random mask
+    // (a value is dropped when a uniform u32 falls below p * 2^32), then the renormalisation
+    let start = out_vals.len();
+    out_vals.extend(vals.iter().map(|&v| exp_f32(v) - 1.0));
+    let total: f32 = out_vals[start..].iter().sum();
     let threshold = (p * 4_294_967_296.0) as u64;
-    let start = out_cols.len();
-    let mut total = 0.0f32;
-    let mut kept = 0.0f32;
-    for (&c, &v) in cols.iter().zip(vals) {
-        // exp/ln rather than exp_m1/ln_1p: 3x faster in f32; the absolute error near 0 is about
-        // 1e-7, negligible on the log1p-CPM scale
-        let cpm = v.exp() - 1.0;
-        total += cpm;
-        if (rng.next_u32() as u64) >= threshold {
-            kept += cpm;
-            out_cols.push(c as i64);
-            out_vals.push(cpm);
-        }
+    out_cols.reserve(cols.len());
+    let mut kept_n = start;
+    for (k, &c) in cols.iter().enumerate() {
+        let keep = (rng.next_u32() as u64) >= threshold;
+        // branch-free compaction: always write, advance only when kept
+        out_vals[kept_n] = out_vals[start + k];
+        out_cols.push(c as i64);
+        out_cols[kept_n] = c as i64;
+        kept_n += keep as usize;
     }
+    out_vals.truncate(kept_n);
+    out_cols.truncate(kept_n);
+    let kept: f32 = out_vals[start..].iter().sum();
     if kept <= 0.0 {
         out_cols.truncate(start);
         out_vals.truncate(start);
@@ -44,7 +48,7 @@ pub(crate) fn mask_augment_row(
     }
     let scale = total / kept;
     for v in &mut out_vals[start..] {
-        *v = (*v * scale + 1.0).ln();
+        *v = ln_f32(*v * scale + 1.0);
     }
 }
 

@@ -9,6 +9,7 @@ use super::augment::mask_augment_row;
 use super::csr::CsrMatrix;
 use crate::error::{Error, Result};
 use crate::rng::EngineRng;
+use crate::tensor_io::{new_f32, read_f32};
 use tch::{Device, Kind, Tensor};
 
 /// How the first layer multiplies a batch.
@@ -46,19 +47,23 @@ enum Prepared {
 }
 
 impl SparseBatch {
-    pub fn new(n_cols: usize) -> SparseBatch {
+    /// An empty batch with room for `rows` rows and `nnz` non-zeros.
+    pub fn with_capacity(n_cols: usize, rows: usize, nnz: usize) -> SparseBatch {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
         SparseBatch {
             n_cols,
-            offsets: vec![0],
-            indices: Vec::new(),
-            values: Vec::new(),
+            offsets,
+            indices: Vec::with_capacity(nnz),
+            values: Vec::with_capacity(nnz),
             prepared: None,
         }
     }
 
     /// The rows `rows` of `x`, unchanged.
     pub fn from_rows(x: &CsrMatrix, rows: &[usize]) -> SparseBatch {
-        let mut b = SparseBatch::new(x.n_cols());
+        let nnz = rows.iter().map(|&r| x.row(r).0.len()).sum();
+        let mut b = SparseBatch::with_capacity(x.n_cols(), rows.len(), nnz);
         for &r in rows {
             let (c, v) = x.row(r);
             b.push_row(c, v);
@@ -128,15 +133,15 @@ impl SparseBatch {
     /// The batch as a dense [rows, cols] CPU tensor.
     pub fn dense_tensor(&self) -> Result<Tensor> {
         let (n, g) = (self.n_rows(), self.n_cols);
-        let mut dense = vec![0f32; n * g];
-        for r in 0..n {
-            let (lo, hi) = (self.offsets[r] as usize, self.offsets[r + 1] as usize);
-            let row = &mut dense[r * g..(r + 1) * g];
-            for k in lo..hi {
-                row[self.indices[k] as usize] = self.values[k];
+        new_f32(&[n as i64, g as i64], |dense| {
+            for r in 0..n {
+                let (lo, hi) = (self.offsets[r] as usize, self.offsets[r + 1] as usize);
+                let row = &mut dense[r * g..(r + 1) * g];
+                for k in lo..hi {
+                    row[self.indices[k] as usize] = self.values[k];
+                }
             }
-        }
-        Ok(Tensor::f_from_slice(&dense)?.f_view([n as i64, g as i64])?)
+        })
     }
 
     /// `X W` for `w` of shape [cols, width]: a [rows, width] tensor (gradient not tracked).
@@ -193,8 +198,6 @@ impl SparseBatch {
             .f_to_device(Device::Cpu)?
             .f_to_kind(Kind::Float)?
             .f_contiguous()?;
-        let mut src = vec![0f32; n * width];
-        dh.f_copy_data(&mut src, n * width)?;
         // gene-major (CSC) order: each output row is accumulated once, in cache, from rows of dH
         let mut starts = vec![0usize; g + 1];
         for &j in &self.indices {
@@ -215,19 +218,20 @@ impl SparseBatch {
                 fill[j] += 1;
             }
         }
-        let mut out = vec![0f32; g * width];
-        for (j, dst) in out.chunks_exact_mut(width).enumerate() {
-            for q in starts[j]..starts[j + 1] {
-                let r = rows[q] as usize;
-                let v = vals[q];
-                for (d, s) in dst.iter_mut().zip(&src[r * width..(r + 1) * width]) {
-                    *d += v * s;
+        let out = read_f32(&dh, |src| {
+            new_f32(&[g as i64, width as i64], |out| {
+                for (j, dst) in out.chunks_exact_mut(width).enumerate() {
+                    for q in starts[j]..starts[j + 1] {
+                        let r = rows[q] as usize;
+                        let v = vals[q];
+                        for (d, s) in dst.iter_mut().zip(&src[r * width..(r + 1) * width]) {
+                            *d += v * s;
+                        }
+                    }
                 }
-            }
-        }
-        Ok(Tensor::f_from_slice(&out)?
-            .f_view([g as i64, width as i64])?
-            .f_to_device(device)?)
+            })
+        })??;
+        Ok(out.f_to_device(device)?)
     }
 }
 
@@ -263,7 +267,7 @@ mod tests {
         // include an empty row
         let rows = [0usize, 1, 2, 3, 4, 1];
         let mut b = SparseBatch::from_rows(&x, &rows);
-        let mut empty = SparseBatch::new(7);
+        let mut empty = SparseBatch::with_capacity(7, 2, 0);
         empty.push_row(&[], &[]);
         empty.push_row(&[], &[]);
         let w = Tensor::f_randn([7, 4], (Kind::Float, Device::Cpu)).unwrap();

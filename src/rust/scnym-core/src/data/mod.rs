@@ -3,6 +3,7 @@
 mod augment;
 mod batch;
 mod csr;
+mod fastmath;
 mod mixup;
 mod normalise;
 

@@ -3,6 +3,7 @@
 
 use crate::error::Result;
 use crate::rng::EngineRng;
+use crate::tensor_io::new_f32;
 use rand::Rng;
 use tch::{Device, Tensor};
 
@@ -20,13 +21,12 @@ pub(crate) fn dropout_mask(
     let threshold = (p * 65536.0).round() as u32;
     let scale = (1.0 / (1.0 - p)) as f32;
     // branch-free (a data-dependent branch mispredicts on every other element at p = 0.5)
-    let mask: Vec<f32> = draws
-        .iter()
-        .map(|&u| ((u as u32 >= threshold) as u32 as f32) * scale)
-        .collect();
-    Ok(Tensor::f_from_slice(&mask)?
-        .f_view([rows, width])?
-        .f_to_device(device)?)
+    let mask = new_f32(&[rows, width], |m| {
+        for (m, &u) in m.iter_mut().zip(&draws) {
+            *m = ((u as u32 >= threshold) as u32 as f32) * scale;
+        }
+    })?;
+    Ok(mask.f_to_device(device)?)
 }
 
 #[cfg(test)]

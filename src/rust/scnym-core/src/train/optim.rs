@@ -2,18 +2,23 @@
 //! `g += wd p; v = rho v + (1-rho) g^2; d = sqrt(u + eps) / sqrt(v + eps) * g;
 //!  u = rho u + (1-rho) d^2; p -= lr d`.
 //!
-//! The update runs as one fused loop in Rust over each parameter (its state lives in Rust): a
-//! chain of libtorch element-wise ops makes about 16 passes over memory per parameter, this makes
-//! one plus the copies in and out.
+//! The update runs as one fused loop in Rust over each parameter, in place (its state lives in
+//! Rust): a chain of libtorch element-wise ops would make about 16 passes over memory.
 
 use crate::error::{Error, Result};
+use crate::tensor_io::{is_plain_cpu_f32, read_f32, write_f32};
 use tch::{Kind, Tensor};
 
-pub(crate) struct Adadelta {
+#[derive(Clone, Copy)]
+struct Hyper {
     lr: f32,
     rho: f32,
     eps: f32,
-    weight_decay: f32,
+    wd: f32,
+}
+
+pub(crate) struct Adadelta {
+    hyper: Hyper,
     square_avg: Vec<Vec<f32>>,
     acc_delta: Vec<Vec<f32>>,
 }
@@ -23,10 +28,12 @@ impl Adadelta {
     pub fn new(params: &[&Tensor], lr: f64, rho: f64, eps: f64, weight_decay: f64) -> Result<Self> {
         let sizes: Vec<usize> = params.iter().map(|p| p.numel()).collect();
         Ok(Adadelta {
-            lr: lr as f32,
-            rho: rho as f32,
-            eps: eps as f32,
-            weight_decay: weight_decay as f32,
+            hyper: Hyper {
+                lr: lr as f32,
+                rho: rho as f32,
+                eps: eps as f32,
+                wd: weight_decay as f32,
+            },
             square_avg: sizes.iter().map(|&n| vec![0.0; n]).collect(),
             acc_delta: sizes.iter().map(|&n| vec![0.0; n]).collect(),
         })
@@ -49,31 +56,46 @@ impl Adadelta {
             if p.numel() != n || g.numel() != n {
                 return Err(Error::internal("parameter and gradient sizes differ"));
             }
-            let mut pv = vec![0f32; n];
-            p.f_to_kind(Kind::Float)?.f_copy_data(&mut pv, n)?;
-            let mut gv = vec![0f32; n];
-            g.f_to_kind(Kind::Float)?.f_copy_data(&mut gv, n)?;
-            self.update(i, &mut pv, &gv);
-            let updated = Tensor::f_from_slice(&pv)?
-                .f_view(p.size().as_slice())?
-                .f_to_device(p.device())?;
-            let mut dst = p.shallow_clone();
-            dst.f_copy_(&updated)?;
+            let g = g.f_contiguous()?;
+            if is_plain_cpu_f32(p) && is_plain_cpu_f32(&g) {
+                // in place: one pass over parameter, gradient and state
+                let mut p = p.shallow_clone();
+                let (sq, acc) = (&mut self.square_avg[i], &mut self.acc_delta[i]);
+                let h = self.hyper;
+                read_f32(&g, |gv| write_f32(&mut p, |pv| update(h, pv, gv, sq, acc)))??;
+            } else {
+                // another device: through host copies
+                let mut pv = vec![0f32; n];
+                p.f_to_kind(Kind::Float)?.f_copy_data(&mut pv, n)?;
+                let mut gv = vec![0f32; n];
+                g.f_to_kind(Kind::Float)?.f_copy_data(&mut gv, n)?;
+                update(
+                    self.hyper,
+                    &mut pv,
+                    &gv,
+                    &mut self.square_avg[i],
+                    &mut self.acc_delta[i],
+                );
+                let updated = Tensor::f_from_slice(&pv)?
+                    .f_view(p.size().as_slice())?
+                    .f_to_device(p.device())?;
+                let mut dst = p.shallow_clone();
+                dst.f_copy_(&updated)?;
+            }
         }
         Ok(())
     }
+}
 
-    fn update(&mut self, i: usize, p: &mut [f32], g: &[f32]) {
-        let (lr, rho, eps, wd) = (self.lr, self.rho, self.eps, self.weight_decay);
-        let sq = &mut self.square_avg[i];
-        let acc = &mut self.acc_delta[i];
-        for (((p, &g), v), u) in p.iter_mut().zip(g).zip(sq.iter_mut()).zip(acc.iter_mut()) {
-            let g = g + wd * *p;
-            *v = rho * *v + (1.0 - rho) * g * g;
-            let d = (*u + eps).sqrt() / (*v + eps).sqrt() * g;
-            *u = rho * *u + (1.0 - rho) * d * d;
-            *p -= lr * d;
-        }
+/// One fused Adadelta update of `p` with gradient `g` and state `sq`, `acc`.
+fn update(h: Hyper, p: &mut [f32], g: &[f32], sq: &mut [f32], acc: &mut [f32]) {
+    let Hyper { lr, rho, eps, wd } = h;
+    for (((p, &g), v), u) in p.iter_mut().zip(g).zip(sq.iter_mut()).zip(acc.iter_mut()) {
+        let g = g + wd * *p;
+        *v = rho * *v + (1.0 - rho) * g * g;
+        let d = (*u + eps).sqrt() / (*v + eps).sqrt() * g;
+        *u = rho * *u + (1.0 - rho) * d * d;
+        *p -= lr * d;
     }
 }
 

@@ -427,7 +427,12 @@ impl Trainer {
         let n_l = lab.len() as i64;
 
         // 1. the batch: target rows as they are, then augmented labeled rows
-        let mut batch = SparseBatch::new(self.train_x.n_cols());
+        let mut nnz: usize = lab.iter().map(|&r| self.train_x.row(r).0.len()).sum();
+        if let (Some(rows), Some(ts)) = (tgt, self.target.as_ref()) {
+            nnz += rows.iter().map(|&r| ts.x.row(r).0.len()).sum::<usize>();
+        }
+        let n_rows = lab.len() + tgt.map_or(0, |t| t.len());
+        let mut batch = SparseBatch::with_capacity(self.train_x.n_cols(), n_rows, nnz);
         let mut n_u = 0i64;
         if let (Some(rows), Some(ts)) = (tgt, self.target.as_ref()) {
             for &r in rows {
