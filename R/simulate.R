@@ -83,7 +83,7 @@ simulate_counts <- function(n_reference, n_query, n_genes, n_types, n_query_only
   n_all <- n_types + n_query_only
   types <- simulate_type_names(n_all)
   genes <- sprintf("Gene%04d", seq_len(n_genes))
-  baseline <- stats::rnorm(n_genes, mean = 0, sd = 1.2)
+  baseline <- stats::rnorm(n_genes, mean = 0, sd = 1.8)
   # Marker genes: 12 per type, disjoint; log fold changes 1.5-3.
   markers <- matrix(sample.int(n_genes, 12L * n_all), nrow = 12L)
   effect <- matrix(0, n_genes, n_all, dimnames = list(genes, types))
@@ -98,12 +98,12 @@ simulate_counts <- function(n_reference, n_query, n_genes, n_types, n_query_only
   }
   # Domain shift: gene-wise batch factors, a response block in every query cell, and a
   # type-specific response on a few markers.
-  batch <- stats::rnorm(n_genes, 0, 0.35 * shift)
+  batch <- stats::rnorm(n_genes, 0, 0.5 * shift)
   response <- numeric(n_genes)
-  response[sample.int(n_genes, max(1L, round(0.04 * n_genes)))] <- 2.5 * shift
+  response[sample.int(n_genes, max(1L, round(0.05 * n_genes)))] <- 3 * shift
   type_response <- matrix(0, n_genes, n_all)
   for (k in seq_len(n_all)) {
-    type_response[markers[1:4, k], k] <- -1.2 * shift
+    type_response[markers[1:4, k], k] <- -1.5 * shift
   }
   # Class frequencies: unequal, the rarest type about a sixth of the commonest.
   weights <- seq(6, 1, length.out = n_types)

@@ -283,10 +283,12 @@ format_seconds <- function(s) {
 }
 
 # The epoch loop: one call into Rust per epoch, progress drawn in between. The history is kept
-# by the core (in the model's metadata).
+# by the core (in the model's metadata). On a dynamic terminal a progress bar is updated every
+# epoch; elsewhere (Rscript logs, knitr) a line is printed every 10 epochs.
 run_epochs <- function(handle, config, verbose, call) {
   status <- "starting" # nolint: object_usage_linter. (shown by the progress bar)
-  if (verbose) {
+  bar <- verbose && cli::is_dynamic_tty()
+  if (bar) {
     pb <- cli::cli_progress_bar(
       name = "scNym", total = config$max_epochs, clear = FALSE,
       format = paste("{cli::pb_name} {cli::pb_current}/{cli::pb_total} {cli::pb_bar}",
@@ -297,12 +299,14 @@ run_epochs <- function(handle, config, verbose, call) {
   repeat {
     if (isTRUE(rust_result(rs_trainer_is_finished(handle), call = call))) break
     stats <- rust_result(rs_trainer_run_epoch(handle), call = call)
-    if (verbose) {
+    if (bar) {
       status <- epoch_status(stats) # nolint: object_usage_linter.
       cli::cli_progress_update(id = pb, set = stats$epoch)
+    } else if (verbose && stats$epoch %% 10 == 0) {
+      message(sprintf("epoch %d/%d | %s", stats$epoch, config$max_epochs, epoch_status(stats)))
     }
   }
-  if (verbose) {
+  if (bar) {
     cli::cli_progress_done(id = pb)
   }
   invisible()

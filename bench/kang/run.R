@@ -11,7 +11,7 @@
 #
 # Usage: Rscript bench/kang/run.R [--seeds 0,1,2] [--tasks ctrl_to_stim,stim_to_ctrl]
 #                                 [--preset default] [--set name=value,...] [--label default]
-#                                 [--out bench/results/kang] [--no-reference]
+#                                 [--out bench/results/kang] [--no-reference] [--summarise-only]
 # `--set` overrides configuration parameters (for investigations; the benchmark table uses the
 # default preset unchanged). The machine's load average is recorded with every run: wall times
 # on a shared machine are upper bounds.
@@ -29,12 +29,14 @@ opt <- function(name, default) {
 }
 script <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
 here <- normalizePath(file.path(dirname(script), "..", ".."))
+if (!file.exists(file.path(here, "DESCRIPTION"))) here <- getwd() # a copy run from the repo root
 seeds <- as.integer(strsplit(opt("seeds", "0,1,2"), ",")[[1]])
 tasks <- strsplit(opt("tasks", "ctrl_to_stim,stim_to_ctrl"), ",")[[1]]
 preset <- opt("preset", "default")
 overrides <- opt("set", "")
 label <- opt("label", if (nzchar(overrides)) gsub("[=,]", "_", overrides) else preset)
 with_reference <- !"--no-reference" %in% args
+summarise_only <- "--summarise-only" %in% args
 parse_overrides <- function(text) {
   if (!nzchar(text)) return(list())
   pairs <- strsplit(strsplit(text, ",")[[1]], "=")
@@ -84,15 +86,14 @@ ece <- function(conf, correct, n_bins = 10) {
 }
 
 info <- scnym_backend_info(gemm_size = 0)
-rows <- list()
-for (task in tasks) {
+run_root <- if (label == preset) out_dir else file.path(out_dir, label)
+for (task in if (summarise_only) character() else tasks) {
   doms <- strsplit(task, "_to_")[[1]]
   reference <- seurat_of(cells$domain == doms[[1]])
   query <- seurat_of(cells$domain == doms[[2]])
   for (seed in seeds) {
-    run_dir <- file.path(out_dir, sprintf("kang_%s_seed%d", task, seed))
-    if (label != preset) run_dir <- file.path(out_dir, label, basename(run_dir))
-    dir.create(dirname(run_dir), recursive = TRUE, showWarnings = FALSE)
+    run_dir <- file.path(run_root, sprintf("kang_%s_seed%d", task, seed))
+    dir.create(run_dir, recursive = TRUE, showWarnings = FALSE)
     dir.create(run_dir, showWarnings = FALSE)
     message(sprintf("== %s, seed %d", task, seed))
     load_before <- load_avg()
@@ -132,18 +133,17 @@ for (task in tasks) {
                        row.names = FALSE)
     message(sprintf("   accuracy %.4f, macro-F1 %.4f, training %.1f s, total %.1f s",
                     metrics$accuracy, metrics$macro_f1, metrics$train_seconds, total))
-    rows[[length(rows) + 1L]] <- as.data.frame(metrics[c("task", "seed", "accuracy", "macro_f1",
-                                                          "ece_calibrated", "train_seconds",
-                                                          "total_seconds", "best_epoch",
-                                                          "temperature")])
   }
 }
-ours <- do.call(rbind, rows)
+
+# Every run of this label found on disk (so --summarise-only rebuilds the tables).
+cols <- c("task", "seed", "accuracy", "macro_f1", "ece_calibrated", "train_seconds",
+          "total_seconds", "best_epoch", "temperature")
+ours <- do.call(rbind, lapply(Sys.glob(file.path(run_root, "kang_*_seed*", "metrics.json")),
+                              function(f) as.data.frame(jsonlite::fromJSON(f)[cols])))
+ours <- ours[ours$task %in% paste0("kang_", tasks) & ours$seed %in% seeds, ]
 ours$tool <- if (label == preset) "scnym (R/Rust)" else paste0("scnym (R/Rust), ", label)
-if (label != preset) {
-  # An investigation: write its own table beside the runs, leave the benchmark table alone.
-  out_dir <- file.path(out_dir, label)
-}
+out_dir <- run_root
 
 # The reference's runs of the same tasks (bench/reference/run-reference.sh), scored the same way.
 ref_rows <- list()

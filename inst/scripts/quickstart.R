@@ -35,8 +35,9 @@ truth <- query$cell_type
 predicted <- query$scNym
 cat(sprintf("\nAccuracy on the query: %.3f (%d of %d cells) in %.1f s\n", mean(predicted == truth),
             sum(predicted == truth), length(truth), seconds))
-cat(sprintf("Mean confidence %.3f; %d cells below 0.5 have no pruned label\n\n",
-            mean(query$scNym_confidence), sum(is.na(query$scNym_pruned))))
+n_pruned <- sum(is.na(query$scNym_pruned))
+cat(sprintf("Mean confidence %.3f; %d cell%s with confidence below 0.5 (no pruned label)\n\n",
+            mean(query$scNym_confidence), n_pruned, if (n_pruned == 1) "" else "s"))
 cat("Predicted (rows) vs simulated truth (columns):\n")
 print(table(predicted = predicted, truth = truth))
 

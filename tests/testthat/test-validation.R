@@ -65,12 +65,15 @@ test_that("NA, NaN, Inf and negative values", {
 
 test_that("data that is neither counts nor log-normalised", {
   d <- val_data()
-  odd <- d$x * 1.5 + 0
-  odd@x <- odd@x + 14.1
+  odd <- d$x
+  odd@x <- rep(c(14.5, 20.25), length.out = length(odd@x))
   expect_scnym_error(train_quiet(odd, labels = d$labels), "invalid_data")
   expect_snapshot(train_quiet(odd, labels = d$labels), error = TRUE, cnd_class = TRUE)
-  expect_scnym_error(train_quiet(d$x, labels = d$labels, input = "lognorm"), "invalid_data")
-  expect_snapshot(train_quiet(d$x, labels = d$labels, input = "lognorm"), error = TRUE,
+  capped <- d$x
+  capped@x <- pmin(capped@x, 100)
+  capped@x[1] <- 100
+  expect_scnym_error(train_quiet(capped, labels = d$labels, input = "lognorm"), "invalid_data")
+  expect_snapshot(train_quiet(capped, labels = d$labels, input = "lognorm"), error = TRUE,
                   cnd_class = TRUE)
   expect_scnym_error(train_quiet(d$x, labels = d$labels, input = "tpm"), "invalid_argument")
   expect_snapshot(train_quiet(d$x, labels = d$labels, input = "tpm"), error = TRUE,
