@@ -42,14 +42,12 @@
 #' @param assay_type For SingleCellExperiment objects (also such a reference): the assay.
 #' @return `x` with the columns, reduction and record described above.
 #' @examples
-#' \donttest{
-#' sim <- scnym_simulate(n_reference = 300, n_query = 300)
+#' sim <- scnym_simulate(n_reference = 200, n_query = 200, n_genes = 200)
 #' query <- scnym_annotate(sim$query, sim$reference, labels = "cell_type",
-#'                         config = scnym_config(max_epochs = 10, min_epochs = 2),
+#'                         config = scnym_config(max_epochs = 8, min_epochs = 1),
 #'                         seed = 1, threads = 1, verbose = FALSE)
 #' table(query$scNym, query$cell_type)
 #' dim(SingleCellExperiment::reducedDim(query, "scnym"))
-#' }
 #' @export
 scnym_annotate <- function(x, reference = NULL, labels = NULL, ...) {
   UseMethod("scnym_annotate")

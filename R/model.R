@@ -126,14 +126,12 @@ print.scnym_model <- function(x, ...) {
 #'   `seconds`), `best_epoch`, `val_accuracy` and `val_loss` (at the best epoch), `temperature`,
 #'   `versions` and `training` (cell counts and wall time of the run, when trained in R).
 #' @examples
-#' \donttest{
 #' sim <- scnym_simulate(n_reference = 200, n_query = 200, output = "matrix")
 #' model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
 #'                      target = sim$query$counts,
 #'                      config = scnym_config(max_epochs = 5, min_epochs = 1),
 #'                      verbose = FALSE, threads = 1)
 #' summary(model)
-#' }
 #' @method summary scnym_model
 #' @export
 summary.scnym_model <- function(object, ...) {

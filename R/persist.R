@@ -16,7 +16,6 @@
 #' @param overwrite Replace an existing file?
 #' @return `scnym_save()` returns `path` invisibly; `scnym_load()` an `scnym_model`.
 #' @examples
-#' \donttest{
 #' sim <- scnym_simulate(n_reference = 200, n_query = 200, output = "matrix")
 #' model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
 #'                      config = scnym_config(max_epochs = 3, min_epochs = 1),
@@ -25,7 +24,6 @@
 #' scnym_save(model, path)
 #' same <- scnym_load(path)
 #' identical(same$classes, model$classes)
-#' }
 #' @export
 scnym_save <- function(model, path, overwrite = FALSE) {
   check_model(model)

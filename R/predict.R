@@ -39,7 +39,6 @@
 #'   Attributes: `missing_genes` (model genes absent from `x`), `calibrated` (logical) and
 #'   `prune_below`.
 #' @examples
-#' \donttest{
 #' sim <- scnym_simulate(n_reference = 200, n_query = 200, output = "matrix")
 #' model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
 #'                      target = sim$query$counts,
@@ -48,7 +47,6 @@
 #' pred <- scnym_predict(model, sim$query$counts)
 #' head(pred[, c("label", "confidence", "pruned_label")])
 #' mean(pred$label == sim$query$metadata$cell_type)
-#' }
 #' @export
 scnym_predict <- function(model, x, ..., assay = NULL, layer = NULL, assay_type = NULL,
                           input = c("auto", "counts", "lognorm"), calibrated = TRUE,

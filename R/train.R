@@ -64,14 +64,12 @@
 #'   `print()`, [summary()][summary.scnym_model] and [predict()][scnym_predict] methods and
 #'   survives [saveRDS()].
 #' @examples
-#' \donttest{
-#' sim <- scnym_simulate(n_reference = 300, n_query = 300, output = "matrix")
+#' sim <- scnym_simulate(n_reference = 200, n_query = 200, output = "matrix")
 #' model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
 #'                      target = sim$query$counts,
-#'                      config = scnym_config(max_epochs = 10, min_epochs = 2),
+#'                      config = scnym_config(max_epochs = 8, min_epochs = 1),
 #'                      seed = 1, threads = 1, verbose = FALSE)
 #' model
-#' }
 #' @export
 scnym_train <- function(x, ...) {
   UseMethod("scnym_train")
