@@ -153,7 +153,7 @@ def main():
             f"| {r['task']} | {r['seed']} | ok | {f(r['accuracy'])} | {f(r['kappa'])} | "
             f"{f(r['macro_f1'])} | {f(r['ece'])} | {f(r['oe'])} | {f(r['mean_conf_known'])} | "
             f"{f(r.get('wall_time_s'), 0)} | {f(r['median_epoch_s'], 2)} | "
-            f"{f(r['median_epoch_cpu_s'], 2)} | {r['epochs_run']} ({r['best_epoch']}) |")
+            f"{f(r['median_epoch_cpu_s'], 2)} | {int(r['epochs_run'])} ({int(r['best_epoch'])}) |")
     ok = df[df["status"] == "ok"] if "status" in df else df
     if len(ok):
         lines += ["", "Mean (sd) over seeds:", "",
@@ -172,7 +172,7 @@ def main():
                       "novel conf<=0.5 | known conf>0.5 | AUROC novel vs 1-conf |",
                       "|---|---|---|---|---|---|---|---|---|"]
             for r in nov.to_dict("records"):
-                lines.append(f"| {r['task']} | {r['seed']} | {r['batch_size']} | {f(r['accuracy'])} | "
+                lines.append(f"| {r['task']} | {r['seed']} | {int(r['batch_size'])} | {f(r['accuracy'])} | "
                              f"{f(r['mean_conf_known'])} | {f(r['mean_conf_novel'])} | "
                              f"{f(r['novel_frac_conf_le_0.5'])} | {f(r['known_frac_conf_gt_0.5'])} | "
                              f"{f(r['auroc_novel_by_lowconf'])} |")
