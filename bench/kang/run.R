@@ -86,6 +86,8 @@ ece <- function(conf, correct, n_bins = 10) {
 }
 
 info <- scnym_backend_info(gemm_size = 0)
+commit <- tryCatch(system2("git", c("-C", here, "rev-parse", "--short", "HEAD"), stdout = TRUE,
+                           stderr = FALSE), error = function(e) NA_character_)
 run_root <- if (label == preset) out_dir else file.path(out_dir, label)
 for (task in if (summarise_only) character() else tasks) {
   doms <- strsplit(task, "_to_")[[1]]
@@ -122,7 +124,7 @@ for (task in if (summarise_only) character() else tasks) {
       temperature = record$model$temperature,
       val_accuracy = record$model$val_accuracy,
       versions = c(record$model$versions, list(scnym = record$scnym_version)),
-      blas_ok = info$blas_ok,
+      blas_ok = info$blas_ok, git_commit = commit,
       load_average_before = load_before, load_average_after = load_avg()
     )
     writeLines(jsonlite::toJSON(metrics, auto_unbox = TRUE, pretty = TRUE, digits = NA),
