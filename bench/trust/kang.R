@@ -70,6 +70,7 @@ run_one <- function(task, preset, seed) {
                        domain = d$cells$domain[tr], target_domain = d$cells$domain[tg],
                        config = scnym_config(preset), seed = seed, threads = 1, verbose = FALSE)
   train_s <- proc.time()[["elapsed"]] - t0
+  saveRDS(model, model_cache(sprintf("kang_%s_%s_seed%d", task, preset, seed)))
   raw <- scnym_predict(model, d$counts[, tg], calibrated = FALSE, threads = 1)
   cal <- scnym_predict(model, d$counts[, tg], calibrated = TRUE, threads = 1)
   ev_raw <- scnym_evaluate(raw, truth)
@@ -156,7 +157,7 @@ lines <- c("# Kang PBMC: calibration, ablation and explanations (bench/trust/kan
            sprintf("Generated %s; threads = 1; seeds %s.", format(Sys.time(), tz = "UTC", usetz = TRUE),
                    paste(seeds, collapse = ", ")), "",
            "## Ablation (target cells, calibrated predictions; mean ± sd over seeds)", "",
-           "| task | model | n | accuracy | macro-F1 | kappa | ECE | entropy of mixing | epochs | train s |",
+           "| task | model | n | accuracy | macro-F1 | kappa | ECE | entropy of mixing | epochs (mean) | train s (mean) |",
            "|---|---|---|---|---|---|---|---|---|---|")
 for (task in tasks) for (preset in presets) {
   r <- runs[runs$task == task & runs$preset == preset, ]
@@ -165,7 +166,8 @@ for (task in tasks) for (preset in presets) {
                             c(default = "scNym (full)", no_ssl = "no_ssl", no_dan = "no_dan")[[preset]],
                             nrow(r), ms(r$accuracy), ms(r$macro_f1), ms(r$kappa),
                             ms(r$ece_calibrated), ms(r$entropy_of_mixing),
-                            f3(mean(r$epochs_run)), f3(mean(r$train_seconds))))
+                            sprintf("%.0f", mean(r$epochs_run)),
+                            sprintf("%.0f", mean(r$train_seconds))))
 }
 if (!is.null(refs)) {
   lines <- c(lines, "", "Reference scNym (bench/results/reference, same tasks and seeds):", "",
