@@ -6,6 +6,8 @@ mod optim;
 mod schedules;
 mod split;
 mod stats;
+mod step;
+mod step_autograd;
 mod temperature;
 mod trainer;
 

@@ -15,18 +15,18 @@
 //! 5. One Adadelta step over classifier and adversary.
 
 use super::early_stopping::EarlyStopping;
-use super::losses::{consistency_loss, cross_entropy, soft_cross_entropy};
 use super::optim::Adadelta;
 use super::schedules;
 use super::split::validation_split;
 use super::stats::EpochStats;
+use super::step::{self, AdversaryPlan, StepPlan};
+use super::step_autograd::{autograd_step, Masks};
 use super::{fit_temperature, ModelInfo, TargetData, TrainData};
 use crate::config::{apply_threads, Config};
 use crate::data::{mixup_plan, CsrMatrix, FirstLayerMode, SparseBatch};
 use crate::error::{Error, Result};
 use crate::model::adversary::Adversary;
 use crate::model::classifier::{Classifier, Shape};
-use crate::model::grl::gradient_reversal;
 use crate::model::{Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
 use crate::rng::{self, EngineRng, Stream};
 use rand::seq::SliceRandom;
@@ -121,14 +121,6 @@ fn batch_bounds(n: usize, b: usize) -> Vec<(usize, usize)> {
         }
     }
     bounds
-}
-
-fn long_tensor(values: &[i64], device: Device) -> Result<Tensor> {
-    Ok(Tensor::f_from_slice(values)?.f_to_device(device)?)
-}
-
-fn scalar(t: &Tensor) -> Result<f64> {
-    Ok(t.f_double_value(&[])?)
 }
 
 impl Trainer {
@@ -421,10 +413,9 @@ impl Trainer {
         lambda_adv: f64,
         epoch: usize,
     ) -> Result<StepLosses> {
-        let device = self.device;
         let cfg = &self.config;
-        let n_classes = self.info.classes.len() as i64;
-        let n_l = lab.len() as i64;
+        let n_classes = self.info.classes.len();
+        let n_l = lab.len();
 
         // 1. the batch: target rows as they are, then augmented labeled rows
         let mut nnz: usize = lab.iter().map(|&r| self.train_x.row(r).0.len()).sum();
@@ -433,168 +424,128 @@ impl Trainer {
         }
         let n_rows = lab.len() + tgt.map_or(0, |t| t.len());
         let mut batch = SparseBatch::with_capacity(self.train_x.n_cols(), n_rows, nnz);
-        let mut n_u = 0i64;
+        let mut n_u = 0usize;
         if let (Some(rows), Some(ts)) = (tgt, self.target.as_ref()) {
             for &r in rows {
                 let (c, v) = ts.x.row(r);
                 batch.push_row(c, v);
             }
-            n_u = rows.len() as i64;
+            n_u = rows.len();
         }
         for &r in lab {
             let (c, v) = self.train_x.row(r);
             batch.push_augmented(c, v, cfg.mask_prob, &mut self.rng);
         }
-        let h_pre = self.net.first_layer(&mut batch, self.mode)?;
-        let h_u = h_pre.f_narrow(0, 0, n_u)?;
-        let h_l = h_pre.f_narrow(0, n_u, n_l)?;
+        let h_pre = {
+            let _guard = tch::no_grad_guard();
+            self.net.first_layer(&mut batch, self.mode)?
+        };
 
         // 2. pseudolabels (eval mode, current weights, no gradient)
-        let mut conf_idx: Vec<i64> = Vec::new();
-        let mut unconf_idx: Vec<i64> = Vec::new();
-        let mut q_sharp: Option<Tensor> = None;
+        let mut conf: Vec<usize> = Vec::new();
+        let mut unconf: Vec<usize> = Vec::new();
+        let mut q_sharp: Vec<f32> = Vec::new();
         if self.use_ssl && n_u > 0 {
             let _guard = tch::no_grad_guard();
-            let logits = self.net.head(&self.net.trunk(&h_u.f_detach()?, None)?)?;
+            let h_u = h_pre.f_narrow(0, 0, n_u as i64)?;
+            let logits = self.net.head(&self.net.trunk(&h_u, None)?)?;
             let probs = logits.f_softmax(1, Kind::Float)?;
-            let (conf, _) = probs.f_max_dim(1, false)?;
-            let conf: Vec<f32> = Vec::<f32>::try_from(&conf.f_to_device(Device::Cpu)?)?;
-            for (i, &c) in conf.iter().enumerate() {
+            let (max_p, _) = probs.f_max_dim(1, false)?;
+            let max_p = Vec::<f32>::try_from(&max_p.f_to_device(Device::Cpu)?)?;
+            for (i, &c) in max_p.iter().enumerate() {
                 if c as f64 >= cfg.pseudolabel_min_confidence {
-                    conf_idx.push(i as i64);
+                    conf.push(i);
                 } else {
-                    unconf_idx.push(i as i64);
+                    unconf.push(i);
                 }
             }
             // sharpen: q^(1/T) / sum = softmax(logits / T)
-            q_sharp = Some(
-                logits
-                    .f_div_scalar(cfg.sharpen_temperature)?
-                    .f_softmax(1, Kind::Float)?,
-            );
+            let sharp = logits
+                .f_div_scalar(cfg.sharpen_temperature)?
+                .f_softmax(1, Kind::Float)?
+                .f_to_device(Device::Cpu)?
+                .f_contiguous()?
+                .f_view([-1])?;
+            q_sharp = Vec::<f32>::try_from(&sharp)?;
         }
-        let n_c = conf_idx.len() as i64;
 
-        // 3. MixUp over [confident target; labeled] in first-layer space
-        let lab_labels: Vec<i64> = lab.iter().map(|&r| self.labels[r]).collect();
-        let onehot = long_tensor(&lab_labels, device)?
-            .f_one_hot(n_classes)?
-            .f_to_kind(Kind::Float)?;
-        let conf_t = long_tensor(&conf_idx, device)?;
-        let (h_s, y_s) = match (&q_sharp, n_c > 0) {
-            (Some(q), true) => (
-                Tensor::f_cat(&[&h_u.f_index_select(0, &conf_t)?, &h_l], 0)?,
-                Tensor::f_cat(&[&q.f_index_select(0, &conf_t)?, &onehot], 0)?,
-            ),
-            _ => (h_l.shallow_clone(), onehot),
-        };
-        let n_s = n_c + n_l;
-        let plan = mixup_plan(n_s as usize, cfg.mixup_alpha, &mut self.rng)?;
-        let perm = long_tensor(&plan.perm, device)?;
-        let gamma = Tensor::f_from_slice(&plan.gamma)?
-            .f_to_device(device)?
-            .f_unsqueeze(1)?;
-        let one_minus = gamma.f_neg()?.f_add_scalar(1.0)?;
-        let mix = |a: &Tensor| -> Result<Tensor> {
-            Ok(a.f_mul(&gamma)?
-                .f_add(&a.f_index_select(0, &perm)?.f_mul(&one_minus)?)?)
-        };
-        let h_mix = mix(&h_s)?;
-        let y_mix = mix(&y_s)?;
-
-        // 4. train-mode passes, each its own BatchNorm batch (as the reference): the target-
-        //    dominant mixed rows with the unconfident target rows, the labeled-dominant mixed
-        //    rows, and the adversary's unmixed [labeled; target] rows. A target group of fewer
-        //    than two rows joins the labeled pass (BatchNorm needs two rows).
-        let unconf = if unconf_idx.is_empty() {
-            None
-        } else {
-            Some(h_u.f_index_select(0, &long_tensor(&unconf_idx, device)?)?)
-        };
-        let n_group_u = n_c + unconf_idx.len() as i64;
-        let (logits_u, logits_l) = if n_group_u >= 2 {
-            let mut group_u = vec![h_mix.f_narrow(0, 0, n_c)?];
-            group_u.extend(unconf);
-            let emb_u = self
-                .net
-                .trunk(&Tensor::f_cat(&group_u, 0)?, Some(&mut self.rng))?;
-            let emb_l = self
-                .net
-                .trunk(&h_mix.f_narrow(0, n_c, n_l)?, Some(&mut self.rng))?;
-            (
-                self.net.head(&emb_u.f_narrow(0, 0, n_c)?)?,
-                self.net.head(&emb_l)?,
-            )
-        } else {
-            let mut group = vec![h_mix.shallow_clone()];
-            group.extend(unconf);
-            let emb = self
-                .net
-                .trunk(&Tensor::f_cat(&group, 0)?, Some(&mut self.rng))?;
-            let logits = self.net.head(&emb.f_narrow(0, 0, n_s)?)?;
-            (logits.f_narrow(0, 0, n_c)?, logits.f_narrow(0, n_c, n_l)?)
-        };
-        let loss_sup = soft_cross_entropy(&logits_l, &y_mix.f_narrow(0, n_c, n_l)?)?;
-        let mut total = loss_sup.shallow_clone();
-        let mut losses = StepLosses {
-            sup: scalar(&loss_sup)?,
-            ..StepLosses::default()
-        };
-        if n_c > 0 {
-            let loss_ssl = consistency_loss(&logits_u, &y_mix.f_narrow(0, 0, n_c)?, n_u as f64)?;
-            losses.ssl = scalar(&loss_ssl)?;
-            total = total.f_add(&loss_ssl.f_mul_scalar(lambda_ssl)?)?;
+        // 3. MixUp plan over S = [confident target; labeled]
+        let n_s = conf.len() + n_l;
+        let mut targets = vec![0f32; n_s * n_classes];
+        for (k, &i) in conf.iter().enumerate() {
+            targets[k * n_classes..(k + 1) * n_classes]
+                .copy_from_slice(&q_sharp[i * n_classes..(i + 1) * n_classes]);
         }
-        if let Some(adv) = &self.adversary {
-            // rows of h_pre: [target (n_u); labeled (n_l)]
-            let emb = self.net.trunk(&h_pre, Some(&mut self.rng))?;
-            let mut keep: Vec<i64> = (n_u..n_u + n_l).collect();
-            let mut codes: Vec<i64> = lab.iter().map(|&r| self.domains[r]).collect();
-            if let (Some(rows), Some(ts)) = (tgt, self.target.as_ref()) {
-                if cfg.adv_confident_only && q_sharp.is_some() {
-                    keep.extend(conf_idx.iter().copied());
-                    codes.extend(conf_idx.iter().map(|&i| ts.domains[rows[i as usize]]));
-                } else {
-                    keep.extend(0..n_u);
-                    codes.extend(rows.iter().map(|&r| ts.domains[r]));
-                }
+        for (k, &r) in lab.iter().enumerate() {
+            targets[(conf.len() + k) * n_classes + self.labels[r] as usize] = 1.0;
+        }
+        let mix = mixup_plan(n_s, cfg.mixup_alpha, &mut self.rng)?;
+
+        // 4. the adversary's rows (unmixed; with thresholding only confident target rows)
+        let mut loss_rows: Vec<i64> = (n_u as i64..(n_u + n_l) as i64).collect();
+        let mut codes: Vec<i64> = lab.iter().map(|&r| self.domains[r]).collect();
+        if let (Some(rows), Some(ts)) = (tgt, self.target.as_ref()) {
+            if cfg.adv_confident_only && self.use_ssl {
+                loss_rows.extend(conf.iter().map(|&i| i as i64));
+                codes.extend(conf.iter().map(|&i| ts.domains[rows[i]]));
+            } else {
+                loss_rows.extend(0..n_u as i64);
+                codes.extend(rows.iter().map(|&r| ts.domains[r]));
             }
-            let emb_adv = emb.f_index_select(0, &long_tensor(&keep, device)?)?;
-            let domain_logits = adv.forward(&gradient_reversal(&emb_adv, lambda_adv)?)?;
-            let loss_adv = cross_entropy(&domain_logits, &long_tensor(&codes, device)?)?;
-            losses.adv = scalar(&loss_adv)?;
-            total = total.f_add(&loss_adv)?;
         }
-        losses.total = scalar(&total)?;
-        if !losses.total.is_finite() {
+        let plan = StepPlan {
+            h_pre: &h_pre,
+            n_u,
+            n_l,
+            conf: &conf,
+            unconf: &unconf,
+            targets: &targets,
+            perm: &mix.perm,
+            gamma: &mix.gamma,
+            lambda_ssl,
+            adversary: self.adversary.as_ref().map(|net| AdversaryPlan {
+                net,
+                loss_rows: &loss_rows,
+                codes: &codes,
+                lambda: lambda_adv,
+            }),
+        };
+
+        // 5. forward and backward passes
+        let result = if step::supports(self.device) {
+            step::train_step(&self.net, &plan, &mut self.rng)?
+        } else {
+            autograd_step(&self.net, &plan, Masks::Random(&mut self.rng))?
+        };
+        if !result.total.is_finite() {
             return Err(Error::NonFiniteLoss {
                 epoch,
                 what: "training loss".to_string(),
             });
         }
+        let dw1 = batch.transpose_times(&result.d_h_pre, self.mode)?;
 
-        // backward: autograd for everything after the first product, then dW1 = X^T dH
-        let mut inputs: Vec<&Tensor> = self.net.autograd_params();
-        if let Some(a) = &self.adversary {
-            inputs.extend(a.params());
-        }
-        inputs.push(&h_pre);
-        let grads = Tensor::f_run_backward(&[&total], &inputs, false, false)?;
-        let (dh, param_grads) = grads
-            .split_last()
-            .ok_or_else(|| Error::internal("no gradients"))?;
-        let dw1 = batch.transpose_times(dh, self.mode)?;
-
-        // 5. optimiser step over [W1, autograd params..., adversary params...]
+        // 6. optimiser step over [W1, autograd params..., adversary params...]
         let mut params: Vec<&Tensor> = vec![&self.net.input_weight];
         params.extend(self.net.autograd_params());
         if let Some(a) = &self.adversary {
             params.extend(a.params());
         }
-        let mut all_grads: Vec<Option<&Tensor>> = vec![Some(&dw1)];
-        all_grads.extend(param_grads.iter().map(Some));
-        self.optimizer.step(&params, &all_grads)?;
-        Ok(losses)
+        let mut grads: Vec<Option<&Tensor>> = vec![Some(&dw1)];
+        grads.extend(result.classifier_grads.iter().map(Some));
+        grads.extend(result.adversary_grads.iter().map(Some));
+        if grads.len() != params.len() {
+            return Err(Error::internal(
+                "gradient list does not match the parameters",
+            ));
+        }
+        self.optimizer.step(&params, &grads)?;
+        Ok(StepLosses {
+            total: result.total,
+            sup: result.sup,
+            ssl: result.ssl,
+            adv: result.adv,
+        })
     }
 
     /// Eval-mode logits of the validation cells (row-major) and their labels.
