@@ -169,14 +169,24 @@ fn block_forward(
                     .map(|&q| (1.0 / (q as f64 + BN_EPS).sqrt()) as f32)
                     .collect();
                 // y = gamma * zhat + beta; out = relu(y) * keep * scale
+                // per row: zip over every per-column array so that the loop vectorises
+                let params: Vec<[f32; 4]> = (0..width)
+                    .map(|c| [mean[c], inv_std[c], gamma[c], beta[c]])
+                    .collect();
                 for r in s..e {
                     let span = r * width..(r + 1) * width;
                     let (zr, hr) = (&zv[span.clone()], &mut zhat[span.clone()]);
                     let (ar, kr) = (&mut a[span.clone()], &keep[span]);
-                    for c in 0..width {
-                        let h = (zr[c] - mean[c]) * inv_std[c];
-                        hr[c] = h;
-                        ar[c] = (gamma[c] * h + beta[c]).max(0.0) * (kr[c] as f32 * scale);
+                    for ((((h, o), &zc), &k), &[m, is, g, b]) in hr
+                        .iter_mut()
+                        .zip(ar.iter_mut())
+                        .zip(zr)
+                        .zip(kr)
+                        .zip(&params)
+                    {
+                        let v = (zc - m) * is;
+                        *h = v;
+                        *o = (g * v + b).max(0.0) * (k as f32 * scale);
                     }
                 }
                 stats.push((mean, var, (e - s) as f32));
@@ -238,27 +248,37 @@ fn block_backward(
                 for r in s..e {
                     let span = r * width..(r + 1) * width;
                     let (dr, hr) = (&dz[span.clone()], &block.zhat[span]);
-                    for c in 0..width {
-                        sum_dy[c] += dr[c];
-                        sum_dy_zhat[c] += dr[c] * hr[c];
+                    for (((sd, sdh), &d), &h) in sum_dy
+                        .iter_mut()
+                        .zip(sum_dy_zhat.iter_mut())
+                        .zip(dr)
+                        .zip(hr)
+                    {
+                        *sd += d;
+                        *sdh += d * h;
                     }
                 }
                 for c in 0..width {
                     dgamma[c] += sum_dy_zhat[c];
                     dbeta[c] += sum_dy[c];
                 }
-                let mean_dy: Vec<f32> = sum_dy.iter().map(|&v| v / n).collect();
-                let mean_dy_zhat: Vec<f32> = sum_dy_zhat.iter().map(|&v| v / n).collect();
-                let coef: Vec<f32> = gamma
-                    .iter()
-                    .zip(&block.inv_std[g])
-                    .map(|(&gm, &is)| gm * is)
+                // per column: (gamma * inv_std, mean dY, mean dY * zhat)
+                let params: Vec<[f32; 3]> = (0..width)
+                    .map(|c| {
+                        [
+                            gamma[c] * block.inv_std[g][c],
+                            sum_dy[c] / n,
+                            sum_dy_zhat[c] / n,
+                        ]
+                    })
                     .collect();
                 for r in s..e {
                     let span = r * width..(r + 1) * width;
                     let (dr, hr) = (&mut dz[span.clone()], &block.zhat[span]);
-                    for c in 0..width {
-                        dr[c] = coef[c] * (dr[c] - mean_dy[c] - hr[c] * mean_dy_zhat[c]);
+                    for ((d, &h), &[coef, mean_dy, mean_dy_zhat]) in
+                        dr.iter_mut().zip(hr).zip(&params)
+                    {
+                        *d = coef * (*d - mean_dy - h * mean_dy_zhat);
                     }
                 }
             }
@@ -321,8 +341,9 @@ pub(crate) fn train_step(
             let (a, b) = (source(k), source(plan.perm[k] as usize));
             let g = plan.gamma[k];
             let dst = &mut t[(n_uc + k) * w..(n_uc + k + 1) * w];
-            for c in 0..w {
-                dst[c] = g * h[a * w + c] + (1.0 - g) * h[b * w + c];
+            let (ha, hb) = (&h[a * w..(a + 1) * w], &h[b * w..(b + 1) * w]);
+            for ((d, &x), &y) in dst.iter_mut().zip(ha).zip(hb) {
+                *d = g * x + (1.0 - g) * y;
             }
         }
         if adv_rows > 0 {
@@ -483,21 +504,20 @@ pub(crate) fn train_step(
 
     // back through MixUp to the step rows
     let mut d_h = vec![0f32; n0 * w];
-    for (k, &i) in plan.unconf.iter().enumerate() {
-        for c in 0..w {
-            d_h[i * w + c] += d_t0[k * w + c];
+    let add_scaled = |dst: &mut [f32], src: &[f32], f: f32| {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d += f * s;
         }
+    };
+    for (k, &i) in plan.unconf.iter().enumerate() {
+        add_scaled(&mut d_h[i * w..(i + 1) * w], &d_t0[k * w..(k + 1) * w], 1.0);
     }
     for k in 0..n_s {
         let (a, b) = (source(k), source(plan.perm[k] as usize));
         let g = plan.gamma[k];
         let src = &d_t0[(n_uc + k) * w..(n_uc + k + 1) * w];
-        for c in 0..w {
-            d_h[a * w + c] += g * src[c];
-        }
-        for c in 0..w {
-            d_h[b * w + c] += (1.0 - g) * src[c];
-        }
+        add_scaled(&mut d_h[a * w..(a + 1) * w], src, g);
+        add_scaled(&mut d_h[b * w..(b + 1) * w], src, 1.0 - g);
     }
     if adv_rows > 0 {
         for (a, &b) in d_h.iter_mut().zip(&d_t0[c_start * w..rows * w]) {
