@@ -14,11 +14,11 @@ pub(crate) fn mask_augment_row(
     vals: &[f32],
     p: f64,
     rng: &mut EngineRng,
-    out_cols: &mut Vec<i64>,
+    out_cols: &mut Vec<u32>,
     out_vals: &mut Vec<f32>,
 ) {
     if p <= 0.0 || cols.is_empty() {
-        out_cols.extend(cols.iter().map(|&c| c as i64));
+        out_cols.extend_from_slice(cols);
         out_vals.extend_from_slice(vals);
         return;
     }
@@ -34,8 +34,8 @@ pub(crate) fn mask_augment_row(
         let keep = (rng.next_u32() as u64) >= threshold;
         // branch-free compaction: always write, advance only when kept
         out_vals[kept_n] = out_vals[start + k];
-        out_cols.push(c as i64);
-        out_cols[kept_n] = c as i64;
+        out_cols.push(c);
+        out_cols[kept_n] = c;
         kept_n += keep as usize;
     }
     out_vals.truncate(kept_n);

@@ -1,12 +1,14 @@
 //! Mini-batches: rows gathered (and optionally augmented) from a [`CsrMatrix`], and the product of
 //! a batch with the first layer's weights, forwards (`X W`) and backwards (`X^T dH`).
 //!
-//! Two interchangeable implementations: `Sparse` (an embedding-bag sum for `X W`, a scatter over
-//! the non-zeros for `X^T dH`) and `Dense` (the batch densified, two GEMMs). Tests check that they
-//! agree; the trainer uses the faster one (see `bench/engine`).
+//! Two interchangeable implementations: `Sparse` (weighted sums over the non-zeros only, see
+//! `spmm`; on devices other than the CPU the forward product is libtorch's embedding bag) and
+//! `Dense` (the batch densified, two GEMMs). Tests check that they agree; `Auto` picks by the
+//! batch's density (see `bench/engine`).
 
 use super::augment::mask_augment_row;
 use super::csr::CsrMatrix;
+use super::spmm::{gather_rows, Gather};
 use crate::error::{Error, Result};
 use crate::rng::EngineRng;
 use crate::tensor_io::{new_f32, read_f32};
@@ -23,27 +25,26 @@ pub enum FirstLayerMode {
     Dense,
 }
 
-/// Fraction of non-zeros above which `Auto` densifies a batch. Measured on one core (bench/engine):
-/// at 2,000 genes x 512 rows the sparse products cost as much as the dense GEMMs at about 18%
-/// non-zeros (4 ms vs 13 ms at 5%, 25 ms vs 13 ms at 38%); at 14,000 genes sparse wins at 5%.
-pub const AUTO_DENSE_ABOVE: f64 = 0.15;
+/// Fraction of non-zeros above which `Auto` densifies a batch. Measured on one core (the ignored
+/// test `time_first_layer_modes`: 512 rows, width 256, forward and backward, AVX2 + FMA): sparse
+/// 3.4 ms vs dense 15 ms at 5% (2,000 genes), 11 vs 14 at 20%, 24 vs 15 at 38%; 41 vs 101 at 5%
+/// of 14,000 genes.
+pub const AUTO_DENSE_ABOVE: f64 = 0.25;
 
-/// Rows of a batch in CSR form (column indices as i64, ready for libtorch).
+/// Rows of a batch in CSR form.
 pub(crate) struct SparseBatch {
     n_cols: usize,
-    offsets: Vec<i64>,
-    indices: Vec<i64>,
+    offsets: Vec<usize>,
+    indices: Vec<u32>,
     values: Vec<f32>,
-    prepared: Option<Prepared>,
+    dense: Option<Tensor>,
 }
 
-enum Prepared {
-    Sparse {
-        indices: Tensor,
-        offsets: Tensor,
-        values: Tensor,
-    },
-    Dense(Tensor),
+/// The batch transposed (CSC: per gene, the rows and values).
+struct Transposed {
+    starts: Vec<usize>,
+    rows: Vec<u32>,
+    values: Vec<f32>,
 }
 
 impl SparseBatch {
@@ -56,7 +57,7 @@ impl SparseBatch {
             offsets,
             indices: Vec::with_capacity(nnz),
             values: Vec::with_capacity(nnz),
-            prepared: None,
+            dense: None,
         }
     }
 
@@ -76,17 +77,17 @@ impl SparseBatch {
     }
 
     pub fn push_row(&mut self, cols: &[u32], vals: &[f32]) {
-        self.indices.extend(cols.iter().map(|&c| c as i64));
+        self.indices.extend_from_slice(cols);
         self.values.extend_from_slice(vals);
-        self.offsets.push(self.indices.len() as i64);
-        self.prepared = None;
+        self.offsets.push(self.indices.len());
+        self.dense = None;
     }
 
     /// Appends an augmented copy of a row (gene masking with probability `p`, renormalised).
     pub fn push_augmented(&mut self, cols: &[u32], vals: &[f32], p: f64, rng: &mut EngineRng) {
         mask_augment_row(cols, vals, p, rng, &mut self.indices, &mut self.values);
-        self.offsets.push(self.indices.len() as i64);
-        self.prepared = None;
+        self.offsets.push(self.indices.len());
+        self.dense = None;
     }
 
     /// Fraction of non-zero entries.
@@ -108,97 +109,92 @@ impl SparseBatch {
         }
     }
 
-    /// Moves the batch into libtorch in the layout `mode` needs (once; later calls are free).
-    pub fn prepare(&mut self, mode: FirstLayerMode, device: Device) -> Result<()> {
-        let mode = self.resolve(mode);
-        let ready = matches!(
-            (&self.prepared, mode),
-            (Some(Prepared::Sparse { .. }), FirstLayerMode::Sparse)
-                | (Some(Prepared::Dense(_)), FirstLayerMode::Dense)
-        );
-        if ready {
-            return Ok(());
-        }
-        self.prepared = Some(match mode {
-            FirstLayerMode::Sparse | FirstLayerMode::Auto => Prepared::Sparse {
-                indices: Tensor::f_from_slice(&self.indices)?.f_to_device(device)?,
-                offsets: Tensor::f_from_slice(&self.offsets)?.f_to_device(device)?,
-                values: Tensor::f_from_slice(&self.values)?.f_to_device(device)?,
-            },
-            FirstLayerMode::Dense => Prepared::Dense(self.dense_tensor()?.f_to_device(device)?),
-        });
-        Ok(())
-    }
-
     /// The batch as a dense [rows, cols] CPU tensor.
     pub fn dense_tensor(&self) -> Result<Tensor> {
         let (n, g) = (self.n_rows(), self.n_cols);
         new_f32(&[n as i64, g as i64], |dense| {
             for r in 0..n {
-                let (lo, hi) = (self.offsets[r] as usize, self.offsets[r + 1] as usize);
                 let row = &mut dense[r * g..(r + 1) * g];
-                for k in lo..hi {
-                    row[self.indices[k] as usize] = self.values[k];
+                let span = self.offsets[r]..self.offsets[r + 1];
+                for (&j, &v) in self.indices[span.clone()].iter().zip(&self.values[span]) {
+                    row[j as usize] = v;
                 }
             }
         })
     }
 
-    /// `X W` for `w` of shape [cols, width]: a [rows, width] tensor (gradient not tracked).
-    pub fn times(&mut self, w: &Tensor, mode: FirstLayerMode) -> Result<Tensor> {
-        self.prepare(mode, w.device())?;
-        let _guard = tch::no_grad_guard();
-        let w = w.f_detach()?;
-        match &self.prepared {
-            Some(Prepared::Sparse {
-                indices,
-                offsets,
-                values,
-            }) => {
-                let (out, _, _, _) = Tensor::f_embedding_bag(
-                    &w,
-                    indices,
-                    offsets,
-                    false,
-                    0,
-                    false,
-                    Some(values),
-                    true,
-                )?;
-                Ok(out)
+    /// The densified batch on `device`, made once.
+    fn dense_on(&mut self, device: Device) -> Result<Tensor> {
+        if let Some(d) = &self.dense {
+            if d.device() == device {
+                return Ok(d.shallow_clone());
             }
-            Some(Prepared::Dense(x)) => Ok(x.f_mm(&w)?),
-            None => Err(Error::internal("batch not prepared")),
         }
+        let d = self.dense_tensor()?.f_to_device(device)?;
+        self.dense = Some(d.shallow_clone());
+        Ok(d)
     }
 
-    /// `X^T dH` for `dh` of shape [rows, width]: a [cols, width] tensor.
-    pub fn transpose_times(&mut self, dh: &Tensor, mode: FirstLayerMode) -> Result<Tensor> {
-        self.prepare(mode, dh.device())?;
-        let _guard = tch::no_grad_guard();
-        match &self.prepared {
-            Some(Prepared::Dense(x)) => Ok(x.f_tr()?.f_mm(dh)?),
-            Some(Prepared::Sparse { .. }) => self.scatter_transpose_times(dh),
-            None => Err(Error::internal("batch not prepared")),
-        }
-    }
-
-    /// `X^T dH` over the non-zeros, accumulated in Rust.
-    fn scatter_transpose_times(&self, dh: &Tensor) -> Result<Tensor> {
-        let (n, g) = (self.n_rows(), self.n_cols);
-        let size = dh.size();
-        if size.len() != 2 || size[0] != n as i64 {
+    fn check_width(&self, t: &Tensor, rows: usize, what: &str) -> Result<usize> {
+        let size = t.size();
+        if size.len() != 2 || size[0] != rows as i64 {
             return Err(Error::internal(format!(
-                "gradient of shape {size:?} for a batch of {n} rows"
+                "{what} of shape {size:?} for a batch of {} rows x {} genes",
+                self.n_rows(),
+                self.n_cols
             )));
         }
-        let width = size[1] as usize;
-        let device = dh.device();
-        let dh = dh
-            .f_to_device(Device::Cpu)?
-            .f_to_kind(Kind::Float)?
-            .f_contiguous()?;
-        // gene-major (CSC) order: each output row is accumulated once, in cache, from rows of dH
+        Ok(size[1] as usize)
+    }
+
+    /// `X W` for `w` of shape [cols, width]: a [rows, width] tensor (gradient not tracked).
+    pub fn times(&mut self, w: &Tensor, mode: FirstLayerMode) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let width = self.check_width(w, self.n_cols, "weight")?;
+        let device = w.device();
+        match self.resolve(mode) {
+            FirstLayerMode::Dense => Ok(self.dense_on(device)?.f_mm(&w.f_detach()?)?),
+            _ if device != Device::Cpu => self.embedding_bag(w),
+            _ => {
+                let w = w.f_detach()?.f_contiguous()?;
+                let g = Gather {
+                    offsets: &self.offsets,
+                    indices: &self.indices,
+                    values: &self.values,
+                };
+                read_f32(&w, |wv| {
+                    new_f32(&[self.n_rows() as i64, width as i64], |out| {
+                        gather_rows(&g, wv, width, out)
+                    })
+                })?
+            }
+        }
+    }
+
+    /// `X W` through libtorch's embedding bag (any device).
+    fn embedding_bag(&self, w: &Tensor) -> Result<Tensor> {
+        let device = w.device();
+        let to_i64 = |v: &[usize]| -> Vec<i64> { v.iter().map(|&x| x as i64).collect() };
+        let indices: Vec<i64> = self.indices.iter().map(|&j| j as i64).collect();
+        let indices = Tensor::f_from_slice(&indices)?.f_to_device(device)?;
+        let offsets = Tensor::f_from_slice(&to_i64(&self.offsets))?.f_to_device(device)?;
+        let values = Tensor::f_from_slice(&self.values)?.f_to_device(device)?;
+        let (out, _, _, _) = Tensor::f_embedding_bag(
+            &w.f_detach()?,
+            &indices,
+            &offsets,
+            false,
+            0,
+            false,
+            Some(&values),
+            true,
+        )?;
+        Ok(out)
+    }
+
+    /// The CSC form of the batch (counting sort by gene).
+    fn transposed(&self) -> Transposed {
+        let g = self.n_cols;
         let mut starts = vec![0usize; g + 1];
         for &j in &self.indices {
             starts[j as usize + 1] += 1;
@@ -208,27 +204,44 @@ impl SparseBatch {
         }
         let mut fill = starts.clone();
         let mut rows = vec![0u32; self.indices.len()];
-        let mut vals = vec![0f32; self.indices.len()];
-        for r in 0..n {
-            let (lo, hi) = (self.offsets[r] as usize, self.offsets[r + 1] as usize);
-            for k in lo..hi {
-                let j = self.indices[k] as usize;
-                rows[fill[j]] = r as u32;
-                vals[fill[j]] = self.values[k];
-                fill[j] += 1;
+        let mut values = vec![0f32; self.indices.len()];
+        for r in 0..self.n_rows() {
+            let span = self.offsets[r]..self.offsets[r + 1];
+            for (&j, &v) in self.indices[span.clone()].iter().zip(&self.values[span]) {
+                let slot = &mut fill[j as usize];
+                rows[*slot] = r as u32;
+                values[*slot] = v;
+                *slot += 1;
             }
         }
+        Transposed {
+            starts,
+            rows,
+            values,
+        }
+    }
+
+    /// `X^T dH` for `dh` of shape [rows, width]: a [cols, width] tensor.
+    pub fn transpose_times(&mut self, dh: &Tensor, mode: FirstLayerMode) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let width = self.check_width(dh, self.n_rows(), "gradient")?;
+        let device = dh.device();
+        if self.resolve(mode) == FirstLayerMode::Dense {
+            return Ok(self.dense_on(device)?.f_tr()?.f_mm(dh)?);
+        }
+        let dh = dh
+            .f_to_device(Device::Cpu)?
+            .f_to_kind(Kind::Float)?
+            .f_contiguous()?;
+        let t = self.transposed();
+        let g = Gather {
+            offsets: &t.starts,
+            indices: &t.rows,
+            values: &t.values,
+        };
         let out = read_f32(&dh, |src| {
-            new_f32(&[g as i64, width as i64], |out| {
-                for (j, dst) in out.chunks_exact_mut(width).enumerate() {
-                    for q in starts[j]..starts[j + 1] {
-                        let r = rows[q] as usize;
-                        let v = vals[q];
-                        for (d, s) in dst.iter_mut().zip(&src[r * width..(r + 1) * width]) {
-                            *d += v * s;
-                        }
-                    }
-                }
+            new_f32(&[self.n_cols as i64, width as i64], |out| {
+                gather_rows(&g, src, width, out)
             })
         })??;
         Ok(out.f_to_device(device)?)
@@ -289,5 +302,56 @@ mod tests {
             ),
             0.0
         );
+    }
+}
+#[cfg(test)]
+mod timing {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn time_first_layer_modes() {
+        tch::set_num_threads(1);
+        println!("avx2+fma: {}", super::super::spmm::uses_avx2_fma());
+        for &(g, dens) in &[
+            (2000usize, 0.05f64),
+            (2000, 0.2),
+            (2000, 0.38),
+            (2000, 0.5),
+            (2000, 0.7),
+            (14000, 0.05),
+            (14000, 0.15),
+        ] {
+            let n = 512;
+            let thr = (dens * 1000.0) as usize;
+            let dense: Vec<f64> = (0..n * g)
+                .map(|k| {
+                    if (k * 7919 + k / 3) % 1000 < thr {
+                        ((k % 13) + 1) as f64 * 0.5
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let map: Vec<i32> = (0..g as i32).collect();
+            let x = CsrMatrix::from_dense(n, g, &dense, &map, g, false).unwrap();
+            let rows: Vec<usize> = (0..n).collect();
+            let w = Tensor::f_randn([g as i64, 256], (Kind::Float, Device::Cpu)).unwrap();
+            let dh = Tensor::f_randn([n as i64, 256], (Kind::Float, Device::Cpu)).unwrap();
+            let mut res = Vec::new();
+            for mode in [FirstLayerMode::Sparse, FirstLayerMode::Dense] {
+                let reps = 10;
+                let t = std::time::Instant::now();
+                for _ in 0..reps {
+                    let mut b = SparseBatch::from_rows(&x, &rows);
+                    let _ = b.times(&w, mode).unwrap();
+                    let _ = b.transpose_times(&dh, mode).unwrap();
+                }
+                res.push(t.elapsed().as_secs_f64() * 1e3 / reps as f64);
+            }
+            println!(
+                "g {g} density {dens}: sparse {:.2} ms, dense {:.2} ms",
+                res[0], res[1]
+            );
+        }
     }
 }

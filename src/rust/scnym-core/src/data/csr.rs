@@ -294,6 +294,25 @@ impl CsrMatrix {
         })
     }
 
+    /// This matrix followed by the rows `rows` of `other` (same number of columns).
+    pub fn append_rows(&self, other: &CsrMatrix, rows: &[usize]) -> Result<CsrMatrix> {
+        if other.n_cols != self.n_cols {
+            return Err(Error::arg(format!(
+                "cannot append rows with {} columns to a matrix with {}",
+                other.n_cols, self.n_cols
+            )));
+        }
+        let tail = other.select_rows(rows)?;
+        let offset = self.indices.len();
+        let mut out = self.clone();
+        out.indptr
+            .extend(tail.indptr[1..].iter().map(|&p| p + offset));
+        out.indices.extend_from_slice(&tail.indices);
+        out.values.extend_from_slice(&tail.values);
+        out.n_rows += tail.n_rows;
+        Ok(out)
+    }
+
     /// The matrix as dense row-major f32 values (for tests and small matrices only).
     pub fn to_dense(&self) -> Vec<f32> {
         let mut out = vec![0f32; self.n_rows * self.n_cols];

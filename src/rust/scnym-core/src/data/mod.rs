@@ -6,6 +6,7 @@ mod csr;
 mod fastmath;
 mod mixup;
 mod normalise;
+mod spmm;
 
 pub use csr::CsrMatrix;
 pub use normalise::{log1p_cpm_max, LOG1P_CPM_MAX};
