@@ -88,7 +88,11 @@ ece <- function(conf, correct, n_bins = 10) {
 info <- scnym_backend_info(gemm_size = 0)
 commit <- tryCatch(system2("git", c("-C", here, "rev-parse", "--short", "HEAD"), stdout = TRUE,
                            stderr = FALSE), error = function(e) NA_character_)
-run_root <- if (label == preset) out_dir else file.path(out_dir, label)
+# The benchmark (default preset, no overrides) writes to out_dir; anything else is an
+# investigation and goes to its own folder, leaving the benchmark runs alone.
+is_benchmark <- preset == "default" && !nzchar(overrides)
+if (!is_benchmark && label == "default") label <- preset
+run_root <- if (is_benchmark) out_dir else file.path(out_dir, label)
 for (task in if (summarise_only) character() else tasks) {
   doms <- strsplit(task, "_to_")[[1]]
   reference <- seurat_of(cells$domain == doms[[1]])
@@ -144,7 +148,7 @@ cols <- c("task", "seed", "accuracy", "macro_f1", "ece_calibrated", "train_secon
 ours <- do.call(rbind, lapply(Sys.glob(file.path(run_root, "kang_*_seed*", "metrics.json")),
                               function(f) as.data.frame(jsonlite::fromJSON(f)[cols])))
 ours <- ours[ours$task %in% paste0("kang_", tasks) & ours$seed %in% seeds, ]
-ours$tool <- if (label == preset) "scnym (R/Rust)" else paste0("scnym (R/Rust), ", label)
+ours$tool <- if (is_benchmark) "scnym (R/Rust)" else paste0("scnym (R/Rust), ", label)
 out_dir <- run_root
 
 # The reference's runs of the same tasks (bench/reference/run-reference.sh), scored the same way.
