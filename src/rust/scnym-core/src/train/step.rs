@@ -173,6 +173,7 @@ fn block_forward(
                 let params: Vec<[f32; 4]> = (0..width)
                     .map(|c| [mean[c], inv_std[c], gamma[c], beta[c]])
                     .collect();
+                let scale = scale;
                 for r in s..e {
                     let span = r * width..(r + 1) * width;
                     let (zr, hr) = (&zv[span.clone()], &mut zhat[span.clone()]);
@@ -237,9 +238,11 @@ fn block_backward(
     let mut dbeta = vec![0f32; width];
     let dz = read_f32(&block.act, |act| {
         new_f32(&[rows as i64, width as i64], |dz| {
-            // dY = dA * scale where the output is positive (kept and past the ReLU), else 0
+            // dY = dA * scale where the output is positive (kept and past the ReLU), else 0;
+            // branch-free (the sign pattern is random) and with the scale in a local
+            let s = scale;
             for ((o, &a), &d) in dz.iter_mut().zip(act).zip(d_act) {
-                *o = if a > 0.0 { d * scale } else { 0.0 };
+                *o = d * (s * ((a > 0.0) as u32 as f32));
             }
             for (g, &(s, e)) in groups.iter().enumerate() {
                 let n = (e - s) as f32;
