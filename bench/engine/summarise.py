@@ -15,6 +15,7 @@ for path in sorted(glob.glob(os.path.join(out_dir, "*_t*.json"))):
     runs[name] = {k: r.get(k) for k in (
         "threads", "first_layer", "n_train_cells", "n_target_cells", "n_genes", "nnz_fraction",
         "steps_per_epoch", "seconds_per_epoch_median", "cpu_seconds_per_epoch_median",
+        "seconds_per_epoch_min", "cpu_seconds_per_epoch_min", "avx2_fma",
         "predict_cells_per_s", "ig_cells_per_s", "ig_steps", "ig_completeness_rel_err_median",
         "target_accuracy_after_epochs", "loadavg_start", "loadavg_end")}
 

@@ -358,6 +358,19 @@ fn main() -> AnyResult<()> {
         "cpu_seconds_per_epoch_median",
         j(median(&epoch_cpu_seconds).into()),
     );
+    let min = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
+    out.insert("seconds_per_epoch_min", j(min(&epoch_seconds).into()));
+    out.insert(
+        "cpu_seconds_per_epoch_min",
+        j(min(&epoch_cpu_seconds).into()),
+    );
+    #[cfg(target_arch = "x86_64")]
+    out.insert(
+        "avx2_fma",
+        j((std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"))
+        .into()),
+    );
     out.insert(
         "target_accuracy_after_epochs",
         j((correct as f64 / known.max(1) as f64).into()),
