@@ -92,7 +92,9 @@ res <- do.call(rbind, rows)
 write_tsv(res, file.path(out_root, "calibration_variants.tsv"))
 f3 <- function(x) formatC(x, format = "f", digits = 3)
 lines <- c("# Kang: target ECE of full scNym under temperature rules (bench/trust/kang_calibration_variants.R)", "",
-           "T and ECE per task and seed; `oracle` uses the target labels and is not a usable rule.", "",
+           "T and ECE per task and seed; `oracle` uses the target labels and is not a usable rule.",
+           "Probabilities are renormalised in double precision from the engine's float32 output, so the",
+           "`none` and `engine` ECEs can differ from summary.md in the third decimal.", "",
            paste0("| task | seed | ", paste(unique(res$rule), collapse = " | "), " |"),
            paste0("|---|---|", paste(rep("---", length(unique(res$rule))), collapse = "|"), "|"))
 for (task in tasks) for (seed in seeds) {
