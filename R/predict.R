@@ -145,8 +145,8 @@ print.scnym_predictions <- function(x, ..., n = 6L) {
   d <- if (is.matrix(x$embedding)) ncol(x$embedding) else NA
   cat(sprintf("<scnym_predictions> %d cells, %s classes, %s-d embedding%s\n", nrow(x), k, d,
               if (isTRUE(attr(x, "calibrated"))) " (calibrated)" else ""))
-  shown <- as.data.frame(unclass(x)[c("label", "confidence", "pruned_label")],
-                         row.names = rownames(x), stringsAsFactors = FALSE)
+  cols <- intersect(c("label", "confidence", "pruned_label"), names(x))
+  shown <- as.data.frame(unclass(x)[cols], row.names = rownames(x), stringsAsFactors = FALSE)
   print(utils::head(shown, n))
   if (nrow(x) > n) cat(sprintf("# ... %d more cells\n", nrow(x) - n))
   cat("# matrix columns: $probabilities, $embedding\n")

@@ -108,6 +108,9 @@ test_that("predictions print compactly", {
   expect_match(out[1], "<scnym_predictions> 200 cells, 4 classes, 32-d embedding \\(calibrated\\)")
   expect_true(any(grepl("matrix columns", out)))
   expect_lt(length(out), 15)
+  # subsets keep the class and still print
+  expect_output(print(pred[1:3, c("label", "probabilities")]), "<scnym_predictions> 3 cells")
+  expect_output(print(pred[, "confidence", drop = FALSE]), "200 cells")
 })
 
 test_that("model_integrated_gradients gives cells x genes attributions that complete", {
