@@ -232,6 +232,11 @@ training_plan <- function(ref, tgt, labels, domain, target_domain, call,
 # Builds the trainer, runs the epoch loop with progress, returns the model.
 train_prepared <- function(ref, tgt, plan, config, verbose, call) {
   started <- Sys.time()
+  if (identical(config$device, "cuda") && !isTRUE(rust_result(rs_backend_info())$cuda_available)) {
+    scnym_warn(c(paste("{.code device = \"cuda\"} was requested, but CUDA is not available:",
+                       "training on the CPU."),
+                 i = "See {.fn scnym_backend_info}."), kind = "no_cuda")
+  }
   train_data <- core_data(ref, plan$labelled, plan$genes)
   target_data <- NULL
   n_target <- length(plan$target_ref) + if (is.null(tgt)) 0L else length(tgt$cells)

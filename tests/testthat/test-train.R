@@ -175,3 +175,15 @@ test_that("the Seurat data layer (log1p CP10k) is rescaled to CPM", {
   pd <- scnym_predict(m_data, so$query)$probabilities
   expect_equal(pd, pc, tolerance = 1e-4)
 })
+
+test_that("device = \"cuda\" without CUDA warns and trains on the CPU", {
+  skip_if(isTRUE(scnym_backend_info(gemm_size = 0)$cuda_available))
+  sim <- sim_matrices()
+  expect_warning(
+    m <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+                     config = quick_config(), device = "cuda", seed = 1, threads = 1,
+                     verbose = FALSE),
+    class = "scnym_warning_no_cuda"
+  )
+  expect_identical(m$config$device, "cuda")
+})
