@@ -102,3 +102,16 @@ test_that("a failed annotation leaves the object untouched", {
                               verbose = FALSE), class = "scnym_error_invalid_argument")
   expect_identical(query, before)
 })
+
+test_that("a plain SummarizedExperiment gets columns and a record, no reduction", {
+  skip_if_not_installed("SummarizedExperiment")
+  sim <- sim_matrices()
+  se <- SummarizedExperiment::SummarizedExperiment(
+    assays = list(counts = sim$query$counts),
+    colData = S4Vectors::DataFrame(sim$query$metadata)
+  )
+  out <- scnym_annotate(se, sim_model())
+  expect_s4_class(out, "SummarizedExperiment")
+  expect_identical(out$scNym, scnym_predict(sim_model(), sim$query$counts)$label)
+  expect_named(S4Vectors::metadata(out)$scnym_annotate, "scNym")
+})
