@@ -181,6 +181,11 @@ scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, 
 #' @method print scnym_explanation
 #' @export
 print.scnym_explanation <- function(x, ..., n = 5L) {
+  if (is.null(attr(x, "steps")) || !all(c("class", "gene", "attribution", "rank") %in% names(x))) {
+    # a subset that lost the table's attributes: print it as the data frame it is
+    print(as.data.frame(unclass(x), stringsAsFactors = FALSE), ...)
+    return(invisible(x))
+  }
   cls <- unique(x$class)
   cat(cli::format_inline(
     "{.cls scnym_explanation}: integrated gradients ({attr(x, 'steps')} steps) toward ",

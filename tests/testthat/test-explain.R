@@ -44,6 +44,8 @@ test_that("per-class explanations are tidy, ranked and averaged over the right c
   s <- ex[ex$class == k, ]
   expect_equal(s$attribution, unname(colMeans(ig)[s$gene]), tolerance = 1e-6)
   expect_output(print(ex), "integrated gradients")
+  # a subset without the table's attributes prints as a data frame
+  expect_output(print(ex[1:3, c("class", "gene")]), "gene")
 })
 
 test_that("attributions satisfy completeness: they add up to p(x) - p(0)", {
