@@ -81,7 +81,7 @@ impl Model {
         let (c, m) = (rows.len() as i64, steps as i64);
         let w = self.net.shape.width as i64;
         let mut batch = SparseBatch::from_rows(x, rows);
-        let xw = batch.times(&self.net.input_weight, self.mode)?; // [c, w]
+        let xw = batch.times(&self.net.input_weight, self.mode, 1)?; // [c, w]
         let alphas: Vec<f32> = (0..steps)
             .map(|s| ((s as f64 + 0.5) / steps as f64) as f32)
             .collect();

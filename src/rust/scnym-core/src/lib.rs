@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 mod interpret;
 pub mod model;
+mod par;
 mod persist;
 mod predict;
 mod rng;

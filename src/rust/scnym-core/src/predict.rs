@@ -48,7 +48,7 @@ impl Model {
         let rows: Vec<usize> = (0..n).collect();
         for chunk in rows.chunks(EVAL_BATCH) {
             let mut batch = SparseBatch::from_rows(x, chunk);
-            let h = self.net.first_layer(&mut batch, self.mode)?;
+            let h = self.net.first_layer(&mut batch, self.mode, 1)?;
             let emb = self.net.trunk(&h, None)?;
             let z = self.net.head(&emb)?;
             let p = z.f_div_scalar(t)?.f_softmax(1, Kind::Float)?;

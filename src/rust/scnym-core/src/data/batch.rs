@@ -8,8 +8,9 @@
 
 use super::augment::mask_augment_row;
 use super::csr::CsrMatrix;
-use super::spmm::{gather_rows, Gather};
+use super::spmm::{gather_rows_par, Gather};
 use crate::error::{Error, Result};
+use crate::par;
 use crate::rng::EngineRng;
 use crate::tensor_io::{new_f32, read_f32};
 use tch::{Device, Kind, Tensor};
@@ -147,13 +148,14 @@ impl SparseBatch {
         Ok(size[1] as usize)
     }
 
-    /// `X W` for `w` of shape [cols, width]: a [rows, width] tensor (gradient not tracked).
-    pub fn times(&mut self, w: &Tensor, mode: FirstLayerMode) -> Result<Tensor> {
+    /// `X W` for `w` of shape [cols, width]: a [rows, width] tensor (gradient not tracked), on up
+    /// to `threads` threads of the engine's own (see `par`).
+    pub fn times(&mut self, w: &Tensor, mode: FirstLayerMode, threads: usize) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let width = self.check_width(w, self.n_cols, "weight")?;
         let device = w.device();
         match self.resolve(mode) {
-            FirstLayerMode::Dense => Ok(self.dense_on(device)?.f_mm(&w.f_detach()?)?),
+            FirstLayerMode::Dense => par::mm(&self.dense_on(device)?, &w.f_detach()?, threads),
             _ if device != Device::Cpu => self.embedding_bag(w),
             _ => {
                 let w = w.f_detach()?.f_contiguous()?;
@@ -164,7 +166,7 @@ impl SparseBatch {
                 };
                 read_f32(&w, |wv| {
                     new_f32(&[self.n_rows() as i64, width as i64], |out| {
-                        gather_rows(&g, wv, width, out)
+                        gather_rows_par(&g, wv, width, out, threads)
                     })
                 })?
             }
@@ -222,12 +224,17 @@ impl SparseBatch {
     }
 
     /// `X^T dH` for `dh` of shape [rows, width]: a [cols, width] tensor.
-    pub fn transpose_times(&mut self, dh: &Tensor, mode: FirstLayerMode) -> Result<Tensor> {
+    pub fn transpose_times(
+        &mut self,
+        dh: &Tensor,
+        mode: FirstLayerMode,
+        threads: usize,
+    ) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let width = self.check_width(dh, self.n_rows(), "gradient")?;
         let device = dh.device();
         if self.resolve(mode) == FirstLayerMode::Dense {
-            return Ok(self.dense_on(device)?.f_tr()?.f_mm(dh)?);
+            return par::mm_tn(&self.dense_on(device)?, dh, threads);
         }
         let dh = dh
             .f_to_device(Device::Cpu)?
@@ -241,7 +248,7 @@ impl SparseBatch {
         };
         let out = read_f32(&dh, |src| {
             new_f32(&[self.n_cols as i64, width as i64], |out| {
-                gather_rows(&g, src, width, out)
+                gather_rows_par(&g, src, width, out, threads)
             })
         })??;
         Ok(out.f_to_device(device)?)
@@ -285,15 +292,15 @@ mod tests {
         empty.push_row(&[], &[]);
         let w = Tensor::f_randn([7, 4], (Kind::Float, Device::Cpu)).unwrap();
         let dh = Tensor::f_randn([6, 4], (Kind::Float, Device::Cpu)).unwrap();
-        let s1 = b.times(&w, FirstLayerMode::Sparse).unwrap();
-        let d1 = b.times(&w, FirstLayerMode::Dense).unwrap();
+        let s1 = b.times(&w, FirstLayerMode::Sparse, 2).unwrap();
+        let d1 = b.times(&w, FirstLayerMode::Dense, 1).unwrap();
         assert!(max_abs_diff(&s1, &d1) < 1e-5);
-        let s2 = b.transpose_times(&dh, FirstLayerMode::Sparse).unwrap();
-        let d2 = b.transpose_times(&dh, FirstLayerMode::Dense).unwrap();
+        let s2 = b.transpose_times(&dh, FirstLayerMode::Sparse, 1).unwrap();
+        let d2 = b.transpose_times(&dh, FirstLayerMode::Dense, 2).unwrap();
         assert!(max_abs_diff(&s2, &d2) < 1e-5);
-        let a1 = b.times(&w, FirstLayerMode::Auto).unwrap();
+        let a1 = b.times(&w, FirstLayerMode::Auto, 1).unwrap();
         assert!(max_abs_diff(&a1, &d1) < 1e-5);
-        let e = empty.times(&w, FirstLayerMode::Sparse).unwrap();
+        let e = empty.times(&w, FirstLayerMode::Sparse, 1).unwrap();
         assert_eq!(e.size(), vec![2, 4]);
         assert_eq!(
             max_abs_diff(
@@ -343,8 +350,8 @@ mod timing {
                 let t = std::time::Instant::now();
                 for _ in 0..reps {
                     let mut b = SparseBatch::from_rows(&x, &rows);
-                    let _ = b.times(&w, mode).unwrap();
-                    let _ = b.transpose_times(&dh, mode).unwrap();
+                    let _ = b.times(&w, mode, 1).unwrap();
+                    let _ = b.transpose_times(&dh, mode, 1).unwrap();
                 }
                 res.push(t.elapsed().as_secs_f64() * 1e3 / reps as f64);
             }

@@ -93,6 +93,43 @@ pub(crate) fn gather_rows(g: &Gather, dense: &[f32], width: usize, out: &mut [f3
     kernel_generic(g, dense, width, out)
 }
 
+/// [`gather_rows`] with the output rows split over up to `threads` threads.
+pub(crate) fn gather_rows_par(
+    g: &Gather,
+    dense: &[f32],
+    width: usize,
+    out: &mut [f32],
+    threads: usize,
+) {
+    let n_out = g.offsets.len().saturating_sub(1);
+    let parts = threads.clamp(1, (n_out / 32).max(1));
+    if parts <= 1 || width == 0 {
+        gather_rows(g, dense, width, out);
+        return;
+    }
+    let per = n_out.div_ceil(parts);
+    std::thread::scope(|scope| {
+        let mut rest = out;
+        let mut start = 0;
+        while start < n_out {
+            let len = per.min(n_out - start);
+            let (mine, tail) = rest.split_at_mut(len * width);
+            rest = tail;
+            let sub = Gather {
+                offsets: &g.offsets[start..=start + len],
+                indices: g.indices,
+                values: g.values,
+            };
+            if start + len >= n_out {
+                gather_rows(&sub, dense, width, mine);
+            } else {
+                scope.spawn(move || gather_rows(&sub, dense, width, mine));
+            }
+            start += len;
+        }
+    });
+}
+
 /// The same product with the portable kernel only (for tests).
 #[cfg(test)]
 pub(crate) fn gather_rows_generic(g: &Gather, dense: &[f32], width: usize, out: &mut [f32]) {

@@ -14,6 +14,7 @@ impl Adversary {
     pub fn new(
         width: usize,
         n_domains: usize,
+        requires_grad: bool,
         rng: &mut EngineRng,
         device: Device,
     ) -> Result<Self> {
@@ -21,7 +22,7 @@ impl Adversary {
             hidden: Linear::new(width, width, rng, device)?,
             output: Linear::new(width, n_domains, rng, device)?,
         };
-        a.set_requires_grad(true)?;
+        a.set_requires_grad(requires_grad)?;
         Ok(a)
     }
 

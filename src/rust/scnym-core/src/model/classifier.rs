@@ -249,8 +249,13 @@ impl Classifier {
 
     /// The first layer's pre-activation `X W + b` of a batch ([rows, width]); its gradient with
     /// respect to the weight is not tracked (see the module notes), the bias's is.
-    pub fn first_layer(&self, batch: &mut SparseBatch, mode: FirstLayerMode) -> Result<Tensor> {
-        let xw = batch.times(&self.input_weight, mode)?;
+    pub fn first_layer(
+        &self,
+        batch: &mut SparseBatch,
+        mode: FirstLayerMode,
+        threads: usize,
+    ) -> Result<Tensor> {
+        let xw = batch.times(&self.input_weight, mode, threads)?;
         Ok(xw.f_add(&self.input_bias)?)
     }
 

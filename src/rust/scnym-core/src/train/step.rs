@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::model::adversary::Adversary;
 use crate::model::classifier::Classifier;
 use crate::model::layers::BatchNorm;
+use crate::par;
 use crate::rng::EngineRng;
 use crate::tensor_io::{new_f32, read_f32, write_f32};
 use rand::Rng;
@@ -56,6 +57,8 @@ pub(crate) struct StepPlan<'a> {
     pub gamma: &'a [f32],
     pub lambda_ssl: f64,
     pub adversary: Option<AdversaryPlan<'a>>,
+    /// Threads for the large matrix products (the engine's own, see `par`).
+    pub threads: usize,
 }
 
 /// Losses and gradients of a step.
@@ -380,7 +383,9 @@ pub(crate) fn train_step(
             t0.shallow_clone()
         } else {
             let prev = &blocks[l - 1].act;
-            prev.f_linear(&net.hidden[l - 1].weight, Some(&net.hidden[l - 1].bias))?
+            let mut z = par::mm(prev, &net.hidden[l - 1].weight.f_tr()?, plan.threads)?;
+            let _ = z.f_add_(&net.hidden[l - 1].bias)?;
+            z
         };
         blocks.push(block_forward(&z, norm, &groups, w, net.dropout, rng)?);
     }
@@ -441,9 +446,8 @@ pub(crate) fn train_step(
         let e = emb
             .f_narrow(0, c_start as i64, n0 as i64)?
             .f_index_select(0, &sel)?;
-        let u = e
-            .f_linear(&ap.net.hidden.weight, Some(&ap.net.hidden.bias))?
-            .f_relu()?;
+        let mut u = par::mm(&e, &ap.net.hidden.weight.f_tr()?, plan.threads)?;
+        let _ = u.f_add_(&ap.net.hidden.bias)?.f_relu_()?;
         let mut p = to_vec(&u.f_linear(&ap.net.output.weight, Some(&ap.net.output.bias))?)?;
         let n_dom = p.len() / n_sel.max(1);
         for (k, &code) in ap.codes.iter().enumerate() {
@@ -462,9 +466,10 @@ pub(crate) fn train_step(
         let du = dd
             .f_mm(&ap.net.output.weight)?
             .f_mul(&u.f_gt(0.0)?.f_to_kind(Kind::Float)?)?;
-        let d_w1 = du.f_tr()?.f_mm(&e)?;
+        let d_w1 = par::mm_tn(&du, &e, plan.threads)?;
         let d_b1 = du.f_sum_dim_intlist(0, false, Kind::Float)?;
-        let de = to_vec(&du.f_mm(&ap.net.hidden.weight)?.f_mul_scalar(-ap.lambda)?)?;
+        let de =
+            to_vec(&par::mm(&du, &ap.net.hidden.weight, plan.threads)?.f_mul_scalar(-ap.lambda)?)?;
         for (k, &r) in ap.loss_rows.iter().enumerate() {
             let dst = &mut d_act[(c_start + r as usize) * w..(c_start + r as usize + 1) * w];
             for (a, &b) in dst.iter_mut().zip(&de[k * w..(k + 1) * w]) {
@@ -494,9 +499,9 @@ pub(crate) fn train_step(
         ));
         if l > 0 {
             let prev = &blocks[l - 1].act;
-            let d_w = dz.f_tr()?.f_mm(prev)?;
+            let d_w = par::mm_tn(&dz, prev, plan.threads)?;
             let d_b = dz.f_sum_dim_intlist(0, false, Kind::Float)?;
-            d_last = Some(dz.f_mm(&net.hidden[l - 1].weight)?.f_contiguous()?);
+            d_last = Some(par::mm(&dz, &net.hidden[l - 1].weight, plan.threads)?.f_contiguous()?);
             d_hidden.push((d_w, d_b));
         } else {
             d_t0 = to_vec(&dz)?;
@@ -600,7 +605,7 @@ mod tests {
             let _guard = tch::no_grad_guard();
             let _ = t.f_add_scalar_(0.3).unwrap();
         }
-        let adversary = Adversary::new(16, 3, &mut rng, Device::Cpu).unwrap();
+        let adversary = Adversary::new(16, 3, true, &mut rng, Device::Cpu).unwrap();
         let n0 = n_u + n_l;
         let h_pre = Tensor::f_randn([n0 as i64, 16], (Kind::Float, Device::Cpu)).unwrap();
         let n_s = conf.len() + n_l;
@@ -638,6 +643,7 @@ mod tests {
             } else {
                 None
             },
+            threads: 2,
         };
         let before = net.snapshot().unwrap();
         let manual = train_step(&net, &plan, &mut rng).unwrap();
@@ -693,5 +699,9 @@ mod tests {
         // supervised: no target rows
         compare(0, 7, vec![], vec![], false);
         compare(0, 7, vec![], vec![], true);
+        // enough rows for the products to be split over two threads
+        let conf: Vec<usize> = (0..60).filter(|i| i % 3 != 0).collect();
+        let unconf: Vec<usize> = (0..60).filter(|i| i % 3 == 0).collect();
+        compare(60, 70, conf, unconf, true);
     }
 }

@@ -57,6 +57,27 @@ impl TargetStream {
     }
 }
 
+/// Sets libtorch to one thread and restores the previous count when dropped.
+struct SingleThreadedTorch(i32);
+
+impl SingleThreadedTorch {
+    fn enter() -> Self {
+        let previous = tch::get_num_threads();
+        if previous != 1 {
+            tch::set_num_threads(1);
+        }
+        SingleThreadedTorch(previous)
+    }
+}
+
+impl Drop for SingleThreadedTorch {
+    fn drop(&mut self) {
+        if self.0 != 1 {
+            tch::set_num_threads(self.0);
+        }
+    }
+}
+
 /// Losses of one step (f64 values, for the epoch means).
 #[derive(Default, Clone, Copy)]
 struct StepLosses {
@@ -250,11 +271,14 @@ impl Trainer {
         };
         let mut init_rng = rng::stream(config.seed, Stream::Init);
         let mut net = Classifier::new(shape, config.dropout, &mut init_rng, device)?;
-        net.set_requires_grad(true)?;
+        // only the autograd step (devices other than the CPU) needs gradient tracking
+        let autograd = !step::supports(device);
+        net.set_requires_grad(autograd)?;
         let adversary = if use_adv {
             Some(Adversary::new(
                 config.hidden_width,
                 n_domains,
+                autograd,
                 &mut init_rng,
                 device,
             )?)
@@ -361,6 +385,9 @@ impl Trainer {
         order.shuffle(&mut self.rng);
         let bounds = batch_bounds(order.len(), self.batch_size);
         let mut sum = StepLosses::default();
+        // the steps run libtorch single-threaded inside the engine's own threads (see `par`)
+        let threads = tch::get_num_threads().max(1) as usize;
+        let _restore = SingleThreadedTorch::enter();
         for &(s, e) in &bounds {
             if should_stop() {
                 return Err(Error::Interrupted);
@@ -369,13 +396,21 @@ impl Trainer {
                 Some(ts) => Some(ts.next_batch(&mut self.rng)),
                 None => None,
             };
-            let l = self.step(&order[s..e], tgt.as_deref(), lambda_ssl, lambda_adv, epoch)?;
+            let l = self.step(
+                &order[s..e],
+                tgt.as_deref(),
+                lambda_ssl,
+                lambda_adv,
+                epoch,
+                threads,
+            )?;
             sum.total += l.total;
             sum.sup += l.sup;
             sum.ssl += l.ssl;
             sum.adv += l.adv;
         }
         let steps = bounds.len().max(1) as f64;
+        drop(_restore);
 
         let (val_loss, val_accuracy) = if self.val_rows.is_empty() {
             (f64::NAN, f64::NAN)
@@ -425,6 +460,7 @@ impl Trainer {
         lambda_ssl: f64,
         lambda_adv: f64,
         epoch: usize,
+        threads: usize,
     ) -> Result<StepLosses> {
         let cfg = &self.config;
         let n_classes = self.info.classes.len();
@@ -451,7 +487,7 @@ impl Trainer {
         }
         let h_pre = {
             let _guard = tch::no_grad_guard();
-            self.net.first_layer(&mut batch, self.mode)?
+            self.net.first_layer(&mut batch, self.mode, threads)?
         };
 
         // 2. pseudolabels (eval mode, current weights, no gradient)
@@ -522,6 +558,7 @@ impl Trainer {
                 codes: &codes,
                 lambda: lambda_adv,
             }),
+            threads,
         };
 
         // 5. forward and backward passes
@@ -536,7 +573,7 @@ impl Trainer {
                 what: "training loss".to_string(),
             });
         }
-        let dw1 = batch.transpose_times(&result.d_h_pre, self.mode)?;
+        let dw1 = batch.transpose_times(&result.d_h_pre, self.mode, threads)?;
 
         // 6. optimiser step over [W1, autograd params..., adversary params...]
         let mut params: Vec<&Tensor> = vec![&self.net.input_weight];
@@ -613,7 +650,7 @@ pub(crate) fn eval_logits(
     let mut out = Vec::with_capacity(rows.len() * net.shape.n_classes);
     for chunk in rows.chunks(EVAL_BATCH) {
         let mut batch = SparseBatch::from_rows(x, chunk);
-        let h = net.first_layer(&mut batch, mode)?;
+        let h = net.first_layer(&mut batch, mode, 1)?;
         let logits = net.head(&net.trunk(&h, None)?)?;
         let flat = logits
             .f_to_device(Device::Cpu)?
