@@ -302,6 +302,16 @@ fn same_seed_gives_identical_models() {
         a.predict(&x, true, 1).unwrap(),
         b.predict(&x, true, 1).unwrap()
     );
+    // also with the engine's own threads (products split over two threads)
+    let mut two = quick_config("default", 2, 42);
+    two.threads = 2;
+    let d = train(two.clone(), &s, true);
+    let e = train(two, &s, true);
+    assert_eq!(
+        tensor_bytes(&d.to_bytes().unwrap()),
+        tensor_bytes(&e.to_bytes().unwrap())
+    );
+    tch::set_num_threads(1);
 }
 
 #[test]
