@@ -200,13 +200,14 @@ scnym_discover.SingleCellExperiment <- function(x, ..., model = NULL, key_added 
 #' @method print scnym_discovery
 #' @export
 print.scnym_discovery <- function(x, ...) {
-  s <- x$settings
+  s <- x$settings # nolint: object_usage_linter. (used in cli strings)
   n <- nrow(x$cells)
   if (n == 0) {
-    cat(cli::format_inline("{.cls scnym_discovery}: no cell with confidence <= {s$threshold}."), "\n")
+    cat(cli::format_inline("{.cls scnym_discovery}: no cell with confidence <= ",
+                           "{s$threshold}."), "\n")
     return(invisible(x))
   }
-  chosen <- x$partitions[x$partitions$chosen, , drop = FALSE]
+  chosen <- x$partitions[x$partitions$chosen, , drop = FALSE] # nolint: object_usage_linter.
   cat(cli::format_inline(
     "{.cls scnym_discovery}: {n} candidate cell{?s} (confidence <= {s$threshold}) in ",
     "{nrow(x$clusters)} cluster{?s} (Leiden, resolution {chosen$resolution}: the best ",
@@ -344,7 +345,8 @@ discovery_input <- function(x, model, key_added, embedding = TRUE, call = rlang:
   emb <- object_scnym_embedding(x, reduction)
   if (!all(c(key_added, conf_col) %in% names(md)) || (embedding && is.null(emb))) {
     scnym_abort(c("{.arg x} has no scNym predictions to read.",
-                  x = "Expected metadata columns {.field {key_added}} and {.field {conf_col}} and the {.val {reduction}} embedding.",
+                  x = paste("Expected metadata columns {.field {key_added}} and",
+                            "{.field {conf_col}} and the {.val {reduction}} embedding."),
                   i = "Run {.fn scnym_annotate} first, or pass {.arg model}."),
                 kind = "invalid_argument", call = call)
   }

@@ -108,8 +108,8 @@ scnym_evaluate <- function(predictions, truth, domain = NULL, n_bins = 10L,
   c_e <- conf_k[evaluable]
   correct <- l_e == t_e
 
-  per_class <- per_class_metrics(t_e, l_e, truth_k, classes, conf_k,
-                                 if (is.null(prob)) NULL else prob[keep, , drop = FALSE][evaluable, , drop = FALSE])
+  prob_e <- if (is.null(prob)) NULL else prob[keep, , drop = FALSE][evaluable, , drop = FALSE]
+  per_class <- per_class_metrics(t_e, l_e, truth_k, classes, conf_k, prob_e)
   calibration <- calibration_curve(c_e, correct, n_bins)
   cal_w <- calibration$n_cells / max(n_eval, 1)
   filled <- calibration$n_cells > 0
@@ -152,9 +152,9 @@ scnym_evaluate <- function(predictions, truth, domain = NULL, n_bins = 10L,
     entropy_of_mixing = mixing,
     calibrated = if (is.null(calibrated)) NA else isTRUE(calibrated)
   )
-  lab_all <- label_k
-  confusion <- table(truth = factor(truth_k, levels = unique(c(classes, sort(unique(truth_k))))),
-                     predicted = factor(lab_all, levels = unique(c(classes, sort(unique(lab_all))))))
+  levels_of <- function(v) unique(c(classes, sort(unique(v))))
+  confusion <- table(truth = factor(truth_k, levels = levels_of(truth_k)),
+                     predicted = factor(label_k, levels = levels_of(label_k)))
   structure(list(summary = summary, per_class = per_class, confusion = confusion,
                  calibration = calibration,
                  settings = list(n_bins = as.integer(n_bins), novel_threshold = novel_threshold,
@@ -285,7 +285,8 @@ scnym_mixing_entropy <- function(embedding, domain, n_cells = 1000L, k = 100L, s
   n <- nrow(embedding)
   if (length(domain) != n) {
     scnym_abort(c("{.arg domain} must have one value per row of {.arg embedding}.",
-                  x = "{.arg domain} has length {length(domain)}, {.arg embedding} has {n} row{?s}."),
+                  x = paste("{.arg domain} has length {length(domain)},",
+                            "{.arg embedding} has {n} row{?s}.")),
                 kind = "invalid_argument")
   }
   if (anyNA(domain)) {
@@ -341,7 +342,15 @@ per_class_metrics <- function(t_e, l_e, truth_all, classes, conf_all, prob_e) {
     n_cor <- sum(is_t & is_p)
     known <- k %in% classes
     recall <- if (n_true > 0) n_cor / n_true else NA_real_
-    precision <- if (!known) NA_real_ else if (n_pred > 0) n_cor / n_pred else if (n_true > 0) 0 else NA_real_
+    precision <- if (!known) {
+      NA_real_
+    } else if (n_pred > 0) {
+      n_cor / n_pred
+    } else if (n_true > 0) {
+      0
+    } else {
+      NA_real_
+    }
     f1 <- if (known && n_true + n_pred > 0) 2 * n_cor / (n_true + n_pred) else NA_real_
     auc <- if (known && !is.null(prob_e)) auroc(prob_e[, k], is_t) else NA_real_
     mc <- if (n_true > 0) mean(conf_all[truth_all == k]) else NA_real_
@@ -417,7 +426,8 @@ align_cell_vector <- function(v, table, arg, call = rlang::caller_env()) {
   }
   if (length(v) != nrow(table)) {
     scnym_abort(c("{.arg {arg}} must have one value per cell.",
-                  x = "{.arg {arg}} has length {length(v)} but there {?is/are} {nrow(table)} cell{?s}.",
+                  x = paste("{.arg {arg}} has length {length(v)} but there {?is/are}",
+                            "{nrow(table)} cell{?s}."),
                   i = "Give a vector in the cells' order, or one named by cell."),
                 kind = "invalid_argument", call = call)
   }

@@ -70,7 +70,6 @@
 scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, target = NULL,
                           n_cells = 300L, steps = 100L, store = FALSE, assay_name = "scnym_ig",
                           seed = 1L, threads = NULL, ...) {
-  call <- rlang::current_env()
   if (!inherits(model, "scnym_model")) {
     scnym_abort(c("{.arg model} must be an {.cls scnym_model}.",
                   x = "Got {.obj_type_friendly {model}}."), kind = "invalid_argument")
@@ -80,60 +79,13 @@ scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, 
   if (!is.logical(store) || length(store) != 1 || is.na(store)) {
     scnym_abort("{.arg store} must be TRUE or FALSE.", kind = "invalid_argument")
   }
-  model_classes <- model_field(model, "classes")
   all_cells <- input_cell_names(x)
-  n <- length(all_cells)
-
-  if (!is.null(cells)) {
-    idx <- resolve_cells(cells, all_cells)
-    if (is.null(target) || !is.character(target) || length(target) != 1 ||
-        !target %in% model_classes) {
-      scnym_abort(c("With {.arg cells}, {.arg target} must name one class of the model.",
-                    i = "Classes: {.val {utils::head(model_classes, 10)}}."),
-                  kind = "invalid_argument")
-    }
-    plan <- stats::setNames(list(idx), target)
-    mode <- "cells"
+  plan <- if (!is.null(cells)) {
+    explain_cells_plan(model, all_cells, cells, target)
   } else {
-    if (!is.null(target)) {
-      scnym_abort(c("{.arg target} is only used with {.arg cells}.",
-                    i = "Give the cells to explain toward {.val {target}} with {.arg cells}."),
-                  kind = "invalid_argument")
-    }
-    grp <- if (is.null(group)) {
-      as.character(scnym_predict(model, x, threads = threads, ...)$label)
-    } else {
-      if (is.factor(group)) group <- as.character(group)
-      if (!is.atomic(group) || length(group) != n) {
-        scnym_abort(c("{.arg group} must have one value per cell.",
-                      x = "It has length {length(group)}; {.arg x} has {n} cell{?s}."),
-                    kind = "invalid_argument")
-      }
-      as.character(group)
-    }
-    if (is.null(classes)) {
-      classes <- intersect(model_classes, unique(grp))
-    } else {
-      bad <- setdiff(classes, model_classes)
-      if (length(bad)) {
-        scnym_abort(c("{.arg classes} holds {length(bad)} name{?s} that {?is/are} not a class of the model: {.val {bad}}.",
-                      i = "Classes: {.val {utils::head(model_classes, 10)}}."),
-                    kind = "invalid_argument")
-      }
-      empty <- classes[!classes %in% grp]
-      if (length(empty)) {
-        cli::cli_inform("No cell of {.val {empty}}: not explained.")
-        classes <- setdiff(classes, empty)
-      }
-    }
-    if (!length(classes)) {
-      scnym_abort(c("No cell belongs to a class to explain.",
-                    i = "Check {.arg group} and {.arg classes}."), kind = "invalid_argument")
-    }
-    plan <- stats::setNames(lapply(classes, function(k) which(grp == k)), classes)
-    mode <- "class"
+    explain_class_plan(model, x, all_cells, classes, group, target, threads, ...)
   }
-
+  mode <- attr(plan, "mode")
   plan <- with_rng_seed(seed, lapply(plan, function(i) {
     if (length(i) > n_cells) sort(i[sample.int(length(i), n_cells)]) else i
   }))
@@ -154,28 +106,7 @@ scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, 
   attr(out, "steps") <- as.integer(steps)
   attr(out, "mode") <- mode
   if (!store) return(out)
-
-  ig_cells <- do.call(cbind, per_cell)
-  if (inherits(x, "Seurat")) {
-    full <- place_sparse(ig_cells, rownames(ig_cells), all_cells)
-    assay <- SeuratObject::CreateAssayObject(data = full)
-    SeuratObject::Key(assay) <- paste0(gsub("[^[:alnum:]]", "", assay_name), "_")
-    x[[assay_name]] <- assay
-    tools <- methods::slot(x, "tools")
-    tools[["scnym_explain"]] <- out
-    methods::slot(x, "tools") <- tools
-    return(x)
-  }
-  if (methods::is(x, "SummarizedExperiment")) {
-    full <- place_sparse(ig_cells, rownames(x), all_cells)
-    SummarizedExperiment::assay(x, assay_name, withDimnames = FALSE) <- full
-    meta <- S4Vectors::metadata(x)
-    meta[["scnym_explain"]] <- out
-    S4Vectors::metadata(x) <- meta
-    return(x)
-  }
-  attr(out, "cell_attributions") <- ig_cells
-  out
+  store_attributions(x, out, do.call(cbind, per_cell), all_cells, assay_name)
 }
 
 #' @method print scnym_explanation
@@ -245,7 +176,7 @@ scnym_plot_explain <- function(x, n_genes = 10L, classes = NULL) {
 #' @param object An `scnym_explanation` (for `autoplot()`).
 #' @param ... Passed to `scnym_plot_explain()`.
 #' @rawNamespace S3method(ggplot2::autoplot, scnym_explanation)
-autoplot.scnym_explanation <- function(object, ...) {
+autoplot.scnym_explanation <- function(object, ...) { # nolint: object_name_linter.
   scnym_plot_explain(object, ...)
 }
 
@@ -256,11 +187,96 @@ input_cell_names <- function(x, call = rlang::caller_env()) {
   cells <- colnames(x)
   n <- ncol(x)
   if (is.null(n)) {
-    scnym_abort(c("{.arg x} must be a Seurat object, a SingleCellExperiment or a genes x cells matrix.",
+    scnym_abort(c(paste("{.arg x} must be a Seurat object, a SingleCellExperiment or a genes x",
+                        "cells matrix."),
                   x = "Got {.obj_type_friendly {x}}."), kind = "invalid_argument", call = call)
   }
   if (is.null(cells)) cells <- paste0("cell", seq_len(n))
   cells
+}
+
+# Chosen-cells mode: the cells to explain toward `target`, as a one-element plan.
+explain_cells_plan <- function(model, all_cells, cells, target, call = rlang::caller_env()) {
+  model_classes <- model_field(model, "classes")
+  idx <- resolve_cells(cells, all_cells, call = call)
+  if (is.null(target) || !is.character(target) || length(target) != 1 ||
+      !target %in% model_classes) {
+    scnym_abort(c("With {.arg cells}, {.arg target} must name one class of the model.",
+                  i = "Classes: {.val {utils::head(model_classes, 10)}}."),
+                kind = "invalid_argument", call = call)
+  }
+  structure(stats::setNames(list(idx), target), mode = "cells")
+}
+
+# Per-class mode: for each class to explain, the cells whose group is that class.
+explain_class_plan <- function(model, x, all_cells, classes, group, target, threads, ...,
+                               call = rlang::caller_env()) {
+  model_classes <- model_field(model, "classes")
+  n <- length(all_cells)
+  if (!is.null(target)) {
+    scnym_abort(c("{.arg target} is only used with {.arg cells}.",
+                  i = "Give the cells to explain toward {.val {target}} with {.arg cells}."),
+                kind = "invalid_argument", call = call)
+  }
+  if (is.null(group)) {
+    grp <- as.character(scnym_predict(model, x, threads = threads, ...)$label)
+  } else {
+    if (is.factor(group)) group <- as.character(group)
+    if (!is.atomic(group) || length(group) != n) {
+      scnym_abort(c("{.arg group} must have one value per cell.",
+                    x = "It has length {length(group)}; {.arg x} has {n} cell{?s}."),
+                  kind = "invalid_argument", call = call)
+    }
+    grp <- as.character(group)
+  }
+  if (is.null(classes)) {
+    classes <- intersect(model_classes, unique(grp))
+  } else {
+    bad <- setdiff(classes, model_classes)
+    if (length(bad)) {
+      scnym_abort(c(paste("{.arg classes} holds {length(bad)} name{?s} that {?is/are} not a",
+                          "class of the model: {.val {bad}}."),
+                    i = "Classes: {.val {utils::head(model_classes, 10)}}."),
+                  kind = "invalid_argument", call = call)
+    }
+    empty <- classes[!classes %in% grp]
+    if (length(empty)) {
+      cli::cli_inform("No cell of {.val {empty}}: not explained.")
+      classes <- setdiff(classes, empty)
+    }
+  }
+  if (!length(classes)) {
+    scnym_abort(c("No cell belongs to a class to explain.",
+                  i = "Check {.arg group} and {.arg classes}."), kind = "invalid_argument",
+                call = call)
+  }
+  structure(stats::setNames(lapply(classes, function(k) which(grp == k)), classes),
+            mode = "class")
+}
+
+# Per-cell attributions (genes x explained cells) into a Seurat or SingleCellExperiment object,
+# or onto the table for other inputs.
+store_attributions <- function(x, out, ig_cells, all_cells, assay_name) {
+  if (inherits(x, "Seurat")) {
+    full <- place_sparse(ig_cells, rownames(ig_cells), all_cells)
+    assay <- SeuratObject::CreateAssayObject(data = full)
+    SeuratObject::Key(assay) <- paste0(gsub("[^[:alnum:]]", "", assay_name), "_")
+    x[[assay_name]] <- assay
+    tools <- methods::slot(x, "tools")
+    tools[["scnym_explain"]] <- out
+    methods::slot(x, "tools") <- tools
+    return(x)
+  }
+  if (methods::is(x, "SummarizedExperiment")) {
+    full <- place_sparse(ig_cells, rownames(x), all_cells)
+    SummarizedExperiment::assay(x, assay_name, withDimnames = FALSE) <- full
+    meta <- S4Vectors::metadata(x)
+    meta[["scnym_explain"]] <- out
+    S4Vectors::metadata(x) <- meta
+    return(x)
+  }
+  attr(out, "cell_attributions") <- ig_cells
+  out
 }
 
 # Integer indices of `cells` (names, indices or logical) among `all_cells`.
@@ -276,7 +292,8 @@ resolve_cells <- function(cells, all_cells, call = rlang::caller_env()) {
   } else if (is.character(cells)) {
     m <- match(cells, all_cells)
     if (anyNA(m)) {
-      scnym_abort(c("{sum(is.na(m))} of {.arg cells} {?is/are} not a cell of {.arg x}: {.val {utils::head(cells[is.na(m)], 5)}}."),
+      scnym_abort(paste("{sum(is.na(m))} of {.arg cells} {?is/are} not a cell of {.arg x}:",
+                        "{.val {utils::head(cells[is.na(m)], 5)}}."),
                   kind = "invalid_argument", call = call)
     }
     m

@@ -181,7 +181,8 @@ calibration_curves <- function(x, truth, n_bins, call = rlang::caller_env()) {
     if (is.null(names(x)) || any(!nzchar(names(x)))) names(x) <- paste("curve", seq_along(x))
     x
   } else {
-    scnym_abort(c("{.arg x} must be an evaluation, a calibration report, a list of evaluations or a prediction table.",
+    scnym_abort(c(paste("{.arg x} must be an evaluation, a calibration report, a list of",
+                        "evaluations or a prediction table."),
                   x = "Got {.obj_type_friendly {x}}."), kind = "invalid_argument", call = call)
   }
   if (is.null(names(evs))) names(evs) <- "predictions"
@@ -318,9 +319,12 @@ scnym_plot_embedding <- function(x, color_by = "label", domain = NULL, coords = 
         }
         as.character(align_cell_vector(domain, pred, "domain"))
       },
-      scnym_abort(c("Unknown {.arg color_by} {.val {color_by}}.",
-                    i = "Use {.or {.val {c('label', 'confidence', 'pruned_label', 'domain')}}}, or a vector with one value per cell."),
-                  kind = "invalid_argument")
+      {
+        choices <- c("label", "confidence", "pruned_label", "domain") # nolint: object_usage_linter.
+        scnym_abort(c("Unknown {.arg color_by} {.val {color_by}}.",
+                      i = "Use {.or {.val {choices}}}, or a vector with one value per cell."),
+                    kind = "invalid_argument")
+      }
     )
   } else {
     legend <- "value"
@@ -393,7 +397,7 @@ plot_input <- function(x, key_added, columns, call = rlang::caller_env()) {
 #' @param object An `scnym_model` (for `autoplot()`).
 #' @param ... Unused.
 #' @rawNamespace S3method(ggplot2::autoplot, scnym_model)
-autoplot.scnym_model <- function(object, ...) {
+autoplot.scnym_model <- function(object, ...) { # nolint: object_name_linter.
   scnym_plot_history(object)
 }
 
@@ -401,12 +405,12 @@ autoplot.scnym_model <- function(object, ...) {
 #' @param object An `scnym_evaluation` or `scnym_calibration` (for `autoplot()`).
 #' @param ... Unused.
 #' @rawNamespace S3method(ggplot2::autoplot, scnym_evaluation)
-autoplot.scnym_evaluation <- function(object, ...) {
+autoplot.scnym_evaluation <- function(object, ...) { # nolint: object_name_linter.
   scnym_plot_calibration(object)
 }
 
 #' @rdname scnym_plot_calibration
 #' @rawNamespace S3method(ggplot2::autoplot, scnym_calibration)
-autoplot.scnym_calibration <- function(object, ...) {
+autoplot.scnym_calibration <- function(object, ...) { # nolint: object_name_linter.
   scnym_plot_calibration(object)
 }

@@ -60,7 +60,6 @@
 scnym_tune <- function(x, labels, target = NULL, grid = NULL, n_folds = 3L, base = list(),
                        seed = 1L, threads = 1L, verbose = TRUE, assay = NULL, layer = NULL,
                        assay_type = NULL, input = c("auto", "counts", "lognorm")) {
-  call <- rlang::current_env()
   input <- rlang::arg_match(input)
   check_count(n_folds, "n_folds", min = 1)
   if (n_folds > 10) {
@@ -78,65 +77,30 @@ scnym_tune <- function(x, labels, target = NULL, grid = NULL, n_folds = 3L, base
   }
   grid <- tune_grid(grid)
   configs <- lapply(seq_len(nrow(grid)), function(i) tune_config(grid[i, , drop = FALSE], base))
-
-  ref <- extract_input(x, assay = assay, layer = layer, assay_type = assay_type, arg = "x",
-                       call = call)
-  lab <- cell_values(if (missing(labels)) NULL else labels, ref, "labels", "x", call = call)
-  if (is.null(lab)) {
-    scnym_abort(c("{.arg labels} is missing.", i = "Give the cell types of {.arg x}."),
-                kind = "invalid_argument")
-  }
-  if (is.null(target)) {
-    tgt_mat <- ref$mat[, is.na(lab), drop = FALSE]
-    if (ncol(tgt_mat) == 0) {
-      scnym_abort(c("There are no target cells.",
-                    i = "Pass {.arg target}, or give the target cells of {.arg x} an NA label."),
-                  kind = "invalid_argument")
-    }
-  } else {
-    tgt_mat <- extract_input(target, assay = assay, layer = layer, assay_type = assay_type,
-                             arg = "target", call = call)$mat
-  }
-  labelled <- which(!is.na(lab))
-  src_mat <- ref$mat[, labelled, drop = FALSE]
-  y <- lab[labelled]
-  if (length(unique(y)) < 2) {
-    scnym_abort("{.arg labels} has a single class; nothing to tune.", kind = "invalid_data")
-  }
-  parts <- with_rng_seed(seed, stratified_tenths(y))
+  data <- tune_inputs(x, if (missing(labels)) NULL else labels, target,
+                      list(assay = assay, layer = layer, assay_type = assay_type))
+  parts <- with_rng_seed(seed, stratified_tenths(data$y))
 
   rows <- list()
   for (s in seq_along(configs)) {
     for (f in seq_len(n_folds)) {
-      t0 <- proc.time()[["elapsed"]]
-      res <- tryCatch(
-        reverse_fold(src_mat, y, parts == f, tgt_mat, configs[[s]], seed = seed + f,
-                     threads = threads, input = input),
-        scnym_error_interrupted = function(e) stop(e),
-        error = function(e) list(error = conditionMessage(e))
-      )
-      row <- data.frame(setting = s, fold = f,
-                        reverse_accuracy = res$reverse_accuracy %||% NA_real_,
-                        forward_val_accuracy = res$forward_val_accuracy %||% NA_real_,
-                        pseudolabel_classes = res$pseudolabel_classes %||% NA_integer_,
-                        seconds = proc.time()[["elapsed"]] - t0,
-                        error = res$error %||% NA_character_)
-      rows[[length(rows) + 1]] <- row
+      row <- tune_fold(data, parts == f, configs[[s]], seed = seed + f, threads = threads,
+                       input = input)
+      rows[[length(rows) + 1]] <- cbind(data.frame(setting = s, fold = f), row)
       if (verbose) {
-        msg <- if (is.na(row$error)) sprintf("reverse accuracy %.3f", row$reverse_accuracy) else
+        msg <- if (is.na(row$error)) { # nolint: object_usage_linter. (used in the cli string)
+          sprintf("reverse accuracy %.3f", row$reverse_accuracy)
+        } else {
           paste("failed:", row$error)
-        cli::cli_inform("setting {s}/{length(configs)}, fold {f}/{n_folds}: {msg} ({round(row$seconds)} s)")
+        }
+        cli::cli_inform(paste("setting {s}/{length(configs)}, fold {f}/{n_folds}: {msg}",
+                              "({round(row$seconds)} s)"))
       }
     }
   }
   folds <- do.call(rbind, rows)
-  acc <- split(folds$reverse_accuracy, folds$setting)
   summary <- cbind(data.frame(setting = seq_len(nrow(grid))), grid,
-                   data.frame(
-                     mean_reverse_accuracy = vapply(acc, function(a) if (all(is.na(a))) NA_real_ else mean(a, na.rm = TRUE), numeric(1)),
-                     sd_reverse_accuracy = vapply(acc, function(a) if (sum(!is.na(a)) < 2) NA_real_ else stats::sd(a, na.rm = TRUE), numeric(1)),
-                     n_folds = vapply(acc, function(a) sum(!is.na(a)), integer(1))
-                   ))
+                   tune_summary(folds$reverse_accuracy, folds$setting))
   if (all(is.na(summary$mean_reverse_accuracy))) {
     scnym_abort(c("Every reverse cross-validation fold failed.",
                   x = "First error: {folds$error[1]}"), kind = "training_failed")
@@ -165,6 +129,64 @@ print.scnym_tuning <- function(x, ...) {
 
 # ---- internals ---------------------------------------------------------------------------------
 
+# The labelled source cells (matrix and labels) and the target matrix.
+tune_inputs <- function(x, labels, target, extract, call = rlang::caller_env()) {
+  ref <- extract_input(x, assay = extract$assay, layer = extract$layer,
+                       assay_type = extract$assay_type, arg = "x", call = call)
+  lab <- cell_values(labels, ref, "labels", "x", call = call)
+  if (is.null(lab)) {
+    scnym_abort(c("{.arg labels} is missing.", i = "Give the cell types of {.arg x}."),
+                kind = "invalid_argument", call = call)
+  }
+  if (is.null(target)) {
+    tgt_mat <- ref$mat[, is.na(lab), drop = FALSE]
+    if (ncol(tgt_mat) == 0) {
+      scnym_abort(c("There are no target cells.",
+                    i = "Pass {.arg target}, or give the target cells of {.arg x} an NA label."),
+                  kind = "invalid_argument", call = call)
+    }
+  } else {
+    tgt_mat <- extract_input(target, assay = extract$assay, layer = extract$layer,
+                             assay_type = extract$assay_type, arg = "target", call = call)$mat
+  }
+  labelled <- which(!is.na(lab))
+  y <- lab[labelled]
+  if (length(unique(y)) < 2) {
+    scnym_abort("{.arg labels} has a single class; nothing to tune.", kind = "invalid_data",
+                call = call)
+  }
+  list(src = ref$mat[, labelled, drop = FALSE], y = y, tgt = tgt_mat)
+}
+
+# One fold as a one-row data frame; a failure is recorded in `error` (an interrupt is not).
+tune_fold <- function(data, test, config, seed, threads, input) {
+  t0 <- proc.time()[["elapsed"]]
+  res <- tryCatch(
+    reverse_fold(data$src, data$y, test, data$tgt, config, seed = seed, threads = threads,
+                 input = input),
+    scnym_error_interrupted = function(e) stop(e),
+    error = function(e) list(error = conditionMessage(e))
+  )
+  data.frame(reverse_accuracy = res$reverse_accuracy %||% NA_real_,
+             forward_val_accuracy = res$forward_val_accuracy %||% NA_real_,
+             pseudolabel_classes = res$pseudolabel_classes %||% NA_integer_,
+             seconds = proc.time()[["elapsed"]] - t0,
+             error = res$error %||% NA_character_)
+}
+
+# Mean and sd of the reverse accuracy per setting, over the folds that completed.
+tune_summary <- function(accuracy, setting) {
+  acc <- split(accuracy, setting)
+  ok <- lapply(acc, function(a) a[!is.na(a)])
+  data.frame(
+    mean_reverse_accuracy = vapply(ok, function(a) if (length(a)) mean(a) else NA_real_,
+                                   numeric(1)),
+    sd_reverse_accuracy = vapply(ok, function(a) if (length(a) > 1) stats::sd(a) else NA_real_,
+                                 numeric(1)),
+    n_folds = vapply(ok, length, integer(1))
+  )
+}
+
 # The grid as a data frame, one row per setting.
 tune_grid <- function(grid, call = rlang::caller_env()) {
   if (is.null(grid)) {
@@ -178,7 +200,8 @@ tune_grid <- function(grid, call = rlang::caller_env()) {
     grid <- expand.grid(grid, stringsAsFactors = FALSE, KEEP.OUT.ATTRS = FALSE)
   }
   if (!is.data.frame(grid) || nrow(grid) == 0 || ncol(grid) == 0) {
-    scnym_abort(c("{.arg grid} must be a data frame with at least one row and column, or a named list.",
+    scnym_abort(c(paste("{.arg grid} must be a data frame with at least one row and column,",
+                        "or a named list."),
                   x = "Got {.obj_type_friendly {grid}}."), kind = "invalid_argument", call = call)
   }
   grid
