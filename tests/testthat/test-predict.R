@@ -64,7 +64,7 @@ test_that("missing genes are zero with a warning giving their share; extra genes
   # extra genes and another gene order change nothing
   extra <- rbind(q, Matrix::Matrix(1, 3, ncol(q), sparse = TRUE,
                                    dimnames = list(c("X1", "X2", "X3"), colnames(q))))
-  shuffled <- extra[c(nrow(extra):1), ]
+  shuffled <- extra[rev(seq_len(nrow(extra))), ]
   # (extra genes change each cell's library size: counts are normalised over all genes)
   p1 <- scnym_predict(m, shuffled)
   p2 <- scnym_predict(m, extra)
