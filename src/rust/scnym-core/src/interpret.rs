@@ -10,9 +10,11 @@
 //! layer's output, summed over the steps before multiplying by `W`.
 
 use crate::config::apply_threads;
-use crate::data::{CsrMatrix, SparseBatch};
+use crate::data::{CsrMatrix, FirstLayerMode, SparseBatch};
 use crate::error::{Error, Result};
+use crate::model::classifier::Classifier;
 use crate::model::Model;
+use crate::par::map_with;
 use tch::{Device, Kind, Tensor};
 
 /// Rows (cells x steps) per pass through the network.
@@ -21,7 +23,9 @@ const IG_ROWS: usize = 8192;
 impl Model {
     /// Integrated-gradients attributions of each cell of `x` (cells x model genes) toward class
     /// `target_class[i]`, with `steps` steps; returns row-major cells x genes values. Calls
-    /// `should_stop()` between chunks of cells ("interrupted" error when it says true).
+    /// `should_stop()` between chunks of cells ("interrupted" error when it says true). With
+    /// `threads > 1` (or libtorch set to several threads) chunks run in parallel on the engine's
+    /// own threads, each with libtorch single-threaded.
     pub fn integrated_gradients(
         &self,
         x: &CsrMatrix,
@@ -57,66 +61,86 @@ impl Model {
         let mut out = Vec::with_capacity(n * g);
         let cells_per_chunk = (IG_ROWS / steps).max(1);
         let rows: Vec<usize> = (0..n).collect();
-        tch::with_grad(|| -> Result<()> {
-            for chunk in rows.chunks(cells_per_chunk) {
-                if should_stop() {
-                    return Err(Error::Interrupted);
-                }
-                let classes = &target_class[chunk[0]..chunk[0] + chunk.len()];
-                out.extend(self.ig_chunk(x, chunk, classes, steps)?);
+        let chunks: Vec<&[usize]> = rows.chunks(cells_per_chunk).collect();
+        // rounds of one chunk per thread, `should_stop` asked before each round
+        let n_threads = tch::get_num_threads().max(1) as usize;
+        let (device, mode) = (self.device, self.mode);
+        for round in chunks.chunks(n_threads) {
+            if should_stop() {
+                return Err(Error::Interrupted);
             }
-            Ok(())
-        })?;
+            let parts = if round.len() == 1 {
+                let chunk = round[0];
+                let classes = &target_class[chunk[0]..chunk[0] + chunk.len()];
+                vec![tch::with_grad(|| {
+                    ig_chunk(&self.net, device, mode, x, chunk, classes, steps)
+                })?]
+            } else {
+                let mut contexts = Vec::with_capacity(round.len());
+                for &chunk in round {
+                    contexts.push((self.net.shallow_clone()?, chunk));
+                }
+                map_with(contexts, true, |_, (net, chunk)| {
+                    let classes = &target_class[chunk[0]..chunk[0] + chunk.len()];
+                    ig_chunk(&net, device, mode, x, chunk, classes, steps)
+                })?
+            };
+            for p in parts {
+                out.extend(p);
+            }
+        }
         Ok(out)
     }
+}
 
-    fn ig_chunk(
-        &self,
-        x: &CsrMatrix,
-        rows: &[usize],
-        classes: &[i64],
-        steps: usize,
-    ) -> Result<Vec<f32>> {
-        let device = self.device;
-        let (c, m) = (rows.len() as i64, steps as i64);
-        let w = self.net.shape.width as i64;
-        let mut batch = SparseBatch::from_rows(x, rows);
-        let xw = batch.times(&self.net.input_weight, self.mode, 1)?; // [c, w]
-        let alphas: Vec<f32> = (0..steps)
-            .map(|s| ((s as f64 + 0.5) / steps as f64) as f32)
-            .collect();
-        let alphas = Tensor::f_from_slice(&alphas)?
-            .f_to_device(device)?
-            .f_view([1, m, 1])?;
-        let h = xw
-            .f_unsqueeze(1)?
-            .f_mul(&alphas)?
-            .f_add(&self.net.input_bias)?
-            .f_reshape([c * m, w])?
-            .f_detach()?
-            .f_set_requires_grad(true)?;
-        let emb = self.net.trunk(&h, None)?;
-        let probs = self.net.head(&emb)?.f_softmax(1, Kind::Float)?;
-        let class_rows: Vec<i64> = classes
-            .iter()
-            .flat_map(|&k| std::iter::repeat_n(k, steps))
-            .collect();
-        let class_rows = Tensor::f_from_slice(&class_rows)?
-            .f_to_device(device)?
-            .f_unsqueeze(1)?;
-        let selected = probs.f_gather(1, &class_rows, false)?.f_sum(Kind::Float)?;
-        let grads = Tensor::f_run_backward(&[&selected], &[&h], false, false)?;
-        let dh = grads
-            .first()
-            .ok_or_else(|| Error::internal("no gradient"))?;
-        let _guard = tch::no_grad_guard();
-        let summed = dh
-            .f_view([c, m, w])?
-            .f_sum_dim_intlist(1, false, Kind::Float)?; // [c, w]
-        let dx = summed.f_mm(&self.net.input_weight.f_tr()?)?; // [c, g]
-        let x_dense = batch.dense_tensor()?.f_to_device(device)?;
-        let ig = x_dense.f_mul(&dx)?.f_div_scalar(steps as f64)?;
-        let flat = ig.f_to_device(Device::Cpu)?.f_contiguous()?.f_view([-1])?;
-        Ok(Vec::<f32>::try_from(&flat)?)
-    }
+/// Integrated gradients of the cells `rows` of `x` (see the module notes).
+fn ig_chunk(
+    net: &Classifier,
+    device: Device,
+    mode: FirstLayerMode,
+    x: &CsrMatrix,
+    rows: &[usize],
+    classes: &[i64],
+    steps: usize,
+) -> Result<Vec<f32>> {
+    let (c, m) = (rows.len() as i64, steps as i64);
+    let w = net.shape.width as i64;
+    let mut batch = SparseBatch::from_rows(x, rows);
+    let xw = batch.times(&net.input_weight, mode, 1)?; // [c, w]
+    let alphas: Vec<f32> = (0..steps)
+        .map(|s| ((s as f64 + 0.5) / steps as f64) as f32)
+        .collect();
+    let alphas = Tensor::f_from_slice(&alphas)?
+        .f_to_device(device)?
+        .f_view([1, m, 1])?;
+    let h = xw
+        .f_unsqueeze(1)?
+        .f_mul(&alphas)?
+        .f_add(&net.input_bias)?
+        .f_reshape([c * m, w])?
+        .f_detach()?
+        .f_set_requires_grad(true)?;
+    let emb = net.trunk(&h, None)?;
+    let probs = net.head(&emb)?.f_softmax(1, Kind::Float)?;
+    let class_rows: Vec<i64> = classes
+        .iter()
+        .flat_map(|&k| std::iter::repeat_n(k, steps))
+        .collect();
+    let class_rows = Tensor::f_from_slice(&class_rows)?
+        .f_to_device(device)?
+        .f_unsqueeze(1)?;
+    let selected = probs.f_gather(1, &class_rows, false)?.f_sum(Kind::Float)?;
+    let grads = Tensor::f_run_backward(&[&selected], &[&h], false, false)?;
+    let dh = grads
+        .first()
+        .ok_or_else(|| Error::internal("no gradient"))?;
+    let _guard = tch::no_grad_guard();
+    let summed = dh
+        .f_view([c, m, w])?
+        .f_sum_dim_intlist(1, false, Kind::Float)?; // [c, w]
+    let dx = summed.f_mm(&net.input_weight.f_tr()?)?; // [c, g]
+    let x_dense = batch.dense_tensor()?.f_to_device(device)?;
+    let ig = x_dense.f_mul(&dx)?.f_div_scalar(steps as f64)?;
+    let flat = ig.f_to_device(Device::Cpu)?.f_contiguous()?.f_view([-1])?;
+    Ok(Vec::<f32>::try_from(&flat)?)
 }

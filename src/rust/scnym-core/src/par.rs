@@ -1,6 +1,8 @@
 //! The engine's own parallelism for training: matrix products split into row blocks, each computed
 //! by single-threaded libtorch on its own thread, joined with blocking waits.
 //!
+//! Prediction and integrated gradients likewise split their cells over threads (`map_with`).
+//!
 //! Why not libtorch's OpenMP threads: a training step runs dozens of short parallel regions, and
 //! libgomp's workers spin between them. On a machine whose cores are busy with other processes a
 //! spinning worker competes with the thread that has the work, and two threads measured several
@@ -104,6 +106,73 @@ pub(crate) fn mm_tn(a: &Tensor, b: &Tensor, threads: usize) -> Result<Tensor> {
         return Ok(a_t.f_mm(b)?);
     }
     mm(&a_t, b, threads)
+}
+
+/// Runs `work(i, context_i)` for every context on its own thread (the first on the calling
+/// thread), each with libtorch limited to one thread and gradient tracking as `grad` says, and
+/// returns the results in order (or the first error).
+pub(crate) fn map_with<C, T, F>(contexts: Vec<C>, grad: bool, work: F) -> Result<Vec<T>>
+where
+    C: Send,
+    T: Send,
+    F: Fn(usize, C) -> Result<T> + Sync,
+{
+    let _single = SingleThreadedTorch::enter();
+    let _grad = if grad {
+        None
+    } else {
+        Some(tch::no_grad_guard())
+    };
+    let mut contexts = contexts.into_iter();
+    let Some(first) = contexts.next() else {
+        return Ok(Vec::new());
+    };
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = contexts
+            .enumerate()
+            .map(|(i, ctx)| {
+                scope.spawn(move || {
+                    let _grad = if grad {
+                        None
+                    } else {
+                        Some(tch::no_grad_guard())
+                    };
+                    tch::set_num_threads(1);
+                    work(i + 1, ctx)
+                })
+            })
+            .collect();
+        let mut results = vec![work(0, first)];
+        for h in handles {
+            results.push(
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::internal("a worker thread panicked"))),
+            );
+        }
+        results.into_iter().collect()
+    })
+}
+
+/// Sets libtorch to one thread and restores the previous count when dropped.
+pub(crate) struct SingleThreadedTorch(i32);
+
+impl SingleThreadedTorch {
+    pub(crate) fn enter() -> Self {
+        let previous = tch::get_num_threads();
+        if previous != 1 {
+            tch::set_num_threads(1);
+        }
+        SingleThreadedTorch(previous)
+    }
+}
+
+impl Drop for SingleThreadedTorch {
+    fn drop(&mut self) {
+        if self.0 != 1 {
+            tch::set_num_threads(self.0);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! Prediction: eval mode, no gradient, in batches of bounded size.
 
 use crate::config::apply_threads;
-use crate::data::{CsrMatrix, SparseBatch};
+use crate::data::{CsrMatrix, FirstLayerMode, SparseBatch};
 use crate::error::{Error, Result};
+use crate::model::classifier::Classifier;
 use crate::model::{Model, Predictions};
+use crate::par::map_with;
 use crate::train::EVAL_BATCH;
 use tch::{Device, Kind, Tensor};
 
@@ -30,31 +32,40 @@ impl Model {
 
     /// Logits, class probabilities and embeddings of every cell of `x` (cells x model genes).
     /// `calibrated`: probabilities are `softmax(logits / temperature)`; otherwise `softmax(logits)`.
-    /// `threads > 0` sets libtorch's thread count first.
+    /// `threads > 0` sets libtorch's thread count first; the cells are then split over that many
+    /// threads of the engine's own, each running libtorch single-threaded (see `par`).
     pub fn predict(&self, x: &CsrMatrix, calibrated: bool, threads: usize) -> Result<Predictions> {
         apply_threads(threads)?;
         self.check_input(x)?;
-        let _guard = tch::no_grad_guard();
         let n = x.n_rows();
         let (c, w) = (self.n_classes(), self.net.shape.width);
-        let mut logits = Vec::with_capacity(n * c);
-        let mut probabilities = Vec::with_capacity(n * c);
-        let mut embedding = Vec::with_capacity(n * w);
         let t = if calibrated {
             self.meta.temperature
         } else {
             1.0
         };
-        let rows: Vec<usize> = (0..n).collect();
-        for chunk in rows.chunks(EVAL_BATCH) {
-            let mut batch = SparseBatch::from_rows(x, chunk);
-            let h = self.net.first_layer(&mut batch, self.mode, 1)?;
-            let emb = self.net.trunk(&h, None)?;
-            let z = self.net.head(&emb)?;
-            let p = z.f_div_scalar(t)?.f_softmax(1, Kind::Float)?;
-            logits.extend(to_vec(&z)?);
-            probabilities.extend(to_vec(&p)?);
-            embedding.extend(to_vec(&emb)?);
+        let n_threads = (tch::get_num_threads().max(1) as usize).min(n.div_ceil(EVAL_BATCH).max(1));
+        let per = n.div_ceil(n_threads.max(1)).max(1);
+        let mut contexts = Vec::new();
+        for start in (0..n.max(1)).step_by(per) {
+            contexts.push((self.net.shallow_clone()?, start..(start + per).min(n)));
+        }
+        let mode = self.mode;
+        let parts = if contexts.len() <= 1 {
+            let _guard = tch::no_grad_guard();
+            vec![predict_rows(&self.net, x, 0..n, t, mode)?]
+        } else {
+            map_with(contexts, false, |_, (net, range)| {
+                predict_rows(&net, x, range, t, mode)
+            })?
+        };
+        let mut logits = Vec::with_capacity(n * c);
+        let mut probabilities = Vec::with_capacity(n * c);
+        let mut embedding = Vec::with_capacity(n * w);
+        for (z, p, e) in parts {
+            logits.extend(z);
+            probabilities.extend(p);
+            embedding.extend(e);
         }
         Ok(Predictions {
             n_cells: n,
@@ -65,4 +76,33 @@ impl Model {
             embedding,
         })
     }
+}
+
+/// Logits, probabilities (at temperature `t`) and embeddings of rows `range` of `x`, in batches.
+fn predict_rows(
+    net: &Classifier,
+    x: &CsrMatrix,
+    range: std::ops::Range<usize>,
+    t: f64,
+    mode: FirstLayerMode,
+) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+    let (c, w) = (net.shape.n_classes, net.shape.width);
+    let n = range.len();
+    let (mut logits, mut probs, mut emb_out) = (
+        Vec::with_capacity(n * c),
+        Vec::with_capacity(n * c),
+        Vec::with_capacity(n * w),
+    );
+    let rows: Vec<usize> = range.collect();
+    for chunk in rows.chunks(EVAL_BATCH) {
+        let mut batch = SparseBatch::from_rows(x, chunk);
+        let h = net.first_layer(&mut batch, mode, 1)?;
+        let emb = net.trunk(&h, None)?;
+        let z = net.head(&emb)?;
+        let p = z.f_div_scalar(t)?.f_softmax(1, Kind::Float)?;
+        logits.extend(to_vec(&z)?);
+        probs.extend(to_vec(&p)?);
+        emb_out.extend(to_vec(&emb)?);
+    }
+    Ok((logits, probs, emb_out))
 }

@@ -109,6 +109,26 @@ fn integrated_gradients_check_their_arguments() {
         kind(model.integrated_gradients(&narrow, &[0], 10, 1, &mut || false)),
         "invalid_data"
     );
+    // threads: the same attributions up to rounding
+    let some = s.target_x();
+    // 2000 steps: four cells per chunk, so five chunks in rounds of two
+    let one = model
+        .integrated_gradients(&some, &ok, 2000, 1, &mut || false)
+        .unwrap();
+    let mut calls = 0;
+    let two = model
+        .integrated_gradients(&some, &ok, 2000, 2, &mut || {
+            calls += 1;
+            false
+        })
+        .unwrap();
+    assert_eq!(calls, 3);
+    let diff = one
+        .iter()
+        .zip(&two)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(diff < 1e-5, "{diff}");
+    tch::set_num_threads(1);
     // many cells: several chunks of cells x steps
     let big = s.target_x().select_rows(&vec![3usize; 300]).unwrap();
     let ig = model

@@ -73,6 +73,20 @@ fn prediction_shapes_and_probabilities() {
     assert_eq!(meta.class_counts.iter().sum::<usize>(), 120);
     assert!(meta.temperature >= 0.05 && meta.temperature <= 20.0);
     assert!(meta.versions.contains_key("libtorch"));
+    // split over the engine's threads: the same numbers up to rounding
+    let many = x
+        .select_rows(&(0..2500).map(|i| i % 80).collect::<Vec<_>>())
+        .unwrap();
+    let one = model.predict(&many, true, 1).unwrap();
+    let two = model.predict(&many, true, 2).unwrap();
+    let diff = one
+        .probabilities
+        .iter()
+        .zip(&two.probabilities)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(diff < 1e-5, "{diff}");
+    assert_eq!(one.embedding.len(), two.embedding.len());
+    tch::set_num_threads(1);
     // zero cells
     let empty =
         CsrMatrix::from_dense(0, 200, &[], &(0..200).collect::<Vec<i32>>(), 200, true).unwrap();

@@ -161,6 +161,16 @@ impl Classifier {
         })
     }
 
+    /// A classifier sharing this one's tensors (handles for another thread).
+    pub fn shallow_clone(&self) -> Result<Classifier> {
+        let tensors = self
+            .tensors()
+            .into_iter()
+            .map(|t| t.shallow_clone())
+            .collect();
+        Classifier::from_tensors(self.shape, self.dropout, tensors)
+    }
+
     /// Every stored tensor, in the order of [`Shape::tensor_specs`].
     pub fn tensors(&self) -> Vec<&Tensor> {
         let mut v = vec![&self.input_weight, &self.input_bias];

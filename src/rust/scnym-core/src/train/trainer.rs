@@ -2,7 +2,7 @@
 //! call (SPEC sections 4 and 5).
 //!
 //! One step, with `X = [x_u; augment(x_l)]` the target and augmented labeled rows of a batch:
-//! 1. `H = X W1 + b1` once (first layer, sparse product).
+//! 1. `H = X W1 + b1` once (first layer; sparse or dense product, see `data::batch`).
 //! 2. Pseudolabels from `H_u` in eval mode (no gradient), confidence mask, sharpening.
 //! 3. MixUp of `[H_u[confident]; H_l]` and their targets. The first layer is linear and MixUp
 //!    weights sum to 1, so mixing its outputs equals feeding the mixed inputs: no second
@@ -10,9 +10,11 @@
 //! 4. Train-mode passes through the hidden blocks, each its own BatchNorm batch as in the
 //!    reference: target-dominant mixed rows (with the unconfident target rows), labeled-dominant
 //!    mixed rows, and the unmixed `[H_u; H_l]` rows that feed the adversary through gradient
-//!    reversal; the losses, one backward pass, and `dW1 = X^T dH` from the gradient with respect
-//!    to `H`.
+//!    reversal; the losses and their gradients (`step`: by hand on the CPU, `step_autograd`
+//!    elsewhere), and `dW1 = X^T dH` from the gradient with respect to `H`.
 //! 5. One Adadelta step over classifier and adversary.
+//!
+//! During the steps libtorch runs single-threaded inside the engine's own threads (`par`).
 
 use super::early_stopping::EarlyStopping;
 use super::optim::Adadelta;
@@ -54,27 +56,6 @@ impl TargetStream {
         let b = self.order[self.pos..self.pos + self.batch].to_vec();
         self.pos += self.batch;
         b
-    }
-}
-
-/// Sets libtorch to one thread and restores the previous count when dropped.
-struct SingleThreadedTorch(i32);
-
-impl SingleThreadedTorch {
-    fn enter() -> Self {
-        let previous = tch::get_num_threads();
-        if previous != 1 {
-            tch::set_num_threads(1);
-        }
-        SingleThreadedTorch(previous)
-    }
-}
-
-impl Drop for SingleThreadedTorch {
-    fn drop(&mut self) {
-        if self.0 != 1 {
-            tch::set_num_threads(self.0);
-        }
     }
 }
 
@@ -387,7 +368,7 @@ impl Trainer {
         let mut sum = StepLosses::default();
         // the steps run libtorch single-threaded inside the engine's own threads (see `par`)
         let threads = tch::get_num_threads().max(1) as usize;
-        let _restore = SingleThreadedTorch::enter();
+        let _restore = crate::par::SingleThreadedTorch::enter();
         for &(s, e) in &bounds {
             if should_stop() {
                 return Err(Error::Interrupted);
