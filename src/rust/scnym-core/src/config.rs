@@ -56,7 +56,9 @@ pub struct Config {
     pub patience: usize,
     /// Seed of every random choice (weights, splits, shuffles, masks, MixUp, dropout).
     pub seed: u64,
-    /// libtorch intra-op threads; 0 leaves libtorch's setting as is.
+    /// Threads: > 0 sets libtorch's thread count at the start of every engine call, and training,
+    /// prediction and integrated gradients split their work over that many threads of the
+    /// engine's own (libtorch single-threaded inside each); 0 uses libtorch's current setting.
     pub threads: usize,
     /// "cpu", "cuda" or "auto" (CUDA when available).
     pub device: String,

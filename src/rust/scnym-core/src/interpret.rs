@@ -120,7 +120,7 @@ fn ig_chunk(
         .f_reshape([c * m, w])?
         .f_detach()?
         .f_set_requires_grad(true)?;
-    let emb = net.trunk(&h, None)?;
+    let emb = net.trunk(&h)?;
     let probs = net.head(&emb)?.f_softmax(1, Kind::Float)?;
     let class_rows: Vec<i64> = classes
         .iter()

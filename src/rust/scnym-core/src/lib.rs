@@ -5,6 +5,11 @@
 //! returns a [`Model`], which predicts, explains (integrated gradients) and saves itself. This
 //! crate knows nothing of R; the binding crate converts types and errors.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)
+)]
+
 pub mod config;
 pub mod data;
 pub mod error;

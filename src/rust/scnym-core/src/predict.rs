@@ -97,7 +97,7 @@ fn predict_rows(
     for chunk in rows.chunks(EVAL_BATCH) {
         let mut batch = SparseBatch::from_rows(x, chunk);
         let h = net.first_layer(&mut batch, mode, 1)?;
-        let emb = net.trunk(&h, None)?;
+        let emb = net.trunk(&h)?;
         let z = net.head(&emb)?;
         let p = z.f_div_scalar(t)?.f_softmax(1, Kind::Float)?;
         logits.extend(to_vec(&z)?);

@@ -5,7 +5,6 @@
 //! [`SparseBatch::times`]; its gradient `X^T dH` is computed by the trainer from the gradient with
 //! respect to the layer's output. Everything after it runs through libtorch's autograd.
 
-use super::dropout::dropout_mask;
 use super::layers::{uniform, BatchNorm, Linear};
 use crate::data::{FirstLayerMode, SparseBatch};
 use crate::error::{Error, Result};
@@ -269,24 +268,16 @@ impl Classifier {
         Ok(xw.f_add(&self.input_bias)?)
     }
 
-    /// The hidden blocks from the first layer's pre-activation to the embedding. With a
-    /// generator: train mode (BatchNorm batch statistics, dropout masks drawn from it); without:
-    /// eval mode.
-    pub fn trunk(&self, first_pre: &Tensor, mut dropout: Option<&mut EngineRng>) -> Result<Tensor> {
-        let train = dropout.is_some();
+    /// The hidden blocks in eval mode (BatchNorm running statistics, no dropout), from the first
+    /// layer's pre-activation to the embedding. (Training runs its blocks in `train::step`, or in
+    /// `train::step_autograd` on other devices.)
+    pub fn trunk(&self, first_pre: &Tensor) -> Result<Tensor> {
         let mut h = first_pre.shallow_clone();
         for (l, norm) in self.norms.iter().enumerate() {
             if l > 0 {
                 h = self.hidden[l - 1].forward(&h)?;
             }
-            h = norm.forward(&h, train)?.f_relu()?;
-            if let Some(rng) = dropout.as_deref_mut() {
-                if self.dropout > 0.0 {
-                    let size = h.size();
-                    let mask = dropout_mask(size[0], size[1], self.dropout, rng, h.device())?;
-                    h = h.f_mul(&mask)?;
-                }
-            }
+            h = norm.forward(&h, false)?.f_relu()?;
         }
         Ok(h)
     }

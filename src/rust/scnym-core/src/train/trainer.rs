@@ -478,7 +478,7 @@ impl Trainer {
         if self.use_ssl && n_u > 0 {
             let _guard = tch::no_grad_guard();
             let h_u = h_pre.f_narrow(0, 0, n_u as i64)?;
-            let logits = self.net.head(&self.net.trunk(&h_u, None)?)?;
+            let logits = self.net.head(&self.net.trunk(&h_u)?)?;
             let probs = logits.f_softmax(1, Kind::Float)?;
             let (max_p, _) = probs.f_max_dim(1, false)?;
             let max_p = Vec::<f32>::try_from(&max_p.f_to_device(Device::Cpu)?)?;
@@ -632,7 +632,7 @@ pub(crate) fn eval_logits(
     for chunk in rows.chunks(EVAL_BATCH) {
         let mut batch = SparseBatch::from_rows(x, chunk);
         let h = net.first_layer(&mut batch, mode, 1)?;
-        let logits = net.head(&net.trunk(&h, None)?)?;
+        let logits = net.head(&net.trunk(&h)?)?;
         let flat = logits
             .f_to_device(Device::Cpu)?
             .f_contiguous()?
