@@ -317,6 +317,9 @@ resolve_cells <- function(cells, all_cells, call = rlang::caller_env()) {
 # The cells `i` of any supported input.
 subset_cells <- function(x, i) {
   if (length(i) == ncol(x) && all(i == seq_len(ncol(x)))) return(x)
+  if (is.matrix(x) || inherits(x, c("Matrix", "DelayedArray"))) {
+    return(x[, i, drop = FALSE])
+  }
   x[, i]
 }
 

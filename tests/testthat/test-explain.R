@@ -93,6 +93,11 @@ test_that("chosen cells are explained toward a chosen class; per-cell attributio
   expect_equal(as.matrix(ca), t(ig), tolerance = 1e-6, ignore_attr = TRUE)
   s <- ex[match(fx$model$genes, ex$gene), ]
   expect_equal(s$attribution, unname(colMeans(ig)), tolerance = 1e-6)
+  # a single cell, from a dense matrix and a sparse one
+  one <- scnym_explain(fx$model, x, cells = 3, target = k, steps = 20)
+  one_dense <- scnym_explain(fx$model, as.matrix(x), cells = 3, target = k, steps = 20)
+  expect_equal(unique(one$n_cells), 1)
+  expect_equal(one_dense$attribution, one$attribution)
   # indices and logical vectors select the same cells
   ex_i <- scnym_explain(fx$model, x, cells = 1:6, target = k, steps = 20)
   ex_l <- scnym_explain(fx$model, x, cells = seq_len(ncol(x)) <= 6, target = k, steps = 20)
