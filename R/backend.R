@@ -63,7 +63,7 @@ loaded_libtorch_path <- function() {
   if (is.null(the$loader)) {
     return(NA_character_)
   }
-  .Call(getNativeSymbolInfo("scnym_libtorch_path", the$loader))
+  loader_call("scnym_libtorch_path")
 }
 
 # libtorch's version from the files beside a libtorch_cpu library (wheel or libtorch layouts).

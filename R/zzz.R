@@ -10,11 +10,16 @@ the <- new.env(parent = emptyenv())
     "disabled by SCNYM_DEEPBIND=0"
   } else if (file.exists(loader)) {
     the$loader <- dyn.load(loader)
-    .Call(getNativeSymbolInfo("scnym_preload_libtorch", the$loader))
+    loader_call("scnym_preload_libtorch")
   } else {
     "loader not installed"
   }
   library.dynam("scnym", pkgname, libname)
+}
+
+# .Call into the loader, a DLL of its own (src/loader/deepbind.c) loaded by .onLoad.
+loader_call <- function(name) {
+  .Call(getNativeSymbolInfo(name, the$loader))
 }
 
 .onUnload <- function(libpath) {
