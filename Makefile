@@ -38,7 +38,7 @@ test: test-rust test-r check
 lint: setup
 	tools/cargo.sh fmt --all -- --check
 	tools/cargo.sh clippy --release --all-targets -- -D warnings
-	$(RSCRIPT) -e 'lints <- lintr::lint_package(); print(lints); quit(status = length(lints) > 0)'
+	$(RSCRIPT) -e 'lints <- lintr::lint_dir("R"); print(lints); quit(status = length(lints) > 0)'
 
 clean:
 	rm -rf $(TARBALL) scnym.Rcheck src/*.o src/*.so src/Makevars

@@ -53,6 +53,11 @@ print.scnym_backend_info <- function(x, ...) {
   invisible(x)
 }
 
+# .Call into the loader, a DLL of its own (src/loader/deepbind.c) loaded by .onLoad.
+loader_call <- function(name) {
+  .Call(getNativeSymbolInfo(name, the$loader))
+}
+
 # The libtorch_cpu library mapped into this process (Linux), else the one scnym was built with.
 loaded_libtorch_path <- function() {
   maps <- tryCatch(readLines("/proc/self/maps", warn = FALSE), error = function(e) character())

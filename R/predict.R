@@ -10,9 +10,11 @@
 #' than all other classes together; cells of types absent from the reference (with the
 #' `new_identity_discovery` preset) and cells between types fall below it.
 #'
-#' **Calibration.** After training, the engine fits a temperature `T` on the held-out labelled
-#' cells (minimising their cross-entropy); `calibrated = TRUE` returns `softmax(logits / T)`,
-#' `calibrated = FALSE` the raw `softmax(logits)`. The predicted label is the same either way.
+#' **Calibration.** After training, the engine fits a temperature `T >= 1` on the held-out
+#' labelled cells (minimising their cross-entropy). These cells are also seen, without their
+#' labels, as unlabelled cells during training, like the query, so `T` transfers to the query;
+#' it never sharpens. `calibrated = TRUE` returns `softmax(logits / T)`, `calibrated = FALSE`
+#' the raw `softmax(logits)`. The predicted label is the same either way.
 #'
 #' @param model An `scnym_model` from [scnym_train()] or [scnym_load()].
 #' @param x Query cells: a Seurat object, a SingleCellExperiment (or SummarizedExperiment), or a

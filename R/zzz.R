@@ -17,11 +17,6 @@ the <- new.env(parent = emptyenv())
   library.dynam("scnym", pkgname, libname)
 }
 
-# .Call into the loader, a DLL of its own (src/loader/deepbind.c) loaded by .onLoad.
-loader_call <- function(name) {
-  .Call(getNativeSymbolInfo(name, the$loader))
-}
-
 .onUnload <- function(libpath) {
   library.dynam.unload("scnym", libpath)
 }

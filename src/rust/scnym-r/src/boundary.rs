@@ -97,7 +97,9 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Cuts libtorch's C++ backtrace ("Exception raised from ...") off a message.
 pub fn clean_message(message: &str) -> String {
-    let cut = message.find("Exception raised from").unwrap_or(message.len());
+    let cut = message
+        .find("Exception raised from")
+        .unwrap_or(message.len());
     message[..cut].trim().to_string()
 }
 

@@ -1,4 +1,10 @@
-//! Temperature scaling: the T in [0.05, 20] minimising the NLL of softmax(logits / T).
+//! Temperature scaling: the T in [1, 20] minimising the NLL of softmax(logits / T).
+//!
+//! T never goes below 1 (scaling only softens). The held-out cells come from the training
+//! domains; when the model classifies them all correctly their NLL keeps falling as T -> 0, and a
+//! sharpened model then gives cell types absent from the reference confidences near 1
+//! (CellBench A549/H838: AUROC of confidence 0.999 at T = 1, 0.72-0.88 at T = 0.05). On Kang the
+//! fitted T is 1.04-1.16, unaffected by the floor.
 
 /// Mean negative log-likelihood of `softmax(beta * logits)` (row-major, `n_classes` columns).
 fn nll(logits: &[f32], labels: &[i64], n_classes: usize, beta: f64) -> f64 {
@@ -24,7 +30,7 @@ pub(crate) fn fit_temperature(logits: &[f32], labels: &[i64], n_classes: usize) 
     if labels.is_empty() || n_classes == 0 || logits.len() != labels.len() * n_classes {
         return 1.0;
     }
-    let (t_min, t_max) = (0.05f64, 20.0f64);
+    let (t_min, t_max) = (1.0f64, 20.0f64);
     let f = |u: f64| nll(logits, labels, n_classes, u.exp());
     let (mut a, mut b) = ((1.0 / t_max).ln(), (1.0 / t_min).ln());
     let phi = (5.0f64.sqrt() - 1.0) / 2.0;
@@ -77,5 +83,12 @@ mod tests {
         let t = fit_temperature(&logits, &labels, 2);
         assert!((t - 2.0).abs() < 0.02, "{t}");
         assert_eq!(fit_temperature(&[], &[], 2), 1.0);
+    }
+
+    #[test]
+    fn never_sharpens_perfectly_separated_cells() {
+        let logits = [3.0f32, 0.0, 0.0, 3.0, 2.5, 0.5];
+        let labels = [0i64, 1, 0];
+        assert_eq!(fit_temperature(&logits, &labels, 2), 1.0);
     }
 }
