@@ -20,6 +20,8 @@ mod persist;
 mod predict;
 mod rng;
 mod tensor_io;
+#[cfg(test)]
+mod test_util;
 pub mod train;
 
 pub use model::{Model, ModelMeta, Predictions};

@@ -258,17 +258,7 @@ impl SparseBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-        a.f_sub(b)
-            .unwrap()
-            .f_abs()
-            .unwrap()
-            .f_max()
-            .unwrap()
-            .f_double_value(&[])
-            .unwrap()
-    }
+    use crate::test_util::max_abs_diff;
 
     #[test]
     fn sparse_and_dense_first_layer_agree() {

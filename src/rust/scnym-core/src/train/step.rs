@@ -563,19 +563,9 @@ mod tests {
     use super::super::step_autograd::{autograd_step, Masks};
     use super::*;
     use crate::model::classifier::Shape;
+    use crate::test_util::max_abs_diff;
     use rand::SeedableRng;
     use tch::Device;
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        a.f_sub(b)
-            .unwrap()
-            .f_abs()
-            .unwrap()
-            .f_max()
-            .unwrap()
-            .f_double_value(&[])
-            .unwrap()
-    }
 
     fn max_abs(a: &Tensor) -> f64 {
         a.f_abs()
@@ -661,7 +651,7 @@ mod tests {
         assert!((manual.ssl - auto.ssl).abs() < 1e-5);
         assert!((manual.adv - auto.adv).abs() < 1e-5);
         let tol = |t: &Tensor| 1e-4 * max_abs(t).max(1.0);
-        assert!(max_diff(&manual.d_h_pre, &auto.d_h_pre) < tol(&auto.d_h_pre));
+        assert!(max_abs_diff(&manual.d_h_pre, &auto.d_h_pre) < tol(&auto.d_h_pre));
         assert_eq!(manual.classifier_grads.len(), auto.classifier_grads.len());
         for (k, (a, b)) in manual
             .classifier_grads
@@ -671,9 +661,9 @@ mod tests {
         {
             assert_eq!(a.size(), b.size(), "classifier gradient {k}");
             assert!(
-                max_diff(a, b) < tol(b),
+                max_abs_diff(a, b) < tol(b),
                 "classifier gradient {k}: {}",
-                max_diff(a, b)
+                max_abs_diff(a, b)
             );
         }
         assert_eq!(manual.adversary_grads.len(), auto.adversary_grads.len());
@@ -683,10 +673,10 @@ mod tests {
             .zip(&auto.adversary_grads)
             .enumerate()
         {
-            assert!(max_diff(a, b) < tol(b), "adversary gradient {k}");
+            assert!(max_abs_diff(a, b) < tol(b), "adversary gradient {k}");
         }
         for (a, b) in stats_manual.iter().zip(&stats_auto) {
-            assert!(max_diff(a, b) < 1e-5, "running statistics differ");
+            assert!(max_abs_diff(a, b) < 1e-5, "running statistics differ");
         }
     }
 
