@@ -42,6 +42,11 @@ pub struct Config {
     pub pseudolabel_min_confidence: f64,
     /// Only confident target cells train the adversary.
     pub adv_confident_only: bool,
+    /// Weight, relative to the consistency loss, of pulling target cells below tau toward the
+    /// uniform distribution: they resemble no training class, so the model learns to say so
+    /// (0: they are ignored, as in the reference). Absent in models saved before it existed.
+    #[serde(default)]
+    pub unconfident_weight: f64,
     /// Temperature used to sharpen pseudolabels.
     pub sharpen_temperature: f64,
     /// MixUp Beta(alpha, alpha) parameter (0 disables MixUp).
@@ -92,6 +97,7 @@ impl Default for Config {
             adv_ramp_epochs: 20,
             pseudolabel_min_confidence: 0.0,
             adv_confident_only: false,
+            unconfident_weight: 0.0,
             sharpen_temperature: 0.5,
             mixup_alpha: 0.3,
             mask_prob: 0.1,
@@ -118,6 +124,7 @@ impl Config {
             "new_identity_discovery" => {
                 c.pseudolabel_min_confidence = 0.9;
                 c.adv_confident_only = true;
+                c.unconfident_weight = 1.0;
             }
             "no_dan" => c.adv_weight = 0.0,
             "no_ssl" => {
@@ -211,6 +218,13 @@ impl Config {
             1.0,
             "in [0, 1]",
         )?;
+        finite_in(
+            "unconfident_weight",
+            self.unconfident_weight,
+            0.0,
+            1e6,
+            "a finite number >= 0",
+        )?;
         if !(self.sharpen_temperature.is_finite()
             && self.sharpen_temperature > 0.0
             && self.sharpen_temperature <= 100.0)
@@ -282,6 +296,8 @@ mod tests {
         let c = Config::preset("new_identity_discovery").unwrap();
         assert_eq!(c.pseudolabel_min_confidence, 0.9);
         assert!(c.adv_confident_only);
+        assert_eq!(c.unconfident_weight, 1.0);
+        assert_eq!(Config::preset("default").unwrap().unconfident_weight, 0.0);
     }
 
     #[test]
@@ -292,5 +308,10 @@ mod tests {
         assert_eq!(c, back);
         let with_extra = s.replacen('{', "{\"bogus\":1,", 1);
         assert!(serde_json::from_str::<Config>(&with_extra).is_err());
+        // configurations saved before unconfident_weight existed load with the pull off
+        let mut v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        v.as_object_mut().unwrap().remove("unconfident_weight");
+        let old: Config = serde_json::from_value(v).unwrap();
+        assert_eq!(old.unconfident_weight, 0.0);
     }
 }

@@ -436,3 +436,66 @@ fn trainer_rejects_bad_inputs() {
     };
     assert_eq!(kind(cfg, one, None, s.info()), Some("invalid_data"));
 }
+
+/// new_identity_discovery: a type absent from training gets lower confidence when the
+/// unconfident target cells are pulled toward the uniform distribution, and the known types are
+/// classified as well as without the pull.
+#[test]
+fn unconfident_cells_are_pulled_toward_uniform() {
+    let _serial = serial();
+    tch::set_num_threads(1);
+    let s = synth(&SynthSpec {
+        n_types: 4,
+        n_train: 400,
+        n_target: 400,
+        seed: 5,
+        ..SynthSpec::default()
+    });
+    // the fourth type is left out of training
+    let keep: Vec<usize> = (0..s.spec.n_train)
+        .filter(|&i| s.train_labels[i] < 3)
+        .collect();
+    let train_data = || TrainData {
+        x: s.train_x().select_rows(&keep).unwrap(),
+        labels: keep.iter().map(|&i| s.train_labels[i]).collect(),
+        domains: vec![0; keep.len()],
+    };
+    let mut info = s.info();
+    info.classes.truncate(3);
+    let tx = s.target_x();
+    let mut results = Vec::new();
+    for weight in [0.0, 1.0] {
+        let mut cfg = quick_config("new_identity_discovery", 40, 0);
+        cfg.ssl_ramp_epochs = 10;
+        cfg.unconfident_weight = weight;
+        let mut t = Trainer::new(cfg, train_data(), Some(s.target_data()), info.clone()).unwrap();
+        while !t.is_finished() {
+            t.run_epoch(&mut || false).unwrap();
+        }
+        let p = t.finish().unwrap().predict(&tx, false, 1).unwrap();
+        let (mut conf_new, mut n_new, mut correct, mut n_known) = (0.0, 0, 0, 0);
+        for (i, row) in p.probabilities.chunks(3).enumerate() {
+            let arg = (0..3).fold(0, |b, k| if row[k] > row[b] { k } else { b });
+            if s.target_labels[i] == 3 {
+                conf_new += row[arg] as f64;
+                n_new += 1;
+            } else {
+                n_known += 1;
+                correct += (arg as i64 == s.target_labels[i]) as usize;
+            }
+        }
+        let r = (conf_new / n_new as f64, correct as f64 / n_known as f64);
+        println!(
+            "unconfident_weight {weight}: new type confidence {:.3}, known accuracy {:.3}",
+            r.0, r.1
+        );
+        results.push(r);
+    }
+    let ((conf_off, acc_off), (conf_on, acc_on)) = (results[0], results[1]);
+    assert!(conf_on < conf_off - 0.1, "{conf_on} vs {conf_off}");
+    assert!(conf_on < 0.6, "new type confidence {conf_on}");
+    assert!(
+        acc_on >= acc_off - 0.02,
+        "known accuracy {acc_on} vs {acc_off}"
+    );
+}

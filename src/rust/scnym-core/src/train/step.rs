@@ -9,7 +9,8 @@
 //! Rows of the trunk input (one matrix; BatchNorm statistics per group, as the reference's
 //! separate forward passes):
 //! ```text
-//! [0, n_uc)                 unconfident target rows (BatchNorm statistics only)   } group A
+//! [0, n_uc)                 unconfident target rows (BatchNorm statistics; with     } group A
+//!                            `unconfident_weight`, no dropout and a loss)
 //! [n_uc, n_uc + n_c)        MixUp rows whose dominant partner is a target cell    }
 //! [n_uc + n_c, n_uc + n_s)  MixUp rows whose dominant partner is a labeled cell     group B
 //! [n_uc + n_s, R)           the unmixed step rows [target; labeled] for the adversary  group C
@@ -56,6 +57,9 @@ pub(crate) struct StepPlan<'a> {
     pub perm: &'a [i64],
     pub gamma: &'a [f32],
     pub lambda_ssl: f64,
+    /// Weight, within the SSL loss, of pulling the unconfident target rows toward the uniform
+    /// distribution (0: they only feed BatchNorm statistics).
+    pub unconfident_weight: f64,
     pub adversary: Option<AdversaryPlan<'a>>,
     /// Threads for the large matrix products (the engine's own, see `par`).
     pub threads: usize,
@@ -137,12 +141,14 @@ fn column_stats(z: &[f32], s: usize, e: usize, width: usize) -> (Vec<f32>, Vec<f
     (mean, var)
 }
 
+/// Rows `[0, dropout_free)` skip dropout.
 fn block_forward(
     z: &Tensor,
     norm: &BatchNorm,
     groups: &[(usize, usize)],
     width: usize,
     dropout: f64,
+    dropout_free: usize,
     rng: &mut EngineRng,
 ) -> Result<Block> {
     let z = z.f_contiguous()?;
@@ -159,6 +165,7 @@ fn block_forward(
             *k = (u as u32 >= threshold) as u8;
         }
         scale = (1.0 / (1.0 - dropout)) as f32;
+        keep[..dropout_free * width].fill(1);
     }
     let mut zhat = vec![0f32; rows * width];
     let mut inv_stds = Vec::with_capacity(groups.len());
@@ -176,8 +183,8 @@ fn block_forward(
                 let params: Vec<[f32; 4]> = (0..width)
                     .map(|c| [mean[c], inv_std[c], gamma[c], beta[c]])
                     .collect();
-                let scale = scale;
                 for r in s..e {
+                    let scale = if r < dropout_free { 1.0 } else { scale };
                     let span = r * width..(r + 1) * width;
                     let (zr, hr) = (&zv[span.clone()], &mut zhat[span.clone()]);
                     let (ar, kr) = (&mut a[span.clone()], &keep[span]);
@@ -221,8 +228,8 @@ fn block_forward(
     })
 }
 
-/// Backward through BatchNorm -> ReLU -> dropout: returns (dZ as a [rows, width] tensor,
-/// dgamma, dbeta).
+/// Backward through BatchNorm -> ReLU -> dropout (none on rows `[0, dropout_free)`): returns
+/// (dZ as a [rows, width] tensor, dgamma, dbeta).
 fn block_backward(
     block: &Block,
     d_act: &[f32],
@@ -230,6 +237,7 @@ fn block_backward(
     groups: &[(usize, usize)],
     width: usize,
     dropout: f64,
+    dropout_free: usize,
 ) -> Result<(Tensor, Vec<f32>, Vec<f32>)> {
     let scale = if dropout > 0.0 {
         (1.0 / (1.0 - dropout)) as f32
@@ -243,9 +251,11 @@ fn block_backward(
         new_f32(&[rows as i64, width as i64], |dz| {
             // dY = dA * scale where the output is positive (kept and past the ReLU), else 0;
             // branch-free (the sign pattern is random) and with the scale in a local
-            let s = scale;
-            for ((o, &a), &d) in dz.iter_mut().zip(act).zip(d_act) {
-                *o = d * (s * ((a > 0.0) as u32 as f32));
+            let split = dropout_free * width;
+            for (lo, hi, s) in [(0, split, 1.0), (split, dz.len(), scale)] {
+                for ((o, &a), &d) in dz[lo..hi].iter_mut().zip(&act[lo..hi]).zip(&d_act[lo..hi]) {
+                    *o = d * (s * ((a > 0.0) as u32 as f32));
+                }
             }
             for (g, &(s, e)) in groups.iter().enumerate() {
                 let n = (e - s) as f32;
@@ -377,6 +387,14 @@ pub(crate) fn train_step(
     }
 
     // forward through the blocks
+    // unconfident rows with a loss go through without dropout: the model is to be unsure of
+    // them as it predicts (in eval mode), not under every dropout mask, which it can only
+    // achieve by wiping out their embedding
+    let dropout_free = if plan.unconfident_weight > 0.0 {
+        n_uc
+    } else {
+        0
+    };
     let mut blocks: Vec<Block> = Vec::with_capacity(net.norms.len());
     for (l, norm) in net.norms.iter().enumerate() {
         let z = if l == 0 {
@@ -387,37 +405,63 @@ pub(crate) fn train_step(
             let _ = z.f_add_(&net.hidden[l - 1].bias)?;
             z
         };
-        blocks.push(block_forward(&z, norm, &groups, w, net.dropout, rng)?);
+        blocks.push(block_forward(
+            &z,
+            norm,
+            &groups,
+            w,
+            net.dropout,
+            dropout_free,
+            rng,
+        )?);
     }
     let emb = &blocks[blocks.len() - 1].act;
 
-    // classifier head on the MixUp rows, losses and their gradients
-    let emb_s = emb.f_narrow(0, n_uc as i64, n_s as i64)?;
+    // classifier head on the MixUp rows (and the unconfident rows when they have a loss), losses
+    // and their gradients
+    let h_start = if plan.unconfident_weight > 0.0 {
+        0
+    } else {
+        n_uc
+    };
+    let n_head = c_start - h_start;
+    let emb_s = emb.f_narrow(0, h_start as i64, n_head as i64)?;
     let mut probs = to_vec(&net.head(&emb_s)?)?;
-    let mut d_logits = vec![0f32; n_s * n_classes];
+    let mut d_logits = vec![0f32; n_head * n_classes];
     let (mut sup, mut ssl) = (0f64, 0f64);
     let ssl_grad = if n_u > 0 {
         2.0 * plan.lambda_ssl as f32 / n_u as f32
     } else {
         0.0
     };
-    for k in 0..n_s {
+    let uniform = vec![1.0 / n_classes as f32; n_classes];
+    for k in 0..n_head {
+        let r = h_start + k;
         let z = &mut probs[k * n_classes..(k + 1) * n_classes];
-        let y = &y_mix[k * n_classes..(k + 1) * n_classes];
         let d = &mut d_logits[k * n_classes..(k + 1) * n_classes];
-        if k < n_c {
+        if r < n_uc + n_c {
+            // squared error of the probabilities: toward the uniform distribution for an
+            // unconfident row, toward the mixed pseudolabel for a target-dominant MixUp row
+            let (y, weight) = if r < n_uc {
+                (&uniform[..], plan.unconfident_weight as f32)
+            } else {
+                let m = r - n_uc;
+                (&y_mix[m * n_classes..(m + 1) * n_classes], 1.0)
+            };
             softmax_row(z);
             let mut dot = 0f32;
             for c in 0..n_classes {
                 let diff = z[c] - y[c];
-                ssl += (diff * diff) as f64;
-                d[c] = ssl_grad * diff;
+                ssl += (weight * diff * diff) as f64;
+                d[c] = weight * ssl_grad * diff;
                 dot += z[c] * d[c];
             }
             for c in 0..n_classes {
                 d[c] = z[c] * (d[c] - dot);
             }
         } else {
+            let m = r - n_uc;
+            let y = &y_mix[m * n_classes..(m + 1) * n_classes];
             let max = z.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
             let lse = max + z.iter().map(|&v| (v - max).exp()).sum::<f32>().ln();
             for c in 0..n_classes {
@@ -430,12 +474,12 @@ pub(crate) fn train_step(
     if n_u > 0 {
         ssl /= n_u as f64;
     }
-    let d_logits_t = tensor(&d_logits, n_s, n_classes)?;
+    let d_logits_t = tensor(&d_logits, n_head, n_classes)?;
     let d_out_w = d_logits_t.f_tr()?.f_mm(&emb_s)?;
     let d_out_b = tensor(&column_sums(&d_logits, n_classes), 1, n_classes)?.f_view([-1])?;
     let d_emb_s = to_vec(&d_logits_t.f_mm(&net.output.weight)?)?;
     let mut d_act = vec![0f32; rows * w];
-    d_act[n_uc * w..c_start * w].copy_from_slice(&d_emb_s);
+    d_act[h_start * w..c_start * w].copy_from_slice(&d_emb_s);
 
     // adversary on the unmixed rows, through gradient reversal
     let mut adv = 0f64;
@@ -488,9 +532,17 @@ pub(crate) fn train_step(
     for l in (0..n_hidden).rev() {
         let gamma = to_vec(&net.norms[l].weight)?;
         let (dz, dgamma, dbeta) = match &d_last {
-            None => block_backward(&blocks[l], &d_act, &gamma, &groups, w, net.dropout)?,
+            None => block_backward(
+                &blocks[l],
+                &d_act,
+                &gamma,
+                &groups,
+                w,
+                net.dropout,
+                dropout_free,
+            )?,
             Some(t) => read_f32(t, |d| {
-                block_backward(&blocks[l], d, &gamma, &groups, w, net.dropout)
+                block_backward(&blocks[l], d, &gamma, &groups, w, net.dropout, dropout_free)
             })??,
         };
         d_norms.push((
@@ -578,7 +630,14 @@ mod tests {
 
     /// The manual step and autograd agree on losses, every gradient and the BatchNorm running
     /// statistics, with dropout (the same masks), MixUp, unconfident rows and the adversary.
-    fn compare(n_u: usize, n_l: usize, conf: Vec<usize>, unconf: Vec<usize>, with_adversary: bool) {
+    fn compare(
+        n_u: usize,
+        n_l: usize,
+        conf: Vec<usize>,
+        unconf: Vec<usize>,
+        with_adversary: bool,
+        unconfident_weight: f64,
+    ) {
         tch::set_num_threads(1);
         let mut rng = EngineRng::seed_from_u64(11);
         let shape = Shape {
@@ -623,6 +682,7 @@ mod tests {
             perm: &mix.perm,
             gamma: &mix.gamma,
             lambda_ssl: 0.7,
+            unconfident_weight,
             adversary: if with_adversary {
                 Some(AdversaryPlan {
                     net: &adversary,
@@ -682,16 +742,20 @@ mod tests {
 
     #[test]
     fn manual_step_matches_autograd() {
-        compare(6, 8, vec![0, 2, 3, 5], vec![1, 4], true);
-        compare(6, 8, vec![0, 1, 2, 3, 4, 5], vec![], true);
+        compare(6, 8, vec![0, 2, 3, 5], vec![1, 4], true, 0.0);
+        // unconfident rows pulled toward the uniform distribution
+        compare(6, 8, vec![0, 2, 3, 5], vec![1, 4], true, 0.8);
+        compare(6, 8, vec![0, 1, 2, 3, 4, 5], vec![], true, 0.8);
         // one unconfident row only: group A joins group B
-        compare(3, 5, vec![], vec![1], false);
+        compare(3, 5, vec![], vec![1], false, 0.0);
+        compare(3, 5, vec![], vec![1], false, 1.0);
         // supervised: no target rows
-        compare(0, 7, vec![], vec![], false);
-        compare(0, 7, vec![], vec![], true);
+        compare(0, 7, vec![], vec![], false, 0.0);
+        compare(0, 7, vec![], vec![], true, 0.0);
         // enough rows for the products to be split over two threads
         let conf: Vec<usize> = (0..60).filter(|i| i % 3 != 0).collect();
         let unconf: Vec<usize> = (0..60).filter(|i| i % 3 == 0).collect();
-        compare(60, 70, conf, unconf, true);
+        compare(60, 70, conf.clone(), unconf.clone(), true, 0.0);
+        compare(60, 70, conf, unconf, true, 1.0);
     }
 }

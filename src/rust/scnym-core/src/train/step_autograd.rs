@@ -19,8 +19,15 @@ pub(crate) enum Masks<'a> {
     Given(&'a [Vec<u8>]),
 }
 
-/// Train-mode blocks over rows `[start, start + n)` of the trunk input `x`.
-fn trunk_group(net: &Classifier, x: &Tensor, start: usize, masks: &mut Masks) -> Result<Tensor> {
+/// Train-mode blocks over rows `[start, start + n)` of the trunk input `x`; its first `free` rows
+/// skip dropout.
+fn trunk_group(
+    net: &Classifier,
+    x: &Tensor,
+    start: usize,
+    free: i64,
+    masks: &mut Masks,
+) -> Result<Tensor> {
     let n = x.size()[0];
     let w = net.shape.width as i64;
     let mut h = x.shallow_clone();
@@ -30,7 +37,7 @@ fn trunk_group(net: &Classifier, x: &Tensor, start: usize, masks: &mut Masks) ->
         }
         h = norm.forward(&h, true)?.f_relu()?;
         if net.dropout > 0.0 {
-            let mask = match masks {
+            let mut mask = match masks {
                 Masks::Random(rng) => dropout_mask(n, w, net.dropout, rng, h.device())?,
                 Masks::Given(keep) => {
                     let flags = keep.get(l).ok_or_else(|| Error::internal("missing mask"))?;
@@ -45,6 +52,9 @@ fn trunk_group(net: &Classifier, x: &Tensor, start: usize, masks: &mut Masks) ->
                         .f_to_device(h.device())?
                 }
             };
+            if free > 0 {
+                let _ = mask.f_narrow(0, 0, free)?.f_fill_(1.0)?;
+            }
             h = h.f_mul(&mask)?;
         }
     }
@@ -91,35 +101,59 @@ pub(crate) fn autograd_step(
     let unconf: Vec<i64> = plan.unconf.iter().map(|&i| i as i64).collect();
     let unconf_rows = h.f_index_select(0, &long(&unconf)?)?;
 
-    // group A: [unconfident; target-dominant MixUp], group B: labeled-dominant MixUp
-    let (logits_u, logits_l) = if n_uc + n_c >= 2 {
+    // group A: [unconfident; target-dominant MixUp], group B: labeled-dominant MixUp; the
+    // unconfident rows skip dropout when they have a loss
+    let free = if plan.unconfident_weight > 0.0 {
+        n_uc
+    } else {
+        0
+    };
+    let (logits_uc, logits_u, logits_l) = if n_uc + n_c >= 2 {
         let a = Tensor::f_cat(&[&unconf_rows, &h_mix.f_narrow(0, 0, n_c)?], 0)?;
-        let emb_a = trunk_group(net, &a, 0, &mut masks)?;
+        let emb_a = trunk_group(net, &a, 0, free, &mut masks)?;
         let emb_b = trunk_group(
             net,
             &h_mix.f_narrow(0, n_c, n_l)?,
             (n_uc + n_c) as usize,
+            0,
             &mut masks,
         )?;
-        (net.head(&emb_a.f_narrow(0, n_uc, n_c)?)?, net.head(&emb_b)?)
+        (
+            net.head(&emb_a.f_narrow(0, 0, n_uc)?)?,
+            net.head(&emb_a.f_narrow(0, n_uc, n_c)?)?,
+            net.head(&emb_b)?,
+        )
     } else {
         let a = Tensor::f_cat(&[&unconf_rows, &h_mix], 0)?;
-        let emb = trunk_group(net, &a, 0, &mut masks)?;
-        let logits = net.head(&emb.f_narrow(0, n_uc, n_s)?)?;
-        (logits.f_narrow(0, 0, n_c)?, logits.f_narrow(0, n_c, n_l)?)
+        let emb = trunk_group(net, &a, 0, free, &mut masks)?;
+        let logits = net.head(&emb)?;
+        (
+            logits.f_narrow(0, 0, n_uc)?,
+            logits.f_narrow(0, n_uc, n_c)?,
+            logits.f_narrow(0, n_uc + n_c, n_l)?,
+        )
     };
     let loss_sup = soft_cross_entropy(&logits_l, &y_mix.f_narrow(0, n_c, n_l)?)?;
     let mut total = loss_sup.shallow_clone();
     let mut ssl = 0.0;
     if n_c > 0 {
         let loss_ssl = consistency_loss(&logits_u, &y_mix.f_narrow(0, 0, n_c)?, n_u as f64)?;
-        ssl = loss_ssl.f_double_value(&[])?;
+        ssl += loss_ssl.f_double_value(&[])?;
         total = total.f_add(&loss_ssl.f_mul_scalar(plan.lambda_ssl)?)?;
+    }
+    if free > 0 {
+        let uniform = logits_uc
+            .f_zeros_like()?
+            .f_add_scalar(1.0 / n_classes as f64)?;
+        let loss_uc = consistency_loss(&logits_uc, &uniform, n_u as f64)?
+            .f_mul_scalar(plan.unconfident_weight)?;
+        ssl += loss_uc.f_double_value(&[])?;
+        total = total.f_add(&loss_uc.f_mul_scalar(plan.lambda_ssl)?)?;
     }
     let mut adv = 0.0;
     let mut inputs: Vec<&Tensor> = net.autograd_params();
     if let Some(ap) = &plan.adversary {
-        let emb = trunk_group(net, &h, (n_uc + n_s) as usize, &mut masks)?;
+        let emb = trunk_group(net, &h, (n_uc + n_s) as usize, 0, &mut masks)?;
         let e = emb.f_index_select(0, &long(ap.loss_rows)?)?;
         let domain_logits = ap.net.forward(&gradient_reversal(&e, ap.lambda)?)?;
         let loss_adv = cross_entropy(&domain_logits, &long(ap.codes)?)?;

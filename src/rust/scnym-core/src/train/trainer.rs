@@ -533,6 +533,7 @@ impl Trainer {
             perm: &mix.perm,
             gamma: &mix.gamma,
             lambda_ssl,
+            unconfident_weight: cfg.unconfident_weight,
             adversary: self.adversary.as_ref().map(|net| AdversaryPlan {
                 net,
                 loss_rows: &loss_rows,
