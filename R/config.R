@@ -59,8 +59,11 @@ config_spec <- list(
 #'   = 0`) and the domain adversary sees all target cells. The setting of the paper's benchmarks;
 #'   use it when the query holds only cell types of the reference.
 #' * `"new_identity_discovery"`: only target cells with confidence >= 0.9 are pseudolabelled and
-#'   train the adversary; cell types absent from the reference keep low confidence. Use it when the
-#'   query may hold new cell types.
+#'   train the adversary, and the others are pulled toward a uniform prediction
+#'   (`unconfident_weight = 1`: the squared distance of their probabilities to uniform joins the
+#'   semisupervised loss, computed without dropout), so cell types absent from the reference get
+#'   low confidence. Use it when the query may hold new cell types. (The pull is this package's
+#'   addition; `unconfident_weight = 0` trains as the reference scNym does.)
 #' * `"no_dan"`: no domain adversary (ablation); `"no_ssl"`: neither semisupervision nor adversary,
 #'   a supervised model with augmentation (ablation).
 #'
@@ -68,7 +71,8 @@ config_spec <- list(
 #' `n_hidden` \[3\], `dropout` \[0.5\], `batch_size` \[256\], `max_epochs` \[100\], `lr` \[1\],
 #' `rho` \[0.9\], `eps` \[1e-6\], `weight_decay` \[1e-4\], `ssl_weight` \[1\], `ssl_ramp_epochs`
 #' \[100\], `ssl_ramp` \["linear"\], `adv_weight` \[0.1\], `adv_ramp_epochs` \[20\],
-#' `pseudolabel_min_confidence` \[0\], `adv_confident_only` \[FALSE\], `sharpen_temperature`
+#' `pseudolabel_min_confidence` \[0\], `adv_confident_only` \[FALSE\], `unconfident_weight`
+#' \[0\], `sharpen_temperature`
 #' \[0.5\], `mixup_alpha` \[0.3\], `mask_prob` \[0.1\], `val_fraction` \[0.1\], `min_epochs` \[20\],
 #' `patience` \[40\], `seed` \[NULL: drawn from R's random number generator when training, so
 #' [set.seed()] makes a run reproducible\], `threads` \[0: libtorch's default\], `device`
@@ -253,8 +257,14 @@ print.scnym_config <- function(x, ...) {
             f(x$eps), f(x$weight_decay)),
     sprintf("  semisupervision: weight %s (%s ramp over %d epochs), sharpening T = %s",
             f(x$ssl_weight), x$ssl_ramp, x$ssl_ramp_epochs, f(x$sharpen_temperature)),
-    sprintf("  pseudolabels: used at confidence >= %s (cells below pulled toward uniform with weight %s); MixUp alpha %s",
-            f(x$pseudolabel_min_confidence), f(x$unconfident_weight), f(x$mixup_alpha)),
+    sprintf("  pseudolabels: used at confidence >= %s%s; MixUp alpha %s",
+            f(x$pseudolabel_min_confidence),
+            if (x$unconfident_weight > 0) {
+              sprintf(", cells below pulled toward uniform (weight %s)", f(x$unconfident_weight))
+            } else {
+              ""
+            },
+            f(x$mixup_alpha)),
     sprintf("  domain adversary: weight %s (ramp over %d epochs), confident cells only: %s",
             f(x$adv_weight), x$adv_ramp_epochs, x$adv_confident_only),
     sprintf("  augmentation: mask %s%% of genes; validation: %s%% of labelled cells",

@@ -4,11 +4,19 @@
 #'
 #' Cells that the model labels with confidence `<= threshold` are candidates for cell types absent
 #' from the training data. `scnym_discover()` builds a `k`-nearest-neighbour graph of the
-#' candidates in the scNym embedding, partitions it with the Leiden algorithm
+#' candidates in the scNym embedding (or in `space`), partitions it with the Leiden algorithm
 #' ([igraph::cluster_leiden()], modularity objective) at each of `resolutions`, keeps the
-#' partition with the highest Calinski-Harabasz score (computed in the embedding), and describes
+#' partition with the highest Calinski-Harabasz score (computed in the same space), and describes
 #' each candidate cluster. Train with the `new_identity_discovery` preset (see [scnym_config()])
 #' when the target may hold new types: it keeps such cells at low confidence.
+#'
+#' Which space: the scNym embedding is shaped to tell the *training* classes apart, and the
+#' `new_identity_discovery` preset pulls cells unlike any of them toward a uniform prediction,
+#' which also flattens their differences in the embedding. To tell several new types apart from
+#' each other, cluster in a space built from expression instead, such as principal components
+#' (`space = "pca"` for a Seurat or SingleCellExperiment object that has them, or a matrix). On
+#' the CellBench cell lines, two lines absent from training end up mixed in the embedding and
+#' separated in expression principal components (`bench/trust/cellbench_unseen.R`).
 #'
 #' Each cluster gets a `call`, decided in this order:
 #' 1. `"boundary"`: at least `boundary_fraction` of the `k` nearest neighbours of the cluster's
@@ -24,11 +32,16 @@
 #' 3. `"new type"`: otherwise: an isolated group of low-confidence cells whose best guess is a
 #'    class the model knew well; likely a cell type absent from the training data.
 #'
-#' @param x A prediction table from [scnym_predict()] (columns `label`, `confidence`,
-#'   `embedding`), or a Seurat or SingleCellExperiment object, either annotated by
+#' @param x A prediction table from [scnym_predict()] (columns `label`, `confidence` and, unless
+#'   `space` is given, `embedding`), or a Seurat or SingleCellExperiment object, either annotated by
 #'   [scnym_annotate()] (the metadata columns `key_added` and `<key_added>_confidence`, the
 #'   reduction or reduced dimension `tolower(key_added)` and the run's record, for the training
 #'   cells per class, are read) or to be predicted with `model`.
+#' @param space Where to cluster. `NULL` (default): the scNym embedding (the `embedding` column of
+#'   a prediction table, the reduction or reduced dimension `tolower(key_added)` of an object). A
+#'   numeric matrix with a row per cell of `x` (matched by row names when both have them, else in
+#'   order), e.g. principal components of the expression. For a Seurat or SingleCellExperiment
+#'   object, also the name of one of its reductions or reduced dimensions, e.g. `"pca"`.
 #' @param model The `scnym_model` that made the predictions. It supplies the number of training
 #'   cells per class, and for a Seurat or SingleCellExperiment object, the predictions (then
 #'   `x` is predicted afresh). Optional otherwise: without it (and without `training_counts` or
@@ -95,8 +108,8 @@ scnym_discover.default <- function(x, ...) {
 scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
                                       resolutions = c(0.1, 0.2, 0.3, 0.5, 1.0), rare_cells = 50L,
                                       boundary_fraction = 0.5, known_confidence = 0.9,
-                                      training_counts = NULL, seed = 1L, ...) {
-  check_prediction_table(x, c("label", "confidence", "embedding"), arg = "x")
+                                      training_counts = NULL, seed = 1L, space = NULL, ...) {
+  check_prediction_table(x, c("label", "confidence", if (is.null(space)) "embedding"), arg = "x")
   check_probability(threshold, "threshold")
   check_count(k, "k", min = 1)
   check_count(rare_cells, "rare_cells", min = 0)
@@ -108,7 +121,7 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
                   x = "Got {.val {resolutions}}."), kind = "invalid_argument")
   }
   counts <- discovery_training_counts(model, training_counts)
-  emb <- check_numeric_matrix(x$embedding, "x$embedding")
+  emb <- discovery_space(x, space)
   cells <- rownames(x)
   if (is.null(cells)) cells <- as.character(seq_len(nrow(x)))
   label <- as.character(x$label)
@@ -116,7 +129,8 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
   cand <- which(!is.na(conf) & conf <= threshold)
   settings <- list(threshold = threshold, k = as.integer(k), resolutions = resolutions,
                    rare_cells = rare_cells, boundary_fraction = boundary_fraction,
-                   known_confidence = known_confidence, seed = seed)
+                   known_confidence = known_confidence, seed = seed,
+                   space = if (is.null(space)) "scNym embedding" else attr(emb, "space_name"))
 
   n_c <- length(cand)
   if (n_c == 0) {
@@ -171,9 +185,9 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
 
 #' @rdname scnym_discover
 #' @export
-scnym_discover.Seurat <- function(x, ..., model = NULL, key_added = "scNym") {
-  pred <- discovery_input(x, model, key_added)
-  res <- discover_object_predictions(pred, model, ...)
+scnym_discover.Seurat <- function(x, ..., model = NULL, key_added = "scNym", space = NULL) {
+  pred <- discovery_input(x, model, key_added, embedding = is.null(space))
+  res <- discover_object_predictions(pred, model, ..., space = object_space(x, space))
   md <- discovery_columns(res, rownames(pred), colnames(x), key_added)
   for (nm in names(md)) x[[nm]] <- md[[nm]]
   tools <- methods::slot(x, "tools")
@@ -184,9 +198,10 @@ scnym_discover.Seurat <- function(x, ..., model = NULL, key_added = "scNym") {
 
 #' @rdname scnym_discover
 #' @export
-scnym_discover.SingleCellExperiment <- function(x, ..., model = NULL, key_added = "scNym") {
-  pred <- discovery_input(x, model, key_added)
-  res <- discover_object_predictions(pred, model, ...)
+scnym_discover.SingleCellExperiment <- function(x, ..., model = NULL, key_added = "scNym",
+                                                space = NULL) {
+  pred <- discovery_input(x, model, key_added, embedding = is.null(space))
+  res <- discover_object_predictions(pred, model, ..., space = object_space(x, space))
   md <- discovery_columns(res, rownames(pred), colnames(x), key_added)
   cd <- SummarizedExperiment::colData(x)
   for (nm in names(md)) cd[[nm]] <- unname(md[[nm]])
@@ -210,8 +225,9 @@ print.scnym_discovery <- function(x, ...) {
   chosen <- x$partitions[x$partitions$chosen, , drop = FALSE] # nolint: object_usage_linter.
   cat(cli::format_inline(
     "{.cls scnym_discovery}: {n} candidate cell{?s} (confidence <= {s$threshold}) in ",
-    "{nrow(x$clusters)} cluster{?s} (Leiden, resolution {chosen$resolution}: the best ",
-    "Calinski-Harabasz score of {nrow(x$partitions)} resolution{?s})"), "\n")
+    "{nrow(x$clusters)} cluster{?s} (Leiden in the {s$space %||% 'scNym embedding'}, ",
+    "resolution {chosen$resolution}: the best Calinski-Harabasz score of ",
+    "{nrow(x$partitions)} resolution{?s})"), "\n")
   cl <- x$clusters
   num <- c("mean_confidence", "predicted_fraction", "confident_neighbor_fraction")
   cl[num] <- lapply(cl[num], round, 3)
@@ -226,6 +242,56 @@ print.scnym_discovery <- function(x, ...) {
 discover_object_predictions <- function(pred, model, ..., training_counts = NULL) {
   if (is.null(model) && is.null(training_counts)) training_counts <- attr(pred, "class_counts")
   scnym_discover(pred, model = model, training_counts = training_counts, ...)
+}
+
+# The coordinates to cluster in: the prediction table's embedding, or `space` aligned to its rows.
+discovery_space <- function(x, space, call = rlang::caller_env()) {
+  if (is.null(space)) {
+    return(check_numeric_matrix(x$embedding, "x$embedding", call = call))
+  }
+  if (is.character(space)) {
+    scnym_abort(c("{.arg space} names a reduction, but a prediction table has none.",
+                  i = "Pass the coordinates as a matrix, or call on the Seurat or SingleCellExperiment object."),
+                kind = "invalid_argument", call = call)
+  }
+  name <- attr(space, "space_name")
+  sp <- check_numeric_matrix(space, "space", call = call)
+  if (!is.null(rownames(sp)) && !is.null(rownames(x))) {
+    idx <- match(rownames(x), rownames(sp))
+    if (anyNA(idx)) {
+      scnym_abort(c("{.arg space} has no row for {sum(is.na(idx))} cell{?s} of {.arg x}.",
+                    i = "Give it a row per cell, named like the rows of {.arg x}."),
+                  kind = "invalid_argument", call = call)
+    }
+    sp <- sp[idx, , drop = FALSE]
+  } else if (nrow(sp) != nrow(x)) {
+    scnym_abort(c("{.arg space} must have a row per cell of {.arg x}.",
+                  x = "It has {nrow(sp)} row{?s}; {.arg x} has {nrow(x)}."),
+                kind = "invalid_argument", call = call)
+  }
+  structure(sp, space_name = if (is.null(name)) "user matrix" else name)
+}
+
+# `space` of an object method: a reduction name resolved to its coordinates, else as given.
+object_space <- function(x, space, call = rlang::caller_env()) {
+  if (!is.character(space)) return(space)
+  if (length(space) != 1L || is.na(space)) {
+    scnym_abort(c("{.arg space} must be one reduction name or a matrix.",
+                  x = "Got {.val {space}}."), kind = "invalid_argument", call = call)
+  }
+  emb <- object_scnym_embedding(x, space)
+  if (is.null(emb)) {
+    have <- if (inherits(x, "Seurat")) {
+      SeuratObject::Reductions(x)
+    } else {
+      SingleCellExperiment::reducedDimNames(x)
+    }
+    scnym_abort(c("{.arg x} has no reduction {.val {space}}.",
+                  i = if (length(have)) "It has {.val {have}}." else "It has none.",
+                  i = "Compute one first (e.g. principal components), or pass a matrix."),
+                kind = "invalid_argument", call = call)
+  }
+  structure(as.matrix(emb), space_name = space)
 }
 
 new_discovery <- function(clusters, cells, partitions, settings) {

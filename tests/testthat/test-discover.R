@@ -231,3 +231,69 @@ test_that("end to end: new_identity_discovery, scnym_annotate() and scnym_discov
   direct <- scnym_discover(scnym_predict(model, sim$query, calibrated = FALSE), model = model)
   expect_equal(direct$clusters, disc$clusters)
 })
+
+test_that("space: candidates are clustered in the coordinates given", {
+  fx <- discovery_fixture()
+  blurred <- fx$pred
+  set.seed(9)
+  blurred$embedding <- matrix(rnorm(nrow(blurred) * 8), nrow(blurred), 8)
+  space <- fx$pred$embedding
+  disc <- scnym_discover(blurred, space = space, training_counts = c(a = 300, b = 300, c = 300))
+  direct <- scnym_discover(fx$pred, training_counts = c(a = 300, b = 300, c = 300))
+  expect_equal(disc$cells, direct$cells)
+  expect_equal(disc$clusters, direct$clusters)
+  expect_equal(disc$settings$space, "user matrix")
+  expect_output(print(disc), "Leiden in the user matrix")
+  # rows matched by name, whatever their order; the embedding column is then not needed
+  rownames(space) <- rownames(fx$pred)
+  no_emb <- fx$pred
+  no_emb$embedding <- NULL
+  shuffled <- space[rev(seq_len(nrow(space))), ]
+  expect_equal(scnym_discover(no_emb, space = shuffled,
+                              training_counts = c(a = 300, b = 300, c = 300))$cells,
+               direct$cells)
+})
+
+test_that("space refuses a matrix that does not fit with classed errors", {
+  fx <- discovery_fixture()
+  space <- fx$pred$embedding
+  rownames(space) <- rownames(fx$pred)
+  expect_snapshot(error = TRUE, {
+    scnym_discover(fx$pred, space = space[1:10, ])
+    scnym_discover(fx$pred, space = unname(space[1:10, ]))
+    scnym_discover(fx$pred, space = "pca")
+    scnym_discover(fx$pred, space = replace(space, 1, NA))
+  })
+  expect_error(scnym_discover(fx$pred, space = space[1:10, ]),
+               class = "scnym_error_invalid_argument")
+})
+
+test_that("space names a reduction of a SingleCellExperiment or Seurat object", {
+  skip_if_not_installed("SingleCellExperiment")
+  fx <- discovery_fixture()
+  pred <- fx$pred
+  counts <- matrix(rpois(10 * nrow(pred), 2), 10, nrow(pred),
+                   dimnames = list(paste0("g", 1:10), rownames(pred)))
+  sce <- SingleCellExperiment::SingleCellExperiment(list(counts = counts))
+  sce$scNym <- pred$label
+  sce$scNym_confidence <- pred$confidence
+  # no scNym embedding stored: the named reduction is enough
+  SingleCellExperiment::reducedDim(sce, "PCA") <- pred$embedding
+  out <- scnym_discover(sce, space = "PCA", k = 10)
+  direct <- scnym_discover(pred, k = 10)
+  expect_equal(out$scNym_candidate[match(direct$cells$cell, colnames(out))], direct$cells$cluster)
+  expect_equal(S4Vectors::metadata(out)$scnym_discover$settings$space, "PCA")
+  expect_snapshot(error = TRUE, scnym_discover(sce, space = "pca"))
+  expect_error(scnym_discover(sce, space = c("PCA", "UMAP")),
+               class = "scnym_error_invalid_argument")
+
+  skip_if_not_installed("Seurat")
+  so <- suppressWarnings(SeuratObject::CreateSeuratObject(counts = counts))
+  so$scNym <- pred$label
+  so$scNym_confidence <- pred$confidence
+  emb <- pred$embedding
+  dimnames(emb) <- list(colnames(so), paste0("PC_", seq_len(ncol(emb))))
+  so[["pca"]] <- SeuratObject::CreateDimReducObject(embeddings = emb, key = "PC_", assay = "RNA")
+  out2 <- scnym_discover(so, space = "pca", k = 10)
+  expect_equal(unname(out2$scNym_candidate), unname(out$scNym_candidate))
+})
