@@ -59,11 +59,19 @@ config_spec <- list(
 #'   = 0`) and the domain adversary sees all target cells. The setting of the paper's benchmarks;
 #'   use it when the query holds only cell types of the reference.
 #' * `"new_identity_discovery"`: only target cells with confidence >= 0.9 are pseudolabelled and
-#'   train the adversary, and the others are pulled toward a uniform prediction
-#'   (`unconfident_weight = 1`: the squared distance of their probabilities to uniform joins the
-#'   semisupervised loss, computed without dropout), so cell types absent from the reference get
-#'   low confidence. Use it when the query may hold new cell types. (The pull is this package's
-#'   addition; `unconfident_weight = 0` trains as the reference scNym does.)
+#'   train the adversary; cell types absent from the reference keep lower confidence. Use it when
+#'   the query may hold new cell types.
+#'
+#' `unconfident_weight` (0 in every preset; this package's addition) also pulls the target cells
+#' below `pseudolabel_min_confidence` toward a uniform prediction: the squared distance of their
+#' probabilities to uniform joins the semisupervised loss, with this weight, computed without
+#' dropout. With `unconfident_weight = 1`, on the CellBench cell lines 95 to 100% of the cells of
+#' two lines absent from training end at confidence <= 0.5, against 21 to 45% without it. The
+#' price, when the query holds *no* new type: query cells of known types that start unsure are
+#' pulled down too (Kang PBMCs: accuracy 0.89 -> 0.80 and 0.90 -> 0.56 over the two directions,
+#' with a third to a half of the cells then at confidence <= 0.5). Use it only
+#' when new types are expected, and compare with a run without it. Numbers:
+#' `bench/results/trust/cellbench_unseen*` and `bench/results/trust/kang_unconfident_pull`.
 #' * `"no_dan"`: no domain adversary (ablation); `"no_ssl"`: neither semisupervision nor adversary,
 #'   a supervised model with augmentation (ablation).
 #'

@@ -10,13 +10,14 @@
 #' each candidate cluster. Train with the `new_identity_discovery` preset (see [scnym_config()])
 #' when the target may hold new types: it keeps such cells at low confidence.
 #'
-#' Which space: the scNym embedding is shaped to tell the *training* classes apart, and the
-#' `new_identity_discovery` preset pulls cells unlike any of them toward a uniform prediction,
-#' which also flattens their differences in the embedding. To tell several new types apart from
-#' each other, cluster in a space built from expression instead, such as principal components
-#' (`space = "pca"` for a Seurat or SingleCellExperiment object that has them, or a matrix). On
-#' the CellBench cell lines, two lines absent from training end up mixed in the embedding and
-#' separated in expression principal components (`bench/trust/cellbench_unseen.R`).
+#' Which space: the scNym embedding is shaped to tell the *training* classes apart, and with
+#' `unconfident_weight > 0` (see [scnym_config()]) cells unlike any of them are pulled toward a
+#' uniform prediction, which also flattens their differences in the embedding. To tell several
+#' new types apart from each other, cluster in a space built from expression instead, such as
+#' principal components (`space = "pca"` for a Seurat or SingleCellExperiment object that has
+#' them, or a matrix). On the CellBench cell lines trained with the pull, two lines absent from
+#' training mix in the embedding and separate in expression principal components
+#' (`bench/trust/cellbench_unseen.R --unconfident-weight 1`).
 #'
 #' Each cluster gets a `call`, decided in this order:
 #' 1. `"boundary"`: at least `boundary_fraction` of the `k` nearest neighbours of the cluster's
@@ -251,7 +252,8 @@ discovery_space <- function(x, space, call = rlang::caller_env()) {
   }
   if (is.character(space)) {
     scnym_abort(c("{.arg space} names a reduction, but a prediction table has none.",
-                  i = "Pass the coordinates as a matrix, or call on the Seurat or SingleCellExperiment object."),
+                  i = paste("Pass the coordinates as a matrix, or call on the Seurat or",
+                            "SingleCellExperiment object.")),
                 kind = "invalid_argument", call = call)
   }
   name <- attr(space, "space_name")

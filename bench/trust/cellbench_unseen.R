@@ -16,12 +16,19 @@
 #   the adjusted Rand index of clusters vs lines over those cells.
 # Truth is used only to score. Output: bench/results/trust/cellbench_unseen/.
 #
-# Usage: Rscript bench/trust/cellbench_unseen.R [--seeds 0,1,2]   (FORCE=1 reruns)
+# With --unconfident-weight w > 0 the preset's unconfident target cells are also pulled toward
+# a uniform prediction (config unconfident_weight, 0 in every preset); output then goes to
+# bench/results/trust/cellbench_unseen_pull<w>/.
+#
+# Usage: Rscript bench/trust/cellbench_unseen.R [--seeds 0,1,2] [--unconfident-weight 0]
+#        (FORCE=1 reruns)
 this_file <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE)[1])
 source(file.path(dirname(this_file), "common.R"))
 
 seeds <- as.integer(strsplit(trust_opt("seeds", "0,1,2"), ",")[[1]])
-out_root <- file.path(trust_repo(), "bench", "results", "trust", "cellbench_unseen")
+pull <- as.numeric(trust_opt("unconfident-weight", "0"))
+variant <- if (pull > 0) sprintf("cellbench_unseen_pull%g", pull) else "cellbench_unseen"
+out_root <- file.path(trust_repo(), "bench", "results", "trust", variant)
 dir.create(out_root, recursive = TRUE, showWarnings = FALSE)
 force <- identical(Sys.getenv("FORCE"), "1")
 
@@ -86,11 +93,12 @@ for (seed in seeds) {
   t0 <- proc.time()[["elapsed"]]
   model <- scnym_train(d$counts[, tr], labels = d$cells$label[tr], target = d$counts[, tg],
                        domain = d$cells$domain[tr], target_domain = d$cells$domain[tg],
-                       config = scnym_config("new_identity_discovery"), seed = seed,
+                       config = scnym_config("new_identity_discovery", unconfident_weight = pull),
+                       seed = seed,
                        threads = 1, verbose = FALSE)
   train_s <- proc.time()[["elapsed"]] - t0
   pcs <- target_pcs(model$genes)
-  saveRDS(model, model_cache(sprintf("cellbench_unseen_seed%d", seed)))
+  saveRDS(model, model_cache(sprintf("%s_seed%d", variant, seed)))
   res <- list()
   for (calibrated in c(TRUE, FALSE)) {
     setting <- if (calibrated) "calibrated" else "uncalibrated"
@@ -153,12 +161,12 @@ runs <- do.call(rbind, rows)
 write_tsv(runs, file.path(out_root, "runs.tsv"))
 
 ref_lines <- character()
-for (variant in c("cellbench_unseen", "cellbench_unseen_bs128", "cellbench_unseen_bs64")) {
-  ref <- reference_predictions(variant, 0)
+for (ref_task in c("cellbench_unseen", "cellbench_unseen_bs128", "cellbench_unseen_bs64")) {
+  ref <- reference_predictions(ref_task, 0)
   if (is.null(ref)) next
   e <- scnym_evaluate(ref, d$cells[rownames(ref), "label"])$summary
   ref_lines <- c(ref_lines, sprintf("| reference scNym 0.3.2 (%s) | 0 | - | %.3f | %.3f | %.3f | %.3f | - | - |",
-                                    variant, e$accuracy, e$novel_auroc, e$novel_flagged,
+                                    ref_task, e$accuracy, e$novel_auroc, e$novel_flagged,
                                     e$known_flagged))
 }
 f3 <- function(x) formatC(x, format = "f", digits = 3)
@@ -180,9 +188,9 @@ crit <- function(x) sprintf("%s of %d seeds", sum(x, na.rm = TRUE), length(x))
 un <- main[main$predictions == "uncalibrated", ]
 ca <- main[main$predictions == "calibrated", ]
 lines <- c("# CellBench unseen cell types (bench/trust/cellbench_unseen.R)", "",
-           sprintf("Generated %s. Train celseq2_3cl singlets (%d cells), target the celseq2_5cl plates (%d singlets, %d of them A549/H838); preset new_identity_discovery; threads = 1; seeds %s.",
+           sprintf("Generated %s. Train celseq2_3cl singlets (%d cells), target the celseq2_5cl plates (%d singlets, %d of them A549/H838); preset new_identity_discovery with unconfident_weight = %g; threads = 1; seeds %s.",
                    format(Sys.time(), tz = "UTC", usetz = TRUE), sum(tr), sum(tg),
-                   sum(truth %in% novel_lines), paste(seeds, collapse = ", ")), "",
+                   sum(truth %in% novel_lines), pull, paste(seeds, collapse = ", ")), "",
            "## Targets", "",
            "| target | calibrated (engine T) | uncalibrated |", "|---|---|---|",
            sprintf("| accuracy on the 3 known lines >= 0.98 | %s | %s |", crit(ca$accuracy_known >= 0.98), crit(un$accuracy_known >= 0.98)),

@@ -10,6 +10,13 @@ test_that("presets come from the Rust core and differ as documented", {
   nid <- scnym_config("new_identity_discovery")
   expect_equal(nid$pseudolabel_min_confidence, 0.9)
   expect_true(nid$adv_confident_only)
+  # the pull toward uniform is opt-in everywhere
+  for (p in c("default", "new_identity_discovery", "no_dan", "no_ssl")) {
+    expect_equal(scnym_config(p)$unconfident_weight, 0)
+  }
+  expect_equal(scnym_config("new_identity_discovery", unconfident_weight = 1)$unconfident_weight, 1)
+  expect_error(scnym_config("new_identity_discovery", unconfident_weight = -1),
+               class = "scnym_error_invalid_argument")
   expect_equal(scnym_config("no_dan")$adv_weight, 0)
   no_ssl <- scnym_config("no_ssl")
   expect_equal(c(no_ssl$ssl_weight, no_ssl$adv_weight), c(0, 0))
@@ -46,6 +53,7 @@ test_that("configurations cross to the core as valid JSON", {
 test_that("the config prints readably", {
   expect_snapshot(print(scnym_config()))
   expect_snapshot(print(scnym_config("new_identity_discovery", seed = 1, threads = 2)))
+  expect_snapshot(print(scnym_config("new_identity_discovery", unconfident_weight = 1)))
 })
 
 test_that("as_config accepts a preset name or a config", {

@@ -37,7 +37,7 @@ fn trunk_group(
         }
         h = norm.forward(&h, true)?.f_relu()?;
         if net.dropout > 0.0 {
-            let mut mask = match masks {
+            let mask = match masks {
                 Masks::Random(rng) => dropout_mask(n, w, net.dropout, rng, h.device())?,
                 Masks::Given(keep) => {
                     let flags = keep.get(l).ok_or_else(|| Error::internal("missing mask"))?;
