@@ -267,7 +267,7 @@ print.scnym_config <- function(x, ...) {
             f(x$ssl_weight), x$ssl_ramp, x$ssl_ramp_epochs, f(x$sharpen_temperature)),
     sprintf("  pseudolabels: used at confidence >= %s%s; MixUp alpha %s",
             f(x$pseudolabel_min_confidence),
-            if (x$unconfident_weight > 0) {
+            if (isTRUE(x$unconfident_weight > 0)) {
               sprintf(", cells below pulled toward uniform (weight %s)", f(x$unconfident_weight))
             } else {
               ""

@@ -56,6 +56,12 @@ test_that("the config prints readably", {
   expect_snapshot(print(scnym_config("new_identity_discovery", unconfident_weight = 1)))
 })
 
+test_that("a configuration from before unconfident_weight existed still prints", {
+  old <- scnym_config()
+  old$unconfident_weight <- NULL
+  expect_output(print(old), "pseudolabels: used at confidence >= 0; MixUp")
+})
+
 test_that("as_config accepts a preset name or a config", {
   expect_equal(scnym:::as_config("no_dan")$adv_weight, 0)
   cfg <- scnym_config(max_epochs = 3)
