@@ -13,6 +13,32 @@ discovery_fixture <- function(seed = 1, n = 60) {
   list(pred = pred, type = type, centers = centers)
 }
 
+# The fixture's predictions written into a SingleCellExperiment or Seurat object as
+# scnym_annotate() would, with the embedding stored as the reduction `reduction`.
+fixture_counts <- function(pred) {
+  matrix(rpois(10 * nrow(pred), 2), 10, nrow(pred),
+         dimnames = list(paste0("g", 1:10), rownames(pred)))
+}
+
+annotated_sce <- function(pred, reduction = "scnym") {
+  sce <- SingleCellExperiment::SingleCellExperiment(list(counts = fixture_counts(pred)))
+  sce$scNym <- pred$label
+  sce$scNym_confidence <- pred$confidence
+  SingleCellExperiment::reducedDim(sce, reduction) <- pred$embedding
+  sce
+}
+
+annotated_seurat <- function(pred, reduction, key) {
+  so <- suppressWarnings(SeuratObject::CreateSeuratObject(counts = fixture_counts(pred)))
+  so$scNym <- pred$label
+  so$scNym_confidence <- pred$confidence
+  emb <- pred$embedding
+  dimnames(emb) <- list(colnames(so), paste0(key, seq_len(ncol(emb))))
+  so[[reduction]] <- SeuratObject::CreateDimReducObject(embeddings = emb, key = key,
+                                                        assay = "RNA")
+  so
+}
+
 test_that("unseen groups are separated and called new types", {
   fx <- discovery_fixture()
   disc <- scnym_discover(fx$pred, training_counts = c(a = 300, b = 300, c = 300))
@@ -160,12 +186,7 @@ test_that("results are written back to a SingleCellExperiment and a Seurat objec
   skip_if_not_installed("SingleCellExperiment")
   fx <- discovery_fixture()
   pred <- fx$pred
-  counts <- matrix(rpois(10 * nrow(pred), 2), 10, nrow(pred),
-                   dimnames = list(paste0("g", 1:10), rownames(pred)))
-  sce <- SingleCellExperiment::SingleCellExperiment(list(counts = counts))
-  sce$scNym <- pred$label
-  sce$scNym_confidence <- pred$confidence
-  SingleCellExperiment::reducedDim(sce, "scnym") <- pred$embedding
+  sce <- annotated_sce(pred)
   out <- scnym_discover(sce, k = 10)
   direct <- scnym_discover(pred, k = 10)
   expect_equal(out$scNym_candidate[match(direct$cells$cell, colnames(out))], direct$cells$cluster)
@@ -173,17 +194,11 @@ test_that("results are written back to a SingleCellExperiment and a Seurat objec
   expect_true(all(out$scNym_candidate_call[!is.na(out$scNym_candidate)] %in%
                     c("boundary", "rare class", "new type")))
   expect_s3_class(S4Vectors::metadata(out)$scnym_discover, "scnym_discovery")
-  expect_error(scnym_discover(SingleCellExperiment::SingleCellExperiment(list(counts = counts))),
-               class = "scnym_error_invalid_argument")
+  expect_error(scnym_discover(SingleCellExperiment::SingleCellExperiment(
+    list(counts = SingleCellExperiment::counts(sce)))), class = "scnym_error_invalid_argument")
 
   skip_if_not_installed("Seurat")
-  so <- suppressWarnings(SeuratObject::CreateSeuratObject(counts = counts))
-  so$scNym <- pred$label
-  so$scNym_confidence <- pred$confidence
-  emb <- pred$embedding
-  dimnames(emb) <- list(colnames(so), paste0("scnym_", seq_len(ncol(emb))))
-  so[["scnym"]] <- SeuratObject::CreateDimReducObject(embeddings = emb, key = "scnym_",
-                                                      assay = "RNA")
+  so <- annotated_seurat(pred, "scnym", "scnym_")
   out2 <- scnym_discover(so, k = 10)
   expect_equal(unname(out2$scNym_candidate), unname(out$scNym_candidate))
   expect_s3_class(out2@tools$scnym_discover, "scnym_discovery")
@@ -272,13 +287,8 @@ test_that("space names a reduction of a SingleCellExperiment or Seurat object", 
   skip_if_not_installed("SingleCellExperiment")
   fx <- discovery_fixture()
   pred <- fx$pred
-  counts <- matrix(rpois(10 * nrow(pred), 2), 10, nrow(pred),
-                   dimnames = list(paste0("g", 1:10), rownames(pred)))
-  sce <- SingleCellExperiment::SingleCellExperiment(list(counts = counts))
-  sce$scNym <- pred$label
-  sce$scNym_confidence <- pred$confidence
   # no scNym embedding stored: the named reduction is enough
-  SingleCellExperiment::reducedDim(sce, "PCA") <- pred$embedding
+  sce <- annotated_sce(pred, reduction = "PCA")
   out <- scnym_discover(sce, space = "PCA", k = 10)
   direct <- scnym_discover(pred, k = 10)
   expect_equal(out$scNym_candidate[match(direct$cells$cell, colnames(out))], direct$cells$cluster)
@@ -288,12 +298,7 @@ test_that("space names a reduction of a SingleCellExperiment or Seurat object", 
                class = "scnym_error_invalid_argument")
 
   skip_if_not_installed("Seurat")
-  so <- suppressWarnings(SeuratObject::CreateSeuratObject(counts = counts))
-  so$scNym <- pred$label
-  so$scNym_confidence <- pred$confidence
-  emb <- pred$embedding
-  dimnames(emb) <- list(colnames(so), paste0("PC_", seq_len(ncol(emb))))
-  so[["pca"]] <- SeuratObject::CreateDimReducObject(embeddings = emb, key = "PC_", assay = "RNA")
+  so <- annotated_seurat(pred, "pca", "PC_")
   out2 <- scnym_discover(so, space = "pca", k = 10)
   expect_equal(unname(out2$scNym_candidate), unname(out$scNym_candidate))
 })

@@ -455,7 +455,7 @@ fn unconfident_cells_are_pulled_toward_uniform() {
     let keep: Vec<usize> = (0..s.spec.n_train)
         .filter(|&i| s.train_labels[i] < 3)
         .collect();
-    let train_data = || TrainData {
+    let known = || TrainData {
         x: s.train_x().select_rows(&keep).unwrap(),
         labels: keep.iter().map(|&i| s.train_labels[i]).collect(),
         domains: vec![0; keep.len()],
@@ -468,11 +468,8 @@ fn unconfident_cells_are_pulled_toward_uniform() {
         let mut cfg = quick_config("new_identity_discovery", 40, 0);
         cfg.ssl_ramp_epochs = 10;
         cfg.unconfident_weight = weight;
-        let mut t = Trainer::new(cfg, train_data(), Some(s.target_data()), info.clone()).unwrap();
-        while !t.is_finished() {
-            t.run_epoch(&mut || false).unwrap();
-        }
-        let p = t.finish().unwrap().predict(&tx, false, 1).unwrap();
+        let model = train_data(cfg, known(), Some(s.target_data()), info.clone());
+        let p = model.predict(&tx, false, 1).unwrap();
         let (mut conf_new, mut n_new, mut correct, mut n_known) = (0.0, 0, 0, 0);
         for (i, row) in p.probabilities.chunks(3).enumerate() {
             let arg = (0..3).fold(0, |b, k| if row[k] > row[b] { k } else { b });

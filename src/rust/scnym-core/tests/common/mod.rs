@@ -198,7 +198,17 @@ pub fn train(config: Config, s: &Synth, with_target: bool) -> Model {
     } else {
         None
     };
-    let mut t = Trainer::new(config, s.train_data(), target, s.info()).unwrap();
+    train_data(config, s.train_data(), target, s.info())
+}
+
+/// Trains on the given data to the end and returns the model.
+pub fn train_data(
+    config: Config,
+    train: TrainData,
+    target: Option<TargetData>,
+    info: ModelInfo,
+) -> Model {
+    let mut t = Trainer::new(config, train, target, info).unwrap();
     while !t.is_finished() {
         t.run_epoch(&mut || false).unwrap();
     }
