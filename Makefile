@@ -7,7 +7,7 @@ export NOT_CRAN = true
 # Real data sets for the tests, vignettes and benchmarks that use them (skipped when absent).
 export SCNYM_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: setup install document quickstart test test-rust test-r check lint clean
+.PHONY: setup install document quickstart test test-rust test-r check lint clean bench-accuracy
 
 setup:
 	tools/setup.sh
@@ -42,3 +42,16 @@ lint: setup
 
 clean:
 	rm -rf $(TARBALL) scnym.Rcheck src/*.o src/*.so src/Makevars
+
+# Accuracy benchmark next to the peers (not part of `make test`; see bench/accuracy/README.md).
+# Peers are cached (only missing predictions are computed); scANVI only with SCANVI=1.
+SCNYM_BENCH_VENV ?= $(HOME)/.cache/scnym/bench-venv
+export SCNYM_BENCH_VENV
+comma := ,
+bench-accuracy: install
+	bench/accuracy/setup-peers.sh
+	$(RSCRIPT) bench/accuracy/tasks.R
+	$(RSCRIPT) bench/accuracy/peers_r.R
+	$(SCNYM_BENCH_VENV)/bin/python bench/accuracy/peers_py.py --methods logreg,svm,celltypist$(if $(filter 1,$(SCANVI)),$(comma)scanvi)
+	$(RSCRIPT) bench/accuracy/run_scnym.R
+	$(RSCRIPT) bench/accuracy/summarise.R
