@@ -48,6 +48,16 @@ pub struct Config {
     /// the pull also drags shifted known cells down). Absent in models saved before it existed.
     #[serde(default)]
     pub unconfident_weight: f64,
+    /// Class balance of the labeled mini-batches: cells are drawn with probability proportional
+    /// to `n_k^-class_balance` for a cell of a class with `n_k` training cells (0: a plain shuffle,
+    /// as in the paper; 1: every class equally often). Absent in models saved before it existed.
+    #[serde(default)]
+    pub class_balance: f64,
+    /// Minimum number of optimizer steps per epoch: small references repeat their cells within an
+    /// epoch instead of taking one step (0: one pass over the labeled cells, as in the paper).
+    /// Absent in models saved before it existed.
+    #[serde(default)]
+    pub min_steps_per_epoch: usize,
     /// Temperature used to sharpen pseudolabels.
     pub sharpen_temperature: f64,
     /// MixUp Beta(alpha, alpha) parameter (0 disables MixUp).
@@ -72,6 +82,7 @@ pub struct Config {
 
 const PRESETS: &[&str] = &[
     "default",
+    "paper",
     "no_new_identity",
     "new_identity_discovery",
     "no_dan",
@@ -99,6 +110,8 @@ impl Default for Config {
             pseudolabel_min_confidence: 0.0,
             adv_confident_only: false,
             unconfident_weight: 0.0,
+            class_balance: 0.0,
+            min_steps_per_epoch: 0,
             sharpen_temperature: 0.5,
             mixup_alpha: 0.3,
             mask_prob: 0.1,
@@ -122,6 +135,7 @@ impl Config {
         };
         match name {
             "default" | "no_new_identity" => {}
+            "paper" => {}
             "new_identity_discovery" => {
                 c.pseudolabel_min_confidence = 0.9;
                 c.adv_confident_only = true;
@@ -218,6 +232,14 @@ impl Config {
             1.0,
             "in [0, 1]",
         )?;
+        finite_in("class_balance", self.class_balance, 0.0, 1.0, "in [0, 1]")?;
+        if self.min_steps_per_epoch > 100_000 {
+            return Err(bad(
+                "min_steps_per_epoch",
+                self.min_steps_per_epoch,
+                "in 0..=100000",
+            ));
+        }
         finite_in(
             "unconfident_weight",
             self.unconfident_weight,

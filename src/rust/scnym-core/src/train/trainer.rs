@@ -31,6 +31,7 @@ use crate::model::adversary::Adversary;
 use crate::model::classifier::{Classifier, Shape};
 use crate::model::{Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
 use crate::rng::{self, EngineRng, Stream};
+use rand::distributions::{Distribution, WeightedIndex};
 use rand::seq::SliceRandom;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -362,8 +363,7 @@ impl Trainer {
         } else {
             0.0
         };
-        let mut order = self.fit_rows.clone();
-        order.shuffle(&mut self.rng);
+        let order = self.epoch_order()?;
         let bounds = batch_bounds(order.len(), self.batch_size);
         let mut sum = StepLosses::default();
         // the steps run libtorch single-threaded inside the engine's own threads (see `par`)
@@ -431,6 +431,43 @@ impl Trainer {
         };
         self.history.push(stats.clone());
         Ok(stats)
+    }
+
+    /// The labeled rows of one epoch in batch order. One shuffled pass over the training cells
+    /// (the paper) gives `ceil(n / batch)` steps; with `min_steps_per_epoch` above that, passes are
+    /// repeated up to that many full batches. With `class_balance > 0` the rows are drawn with
+    /// replacement, a cell of a class with `n_k` training cells with weight `n_k^-class_balance`.
+    fn epoch_order(&mut self) -> Result<Vec<usize>> {
+        let n = self.fit_rows.len();
+        let natural = batch_bounds(n, self.batch_size).len();
+        let len = if n > 0 && self.config.min_steps_per_epoch > natural {
+            self.config.min_steps_per_epoch * self.batch_size
+        } else {
+            n
+        };
+        if self.config.class_balance == 0.0 {
+            let mut order = Vec::with_capacity(len + n);
+            while order.len() < len {
+                let start = order.len();
+                order.extend_from_slice(&self.fit_rows);
+                order[start..].shuffle(&mut self.rng);
+            }
+            order.truncate(len);
+            return Ok(order);
+        }
+        let mut counts = vec![0usize; self.info.classes.len()];
+        for &r in &self.fit_rows {
+            counts[self.labels[r] as usize] += 1;
+        }
+        let weights = self
+            .fit_rows
+            .iter()
+            .map(|&r| (counts[self.labels[r] as usize] as f64).powf(-self.config.class_balance));
+        let pick = WeightedIndex::new(weights)
+            .map_err(|e| Error::internal(format!("class-balanced sampling: {e}")))?;
+        Ok((0..len)
+            .map(|_| self.fit_rows[pick.sample(&mut self.rng)])
+            .collect())
     }
 
     /// One optimisation step on labeled rows `lab` and target rows `tgt`.
