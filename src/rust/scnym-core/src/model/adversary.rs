@@ -14,7 +14,6 @@ impl Adversary {
     pub fn new(
         width: usize,
         n_domains: usize,
-        requires_grad: bool,
         rng: &mut EngineRng,
         device: Device,
     ) -> Result<Self> {
@@ -22,7 +21,7 @@ impl Adversary {
             hidden: Linear::new(width, width, rng, device)?,
             output: Linear::new(width, n_domains, rng, device)?,
         };
-        a.set_requires_grad(requires_grad)?;
+        a.track_gradients()?;
         Ok(a)
     }
 
@@ -35,14 +34,15 @@ impl Adversary {
         ]
     }
 
-    fn set_requires_grad(&mut self, on: bool) -> Result<()> {
+    /// The adversary only exists in training: its parameters always track gradients.
+    fn track_gradients(&mut self) -> Result<()> {
         for t in [
             &mut self.hidden.weight,
             &mut self.hidden.bias,
             &mut self.output.weight,
             &mut self.output.bias,
         ] {
-            *t = t.f_detach()?.f_set_requires_grad(on)?;
+            *t = t.f_detach()?.f_set_requires_grad(true)?;
         }
         Ok(())
     }

@@ -269,8 +269,7 @@ impl Classifier {
     }
 
     /// The hidden blocks in eval mode (BatchNorm running statistics, no dropout), from the first
-    /// layer's pre-activation to the embedding. (Training runs its blocks in `train::step`, or in
-    /// `train::step_autograd` on other devices.)
+    /// layer's pre-activation to the embedding. (Training runs them in train mode in `train::step`.)
     pub fn trunk(&self, first_pre: &Tensor) -> Result<Tensor> {
         let mut h = first_pre.shallow_clone();
         for (l, norm) in self.norms.iter().enumerate() {

@@ -1,15 +1,16 @@
-//! Loss functions on logits.
+//! The training losses, each defined once, on logits: `train::step` only calls these and weighs
+//! their values. They keep the logits' precision (f32 in training, f64 in the gradient tests).
 
 use crate::error::Result;
 use tch::{Kind, Tensor};
 
-/// Mean over rows of `-sum_k y_k log softmax(z)_k` (soft-label cross-entropy).
+/// Supervised loss: mean over rows of `-sum_k y_k log softmax(z)_k` (soft-label cross-entropy).
 pub(crate) fn soft_cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let log_p = logits.f_log_softmax(1, Kind::Float)?;
+    let log_p = logits.f_log_softmax(1, None::<Kind>)?;
     Ok(log_p
         .f_mul(targets)?
-        .f_sum_dim_intlist(1, false, Kind::Float)?
-        .f_mean(Kind::Float)?
+        .f_sum_dim_intlist(1, false, None::<Kind>)?
+        .f_mean(None::<Kind>)?
         .f_neg()?)
 }
 
@@ -20,24 +21,35 @@ pub(crate) fn consistency_loss(
     targets: &Tensor,
     denominator: f64,
 ) -> Result<Tensor> {
-    let p = logits.f_softmax(1, Kind::Float)?;
+    let p = logits.f_softmax(1, None::<Kind>)?;
     let d = p.f_sub(targets)?;
-    Ok(d.f_mul(&d)?.f_sum(Kind::Float)?.f_div_scalar(denominator)?)
+    Ok(d.f_mul(&d)?
+        .f_sum(None::<Kind>)?
+        .f_div_scalar(denominator)?)
 }
 
-/// Mean cross-entropy against integer class codes.
+/// The pull of unconfident target rows toward the uniform distribution: the consistency loss
+/// against `1 / n_classes` in every class.
+pub(crate) fn pull_to_uniform(logits: &Tensor, denominator: f64) -> Result<Tensor> {
+    let n_classes = logits.size().get(1).copied().unwrap_or(1).max(1);
+    let uniform = logits
+        .f_zeros_like()?
+        .f_add_scalar(1.0 / n_classes as f64)?;
+    consistency_loss(logits, &uniform, denominator)
+}
+
+/// Domain loss of the adversary: mean cross-entropy against integer domain codes.
 pub(crate) fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    let log_p = logits.f_log_softmax(1, Kind::Float)?;
+    let log_p = logits.f_log_softmax(1, None::<Kind>)?;
     Ok(log_p
         .f_gather(1, &labels.f_unsqueeze(1)?, false)?
-        .f_mean(Kind::Float)?
+        .f_mean(None::<Kind>)?
         .f_neg()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::Device;
 
     fn val(t: &Tensor) -> f64 {
         t.f_double_value(&[]).unwrap()
@@ -45,7 +57,6 @@ mod tests {
 
     #[test]
     fn losses_match_hand_computation() {
-        let opts = (Kind::Float, Device::Cpu);
         let z = Tensor::f_from_slice(&[0.0f32, 0.0, 1.0, 3.0])
             .unwrap()
             .f_view([2, 2])
@@ -63,6 +74,8 @@ mod tests {
         let p1 = 1.0 / (1.0 + (-2.0f64).exp());
         let expect_c = (0.25 + 0.25 + (1.0 - p1 - 0.5).powi(2) + (p1 - 0.5).powi(2)) / 4.0;
         assert!((val(&consistency_loss(&z, &y, 4.0).unwrap()) - expect_c).abs() < 1e-5);
-        let _ = opts;
+        // row 1 is uniform already; row 2 is (1 - p1, p1)
+        let expect_u = (2.0 * (p1 - 0.5).powi(2)) / 3.0;
+        assert!((val(&pull_to_uniform(&z, 3.0).unwrap()) - expect_u).abs() < 1e-5);
     }
 }

@@ -7,7 +7,6 @@ mod schedules;
 mod split;
 mod stats;
 mod step;
-mod step_autograd;
 mod temperature;
 mod trainer;
 

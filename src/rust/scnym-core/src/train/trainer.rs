@@ -10,8 +10,8 @@
 //! 4. Train-mode passes through the hidden blocks, each its own BatchNorm batch as in the
 //!    reference: target-dominant mixed rows (with the unconfident target rows), labeled-dominant
 //!    mixed rows, and the unmixed `[H_u; H_l]` rows that feed the adversary through gradient
-//!    reversal; the losses and their gradients (`step`: by hand on the CPU, `step_autograd`
-//!    elsewhere), and `dW1 = X^T dH` from the gradient with respect to `H`.
+//!    reversal; the losses and their gradients by autograd (`step`), and `dW1 = X^T dH` from
+//!    the gradient with respect to `H`.
 //! 5. One Adadelta step over classifier and adversary.
 //!
 //! During the steps libtorch runs single-threaded inside the engine's own threads (`par`).
@@ -21,8 +21,7 @@ use super::optim::Adadelta;
 use super::schedules;
 use super::split::validation_split;
 use super::stats::EpochStats;
-use super::step::{self, AdversaryPlan, StepPlan};
-use super::step_autograd::{autograd_step, Masks};
+use super::step::{train_step, AdversaryPlan, StepPlan};
 use super::{fit_temperature, ModelInfo, TargetData, TrainData};
 use crate::config::{apply_threads, Config};
 use crate::data::{mixup_plan, CsrMatrix, FirstLayerMode, SparseBatch};
@@ -253,14 +252,11 @@ impl Trainer {
         };
         let mut init_rng = rng::stream(config.seed, Stream::Init);
         let mut net = Classifier::new(shape, config.dropout, &mut init_rng, device)?;
-        // only the autograd step (devices other than the CPU) needs gradient tracking
-        let autograd = !step::supports(device);
-        net.set_requires_grad(autograd)?;
+        net.set_requires_grad(true)?;
         let adversary = if use_adv {
             Some(Adversary::new(
                 config.hidden_width,
                 n_domains,
-                autograd,
                 &mut init_rng,
                 device,
             )?)
@@ -577,15 +573,10 @@ impl Trainer {
                 codes: &codes,
                 lambda: lambda_adv,
             }),
-            threads,
         };
 
         // 5. forward and backward passes
-        let result = if step::supports(self.device) {
-            step::train_step(&self.net, &plan, &mut self.rng)?
-        } else {
-            autograd_step(&self.net, &plan, Masks::Random(&mut self.rng))?
-        };
+        let result = train_step(&self.net, &plan, &mut self.rng)?;
         if !result.total.is_finite() {
             return Err(Error::NonFiniteLoss {
                 epoch,
