@@ -273,6 +273,16 @@ readme <- c(paste("| method |", paste(names(compact)[-1], collapse = " | "), "|"
                   "method's own confidence (known vs unseen) and the share of unseen cells the",
                   "method leaves unassigned. Details: bench/results/accuracy/table.md."))
 writeLines(readme, file.path(res_dir, "README-table.md"))
+# The package README shows the same table between two markers.
+readme_path <- file.path(here, "README.md")
+if (file.exists(readme_path)) {
+  lines <- readLines(readme_path)
+  begin <- grep("<!-- accuracy-table:begin", lines, fixed = TRUE)
+  end <- grep("<!-- accuracy-table:end", lines, fixed = TRUE)
+  if (length(begin) == 1L && length(end) == 1L && begin < end) {
+    writeLines(c(lines[seq_len(begin)], readme, lines[end:length(lines)]), readme_path)
+  }
+}
 
 # Plot: tasks x methods, accuracy and macro-F1.
 long <- rbind(data.frame(task = summary$task, method = summary$method, metric = "accuracy",

@@ -21,6 +21,13 @@ test_that("presets come from the Rust core and differ as documented", {
   no_ssl <- scnym_config("no_ssl")
   expect_equal(c(no_ssl$ssl_weight, no_ssl$adv_weight), c(0, 0))
   expect_equal(scnym_config("no_new_identity")$pseudolabel_min_confidence, 0)
+  # the package's defaults depart from the paper, whose procedure stays a preset
+  expect_equal(c(default$min_steps_per_epoch, default$class_balance), c(0, 0.5))
+  expect_false(default$pseudolabel_adaptive)
+  paper <- scnym_config("paper")
+  expect_equal(c(paper$min_steps_per_epoch, paper$class_balance), c(0, 0))
+  same <- setdiff(names(default), c("preset", "class_balance"))
+  expect_equal(unclass(paper)[same], unclass(default)[same])
   # the preset values are the core's
   core <- jsonlite::fromJSON(scnym:::rs_config_preset("no_dan"))
   expect_equal(unclass(scnym_config("no_dan"))[names(core)[names(core) != "seed"]],
@@ -39,6 +46,18 @@ test_that("every parameter can be overridden and keeps its type", {
   expect_identical(cfg$device, "auto")
   expect_identical(names(cfg), names(scnym_config()))
   expect_null(scnym_config(seed = NULL)$seed)
+})
+
+test_that("sampling and threshold parameters are checked", {
+  cfg <- scnym_config(class_balance = 1, min_steps_per_epoch = 20, pseudolabel_adaptive = TRUE)
+  expect_identical(cfg$class_balance, 1)
+  expect_identical(cfg$min_steps_per_epoch, 20L)
+  expect_true(cfg$pseudolabel_adaptive)
+  expect_error(scnym_config(class_balance = 1.5), class = "scnym_error_invalid_argument")
+  expect_error(scnym_config(min_steps_per_epoch = -1), class = "scnym_error_invalid_argument")
+  expect_error(scnym_config(min_steps_per_epoch = 2.5), class = "scnym_error_invalid_argument")
+  expect_error(scnym_config(pseudolabel_adaptive = NA), class = "scnym_error_invalid_argument")
+  expect_snapshot(scnym_config(class_balance = 2), error = TRUE)
 })
 
 test_that("configurations cross to the core as valid JSON", {
@@ -60,6 +79,9 @@ test_that("a configuration from before unconfident_weight existed still prints",
   old <- scnym_config()
   old$unconfident_weight <- NULL
   expect_output(print(old), "pseudolabels: used at confidence >= 0; MixUp")
+  old[c("class_balance", "min_steps_per_epoch", "pseudolabel_adaptive")] <- NULL
+  expect_output(print(old), "class balance 0, one pass per epoch")
+  expect_output(print(scnym_config(min_steps_per_epoch = 5)), "at least 5 steps per epoch")
 })
 
 test_that("as_config accepts a preset name or a config", {

@@ -40,6 +40,11 @@ pub struct Config {
     pub adv_ramp_epochs: usize,
     /// Pseudolabel confidence threshold tau: target cells below it are neither mixed nor used.
     pub pseudolabel_min_confidence: f64,
+    /// Per-class pseudolabel thresholds (FlexMatch): `pseudolabel_min_confidence` scaled down for
+    /// classes that few target cells reach with confidence (false: one threshold for all, as in
+    /// the paper). Absent in models saved before it existed.
+    #[serde(default)]
+    pub pseudolabel_adaptive: bool,
     /// Only confident target cells train the adversary.
     pub adv_confident_only: bool,
     /// Weight, relative to the consistency loss, of pulling target cells below tau toward the
@@ -50,12 +55,12 @@ pub struct Config {
     pub unconfident_weight: f64,
     /// Class balance of the labeled mini-batches: cells are drawn with probability proportional
     /// to `n_k^-class_balance` for a cell of a class with `n_k` training cells (0: a plain shuffle,
-    /// as in the paper; 1: every class equally often). Absent in models saved before it existed.
+    /// as in the paper; 1: every class equally often). Models saved before it existed load with 0.
     #[serde(default)]
     pub class_balance: f64,
     /// Minimum number of optimizer steps per epoch: small references repeat their cells within an
     /// epoch instead of taking one step (0: one pass over the labeled cells, as in the paper).
-    /// Absent in models saved before it existed.
+    /// Models saved before it existed load with 0.
     #[serde(default)]
     pub min_steps_per_epoch: usize,
     /// Temperature used to sharpen pseudolabels.
@@ -108,9 +113,10 @@ impl Default for Config {
             adv_weight: 0.1,
             adv_ramp_epochs: 20,
             pseudolabel_min_confidence: 0.0,
+            pseudolabel_adaptive: false,
             adv_confident_only: false,
             unconfident_weight: 0.0,
-            class_balance: 0.0,
+            class_balance: 0.5,
             min_steps_per_epoch: 0,
             sharpen_temperature: 0.5,
             mixup_alpha: 0.3,
@@ -126,7 +132,8 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The configuration of a named preset: "default" (alias "no_new_identity"),
+    /// The configuration of a named preset: "default" (alias "no_new_identity"), "paper" (the
+    /// reference's procedure: labeled batches from a plain shuffle, no class balance),
     /// "new_identity_discovery", "no_dan" or "no_ssl".
     pub fn preset(name: &str) -> Result<Config> {
         let mut c = Config {
@@ -135,7 +142,7 @@ impl Config {
         };
         match name {
             "default" | "no_new_identity" => {}
-            "paper" => {}
+            "paper" => c.class_balance = 0.0,
             "new_identity_discovery" => {
                 c.pseudolabel_min_confidence = 0.9;
                 c.adv_confident_only = true;
@@ -318,6 +325,23 @@ mod tests {
         let c = Config::preset("new_identity_discovery").unwrap();
         assert_eq!(c.pseudolabel_min_confidence, 0.9);
         assert!(c.adv_confident_only);
+        // the package default departs from the paper (bench/accuracy); "paper" keeps its procedure
+        let (d, p) = (
+            Config::preset("default").unwrap(),
+            Config::preset("paper").unwrap(),
+        );
+        assert_eq!((d.min_steps_per_epoch, d.class_balance), (5, 0.5));
+        assert_eq!((p.min_steps_per_epoch, p.class_balance), (0, 0.0));
+        assert!(!d.pseudolabel_adaptive && !p.pseudolabel_adaptive);
+        assert_eq!(
+            p,
+            Config {
+                preset: "paper".into(),
+                min_steps_per_epoch: 0,
+                class_balance: 0.0,
+                ..d
+            }
+        );
         // the pull is opt-in: without new types it drags known ones down (bench/trust)
         for name in Config::preset_names() {
             assert_eq!(Config::preset(name).unwrap().unconfident_weight, 0.0);
@@ -337,5 +361,17 @@ mod tests {
         v.as_object_mut().unwrap().remove("unconfident_weight");
         let old: Config = serde_json::from_value(v).unwrap();
         assert_eq!(old.unconfident_weight, 0.0);
+        // and before the sampling and adaptive-threshold fields: the paper's procedure
+        let mut v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        for field in [
+            "class_balance",
+            "min_steps_per_epoch",
+            "pseudolabel_adaptive",
+        ] {
+            v.as_object_mut().unwrap().remove(field);
+        }
+        let old: Config = serde_json::from_value(v).unwrap();
+        assert_eq!((old.class_balance, old.min_steps_per_epoch), (0.0, 0));
+        assert!(!old.pseudolabel_adaptive);
     }
 }

@@ -8,6 +8,7 @@ mod split;
 mod stats;
 mod step;
 mod temperature;
+mod thresholds;
 mod trainer;
 
 pub use stats::EpochStats;

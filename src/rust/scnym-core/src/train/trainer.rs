@@ -22,6 +22,7 @@ use super::schedules;
 use super::split::validation_split;
 use super::stats::EpochStats;
 use super::step::{train_step, AdversaryPlan, StepPlan};
+use super::thresholds::Thresholds;
 use super::{fit_temperature, ModelInfo, TargetData, TrainData};
 use crate::config::{apply_threads, Config};
 use crate::data::{mixup_plan, CsrMatrix, FirstLayerMode, SparseBatch};
@@ -87,7 +88,9 @@ pub struct Trainer {
     batch_size: usize,
     rng: EngineRng,
     stopper: EarlyStopping,
+    thresholds: Thresholds,
     best: Option<Vec<Tensor>>,
+
     history: Vec<EpochStats>,
     class_counts: Vec<usize>,
     finished: bool,
@@ -276,6 +279,12 @@ impl Trainer {
             config.weight_decay,
         )?;
         let stopper = EarlyStopping::new(config.min_epochs.min(config.max_epochs), config.patience);
+        let thresholds = Thresholds::new(
+            config.pseudolabel_min_confidence,
+            config.pseudolabel_adaptive,
+            n_classes,
+            target_stream.as_ref().map_or(0, |t| t.order.len()),
+        );
         Ok(Trainer {
             config,
             info,
@@ -294,6 +303,7 @@ impl Trainer {
             batch_size,
             rng: train_rng,
             stopper,
+            thresholds,
             best: None,
             history: Vec::new(),
             class_counts,
@@ -513,15 +523,11 @@ impl Trainer {
             let h_u = h_pre.f_narrow(0, 0, n_u as i64)?;
             let logits = self.net.head(&self.net.trunk(&h_u)?)?;
             let probs = logits.f_softmax(1, Kind::Float)?;
-            let (max_p, _) = probs.f_max_dim(1, false)?;
+            let (max_p, arg) = probs.f_max_dim(1, false)?;
             let max_p = Vec::<f32>::try_from(&max_p.f_to_device(Device::Cpu)?)?;
-            for (i, &c) in max_p.iter().enumerate() {
-                if c as f64 >= cfg.pseudolabel_min_confidence {
-                    conf.push(i);
-                } else {
-                    unconf.push(i);
-                }
-            }
+            let arg = Vec::<i64>::try_from(&arg.f_to_device(Device::Cpu)?)?;
+            let rows = tgt.unwrap_or(&[]);
+            (conf, unconf) = self.thresholds.split(rows, &arg, &max_p);
             // sharpen: q^(1/T) / sum = softmax(logits / T)
             let sharp = logits
                 .f_div_scalar(cfg.sharpen_temperature)?
@@ -706,6 +712,71 @@ fn loss_and_accuracy(logits: &[f32], labels: &[i64], n_classes: usize) -> (f64, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A trainer on `counts[k]` cells of class `k` (3 genes, one marker per class), no target.
+    fn trainer(counts: &[usize], config: Config) -> Trainer {
+        let labels: Vec<i64> = counts
+            .iter()
+            .enumerate()
+            .flat_map(|(k, &n)| std::iter::repeat(k as i64).take(n))
+            .collect();
+        let n = labels.len();
+        let values: Vec<f64> = labels
+            .iter()
+            .flat_map(|&k| (0..3).map(move |g| if g == k as usize { 9.0 } else { 1.0 }))
+            .collect();
+        let x = CsrMatrix::from_dense(n, 3, &values, &[0, 1, 2], 3, true).unwrap();
+        let info = ModelInfo {
+            genes: vec!["a".into(), "b".into(), "c".into()],
+            classes: (0..counts.len()).map(|k| format!("t{k}")).collect(),
+            domains: vec!["d".into()],
+        };
+        let train = TrainData {
+            x,
+            labels,
+            domains: vec![0; n],
+        };
+        Trainer::new(config, train, None, info).unwrap()
+    }
+
+    fn class_shares(t: &mut Trainer) -> (usize, Vec<f64>) {
+        let order = t.epoch_order().unwrap();
+        let mut counts = vec![0usize; t.info.classes.len()];
+        for &r in &order {
+            counts[t.labels[r] as usize] += 1;
+        }
+        let n = order.len();
+        (n, counts.iter().map(|&c| c as f64 / n as f64).collect())
+    }
+
+    #[test]
+    fn epoch_order_balances_classes_and_repeats_small_references() {
+        let mut cfg = Config::preset("paper").unwrap();
+        cfg.batch_size = 32;
+        cfg.val_fraction = 0.0;
+        // the paper: one shuffled pass, every fit cell once
+        let mut t = trainer(&[180, 20], cfg.clone());
+        let mut order = t.epoch_order().unwrap();
+        order.sort_unstable();
+        assert_eq!(order, (0..200).collect::<Vec<_>>());
+        // at least 20 steps of 32: passes repeat up to 640 rows, each cell 3 or 4 times
+        cfg.min_steps_per_epoch = 20;
+        let mut t = trainer(&[180, 20], cfg.clone());
+        let order = t.epoch_order().unwrap();
+        assert_eq!(order.len(), 640);
+        let mut seen = vec![0usize; 200];
+        order.iter().for_each(|&r| seen[r] += 1);
+        assert!(seen.iter().all(|&c| c == 3 || c == 4));
+        assert_eq!(batch_bounds(order.len(), t.batch_size).len(), 20);
+        // class_balance 1: both classes about half of the rows; 0.5: in between
+        cfg.class_balance = 1.0;
+        let (_, shares) = class_shares(&mut trainer(&[180, 20], cfg.clone()));
+        assert!((shares[1] - 0.5).abs() < 0.06, "{shares:?}");
+        cfg.class_balance = 0.5;
+        let (_, shares) = class_shares(&mut trainer(&[180, 20], cfg));
+        // 20^0.5 / (180^0.5 + 20^0.5) = 0.25
+        assert!((shares[1] - 0.25).abs() < 0.06, "{shares:?}");
+    }
 
     #[test]
     fn batches_never_end_with_a_single_row() {
