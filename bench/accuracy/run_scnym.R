@@ -37,15 +37,7 @@ seeds <- as.integer(parse_list_opt(args, "seeds", "0,1,2"))
 preset <- opt("preset", "default")
 overrides <- opt("set", "")
 jobs <- as.integer(opt("jobs", "1"))
-parse_overrides <- function(text) {
-  if (!nzchar(text)) return(list())
-  pairs <- strsplit(strsplit(text, ",")[[1]], "=")
-  values <- lapply(pairs, function(p) {
-    v <- utils::type.convert(p[[2]], as.is = TRUE)
-    if (is.character(v) && v %in% c("TRUE", "FALSE")) as.logical(v) else v
-  })
-  stats::setNames(values, vapply(pairs, `[[`, "", 1))
-}
+source(file.path(dirname(script), "..", "config-overrides.R"))
 default_label <- function() {
   parts <- c(if (preset != "default") preset,
              if (nzchar(overrides)) gsub("[=,]", "_", overrides))

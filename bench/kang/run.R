@@ -37,15 +37,7 @@ overrides <- opt("set", "")
 label <- opt("label", if (nzchar(overrides)) gsub("[=,]", "_", overrides) else preset)
 with_reference <- !"--no-reference" %in% args
 summarise_only <- "--summarise-only" %in% args
-parse_overrides <- function(text) {
-  if (!nzchar(text)) return(list())
-  pairs <- strsplit(strsplit(text, ",")[[1]], "=")
-  values <- lapply(pairs, function(p) {
-    v <- utils::type.convert(p[[2]], as.is = TRUE)
-    if (is.character(v) && v %in% c("TRUE", "FALSE")) as.logical(v) else v
-  })
-  stats::setNames(values, vapply(pairs, `[[`, "", 1))
-}
+source(file.path(here, "bench", "config-overrides.R"))
 config <- do.call(scnym_config, c(list(preset), parse_overrides(overrides)))
 load_avg <- function() as.numeric(strsplit(readLines("/proc/loadavg"), " ")[[1]][1:3])
 out_dir <- opt("out", file.path(here, "bench", "results", "kang"))
