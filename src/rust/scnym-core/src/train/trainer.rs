@@ -718,7 +718,7 @@ mod tests {
         let labels: Vec<i64> = counts
             .iter()
             .enumerate()
-            .flat_map(|(k, &n)| std::iter::repeat(k as i64).take(n))
+            .flat_map(|(k, &n)| std::iter::repeat_n(k as i64, n))
             .collect();
         let n = labels.len();
         let values: Vec<f64> = labels
