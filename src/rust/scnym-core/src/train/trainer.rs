@@ -90,7 +90,6 @@ pub struct Trainer {
     stopper: EarlyStopping,
     thresholds: Thresholds,
     best: Option<Vec<Tensor>>,
-
     history: Vec<EpochStats>,
     class_counts: Vec<usize>,
     finished: bool,
