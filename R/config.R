@@ -73,9 +73,11 @@ config_spec <- list(
 #'
 #' `min_steps_per_epoch` (0 in every preset) makes small references repeat their cells within an
 #' epoch instead of taking a single optimiser step. With 5 on the ten panc8 tasks (100 to 400
-#' reference cells) accuracy rose from 0.921 to 0.939 (3 seeds, with `class_balance = 0.5`), but
-#' training took up to 5 times longer and one of three seeds of a CellBench task with two unseen
-#' cell lines mapped a known line wrongly (accuracy 0.72), so it is not a default.
+#' reference cells) accuracy rose from 0.923 to 0.939 (3 seeds; method
+#' `scnym_min_steps_per_epoch_5` in `bench/results/accuracy/`), but training on the CellBench
+#' tasks (20,000 genes) took 143-228 s instead of 25-37 s, and one of three seeds of a CellBench
+#' task with two unseen cell lines mapped a known line wrongly (accuracy 0.72), so it is not a
+#' default.
 #' * `"new_identity_discovery"`: only target cells with confidence >= 0.9 are pseudolabelled and
 #'   train the adversary; cell types absent from the reference keep lower confidence. Use it when
 #'   the query may hold new cell types.
@@ -96,9 +98,10 @@ config_spec <- list(
 #' `pseudolabel_adaptive = TRUE` (off in every preset) replaces the single pseudolabel threshold by
 #' per-class thresholds (FlexMatch, Zhang et al. 2021): `pseudolabel_min_confidence` scaled down
 #' for classes that few target cells reach with confidence, so that hard or rare classes still
-#' get pseudolabels. On the ten panc8 tasks of the benchmark, with threshold 0.9 and the
-#' adversary on confident cells, it gave accuracy 0.918 against 0.912 for the fixed threshold
-#' (means over 3 seeds; `"paper"` without a threshold: 0.921).
+#' get pseudolabels. In exploratory runs on the ten panc8 tasks of the benchmark (3 seeds, the
+#' `"paper"` preset with threshold 0.9 and the adversary on confident cells) it gave accuracy
+#' 0.918 against 0.912 for the fixed threshold (no threshold: 0.921). Rerun with
+#' `bench/accuracy/run_scnym.R --preset paper --set pseudolabel_adaptive=TRUE,...`.
 #'
 #' Parameters (defaults of the `"default"` preset in brackets): `hidden_width` \[256\],
 #' `n_hidden` \[3\], `dropout` \[0.5\], `batch_size` \[256\], `max_epochs` \[100\],
