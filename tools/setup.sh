@@ -20,19 +20,8 @@ apt_packages=(
   r-cran-lintr r-cran-jsonlite pandoc libopenblas0-openmp
 )
 
-missing=()
-for p in "${apt_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
 here=$(cd "$(dirname "$0")" && pwd)
+"$here/apt-install.sh" setup "${apt_packages[@]}"
 found=$(env -u LIBTORCH -u LIBTORCH_INCLUDE -u LIBTORCH_LIB SCNYM_TORCH_VENV="$venv" \
   "$here/find-libtorch.sh" 2>/dev/null || true)
 if ! grep -q "^LIBTORCH_LIB=$venv/" <<<"$found" || ! grep -q "^LIBTORCH_VERSION=$torch_version$" <<<"$found" ||

@@ -23,18 +23,7 @@ python="${SCNYM_PYTHON:-python3}"
 req="$here/requirements-peers.txt"
 
 if [ "${SCNYM_BENCH_SKIP_R:-0}" != 1 ]; then
-  missing=()
-  for p in r-bioc-singler r-bioc-scuttle; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup-peers: installing Debian packages: ${missing[*]}"
-    sudo_cmd=""
-    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
-      "${missing[@]}" >/dev/null
-  fi
+  "$here/../../tools/apt-install.sh" setup-peers r-bioc-singler r-bioc-scuttle
 fi
 
 stamp="$venv/.scnym-bench-requirements"
