@@ -2,9 +2,10 @@
 #'
 #' Trains a model on a labelled reference with the cells of `x` as the unlabelled target (or
 #' uses a given model), predicts every cell of `x` and writes the results into `x`:
-#' * cell metadata columns `<key_added>` (predicted label), `<key_added>_confidence` and
-#'   `<key_added>_pruned` (the label, or `NA` when the confidence is below `prune_below`; see
-#'   [scnym_predict()]) - `meta.data` for Seurat, `colData` for SingleCellExperiment;
+#' * cell metadata columns `<key_added>` (predicted label), `<key_added>_confidence`,
+#'   `<key_added>_novelty` and `<key_added>_pruned` (the label, or `NA` when the cell is novel or
+#'   the confidence is below `prune_below`; see [scnym_predict()]) - `meta.data` for Seurat,
+#'   `colData` for SingleCellExperiment;
 #' * the scNym embedding as a reduction named `tolower(key_added)` (`"scnym"` by default):
 #'   `x[["scnym"]]` for Seurat, `reducedDim(x, "scnym")` for SingleCellExperiment;
 #' * a record of the run (time, package version, model summary, settings, missing genes, label
@@ -34,7 +35,7 @@
 #'   vector).
 #' @param key_added Name of the metadata column with the labels; also the prefix of the other
 #'   columns and (lower case) the name of the reduction.
-#' @param calibrated,prune_below As in [scnym_predict()].
+#' @param calibrated,prune_below,novelty_above As in [scnym_predict()].
 #' @param store_model Keep the model in the run record (it can be large: about 4 bytes x genes x
 #'   256).
 #' @param assay,layer For Seurat objects (also a Seurat reference): the assay and layer
@@ -70,13 +71,14 @@ scnym_annotate.default <- function(x, reference = NULL, labels = NULL, ...) {
 #' @export
 scnym_annotate.Seurat <- function(x, reference = NULL, labels = NULL, ..., domain = NULL,
                                   reference_domain = NULL, key_added = "scNym",
-                                  calibrated = TRUE, prune_below = 0.5, store_model = FALSE,
+                                  calibrated = TRUE, prune_below = 0.5,
+                                  novelty_above = 2.5, store_model = FALSE,
                                   assay = NULL, layer = NULL) {
   call <- rlang::current_env()
   run <- annotate_run(x, reference, labels, ..., domain = domain,
                       reference_domain = reference_domain, key_added = key_added,
                       calibrated = calibrated, prune_below = prune_below,
-                      store_model = store_model,
+                      novelty_above = novelty_above, store_model = store_model,
                       extract = list(assay = assay, layer = layer), call = call)
   pred <- run$predictions
   cols <- annotation_columns(pred, key_added)
@@ -99,12 +101,14 @@ scnym_annotate.Seurat <- function(x, reference = NULL, labels = NULL, ..., domai
 scnym_annotate.SummarizedExperiment <- function(x, reference = NULL, labels = NULL, ...,
                                                 domain = NULL, reference_domain = NULL,
                                                 key_added = "scNym", calibrated = TRUE,
-                                                prune_below = 0.5, store_model = FALSE,
-                                                assay_type = NULL) {
+                                                prune_below = 0.5,
+                                                novelty_above = 2.5,
+                                                store_model = FALSE, assay_type = NULL) {
   call <- rlang::current_env()
   run <- annotate_run(x, reference, labels, ..., domain = domain,
                       reference_domain = reference_domain, key_added = key_added,
                       calibrated = calibrated, prune_below = prune_below,
+                      novelty_above = novelty_above,
                       store_model = store_model, extract = list(assay_type = assay_type),
                       call = call)
   pred <- run$predictions
@@ -129,7 +133,8 @@ scnym_annotate.SummarizedExperiment <- function(x, reference = NULL, labels = NU
 
 # Trains (or takes) a model and predicts the cells of `x`; nothing is written yet.
 annotate_run <- function(x, reference, labels, ..., domain, reference_domain, key_added,
-                         calibrated, prune_below, store_model, extract, call) {
+                         calibrated, prune_below, novelty_above, store_model, extract,
+                         call) {
   check_string(key_added, call = call)
   if (!grepl("^[A-Za-z][A-Za-z0-9_.]*$", key_added)) {
     scnym_abort(c(paste("{.arg key_added} must start with a letter and hold only letters, digits,",
@@ -139,6 +144,7 @@ annotate_run <- function(x, reference, labels, ..., domain, reference_domain, ke
   }
   check_flag(calibrated, call = call)
   check_number(prune_below, min = 0, max = 1, call = call)
+  check_number(novelty_above, min = 0, call = call)
   check_flag(store_model, call = call)
   train_args <- list(...)
   allowed <- c("config", "seed", "threads", "device", "verbose", "input")
@@ -200,7 +206,7 @@ annotate_run <- function(x, reference, labels, ..., domain, reference_domain, ke
   query <- prepare_query(model, x, assay = extract$assay, layer = extract$layer,
                          assay_type = extract$assay_type, input = input, arg = "x", call = call)
   pred <- predict_prepared(model, query, calibrated = calibrated, prune_below = prune_below,
-                           threads = threads, call = call)
+                           novelty_above = novelty_above, threads = threads, call = call)
   record <- list(
     time = Sys.time(),
     scnym_version = as.character(utils::packageVersion("scnym")),
@@ -217,6 +223,7 @@ annotate_run <- function(x, reference, labels, ..., domain, reference_domain, ke
     missing_genes = query$missing_genes,
     calibrated = calibrated,
     prune_below = prune_below,
+    novelty_above = novelty_above,
     columns = names(annotation_columns(pred[0, , drop = FALSE], key_added)),
     reduction = tolower(key_added),
     label_counts = table(pred$label, useNA = "no"),
@@ -249,9 +256,9 @@ train_from_data <- function(ref, tgt, plan, train_args, input, call) {
 }
 
 annotation_columns <- function(pred, key_added) {
-  cols <- data.frame(pred$label, pred$confidence, pred$pruned_label,
+  cols <- data.frame(pred$label, pred$confidence, pred$novelty, pred$pruned_label,
                      row.names = rownames(pred), stringsAsFactors = FALSE)
-  names(cols) <- c(key_added, paste0(key_added, "_confidence"), paste0(key_added, "_pruned"))
+  names(cols) <- c(key_added, paste0(key_added, c("_confidence", "_novelty", "_pruned")))
   cols
 }
 

@@ -2,13 +2,15 @@
 
 #' Propose new cell types among low-confidence cells
 #'
-#' Cells that the model labels with confidence `<= threshold` are candidates for cell types absent
-#' from the training data. `scnym_discover()` builds a `k`-nearest-neighbour graph of the
-#' candidates in the scNym embedding (or in `space`), partitions it with the Leiden algorithm
-#' ([igraph::cluster_leiden()], modularity objective) at each of `resolutions`, keeps the
-#' partition with the highest Calinski-Harabasz score (computed in the same space), and describes
-#' each candidate cluster. Train with the `new_identity_discovery` preset (see [scnym_config()])
-#' when the target may hold new types: it keeps such cells at low confidence.
+#' Cells that the model labels with confidence `<= threshold`, and cells whose label was pruned
+#' (`pruned_label` `NA`: cells far from the reference cells of their label, see
+#' [scnym_predict()]), are candidates for cell types absent from the training data.
+#' `scnym_discover()` builds a `k`-nearest-neighbour graph of the candidates in the scNym
+#' embedding (or in `space`), partitions it with the Leiden algorithm ([igraph::cluster_leiden()],
+#' modularity objective) at each of `resolutions`, keeps the partition with the highest
+#' Calinski-Harabasz score (computed in the same space), and describes each candidate cluster.
+#' The default training (see [scnym_config()]) keeps cells of new types at low confidence and
+#' far from the reference cells, so that they become candidates.
 #'
 #' Which space: the scNym embedding is shaped to tell the *training* classes apart, and with
 #' `unconfident_weight > 0` (see [scnym_config()]) cells unlike any of them are pulled toward a
@@ -22,8 +24,8 @@
 #' Each cluster gets a `call`, decided in this order:
 #' 1. `"boundary"`: at least `boundary_fraction` of the `k` nearest neighbours of the cluster's
 #'    cells, searched among *all* cells, are confidently labelled (confidence
-#'    `>= known_confidence`, by default 0.9, the pseudolabel threshold of the
-#'    `new_identity_discovery` preset). The cluster lies within or at the edge of known
+#'    `>= known_confidence`, by default 0.9, the pseudolabel threshold of the default
+#'    preset). The cluster lies within or at the edge of known
 #'    populations: cells between known types, doublets or transitional states rather than a type
 #'    of their own. (Cells of a new type often get middling confidence, 0.5 to 0.9; they do not
 #'    count as confidently labelled neighbours.)
@@ -127,7 +129,8 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
   if (is.null(cells)) cells <- as.character(seq_len(nrow(x)))
   label <- as.character(x$label)
   conf <- as.numeric(x$confidence)
-  cand <- which(!is.na(conf) & conf <= threshold)
+  pruned <- if (is.null(x$pruned_label)) FALSE else is.na(x$pruned_label)
+  cand <- which((!is.na(conf) & conf <= threshold) | pruned)
   settings <- list(threshold = threshold, k = as.integer(k), resolutions = resolutions,
                    rare_cells = rare_cells, boundary_fraction = boundary_fraction,
                    known_confidence = known_confidence, seed = seed,
@@ -135,7 +138,8 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
 
   n_c <- length(cand)
   if (n_c == 0) {
-    cli::cli_inform("No cell has confidence <= {threshold}: no candidate clusters.")
+    cli::cli_inform(paste("No cell has confidence <= {threshold} or a pruned label: no candidate",
+                          "clusters."))
     return(new_discovery(empty_clusters(), data.frame(cell = character(), cluster = character(),
                                                       label = character(), confidence = numeric()),
                          data.frame(resolution = resolutions, n_clusters = 0L,
@@ -423,6 +427,8 @@ discovery_input <- function(x, model, key_added, embedding = TRUE, call = rlang:
                      confidence = as.numeric(md[[conf_col]]), row.names = cells)
   pruned_col <- paste0(key_added, "_pruned")
   if (pruned_col %in% names(md)) pred$pruned_label <- as.character(md[[pruned_col]])
+  novelty_col <- paste0(key_added, "_novelty")
+  if (novelty_col %in% names(md)) pred$novelty <- as.numeric(md[[novelty_col]])
   if (!is.null(emb)) pred$embedding <- as.matrix(emb)[cells, , drop = FALSE]
   record <- annotation_record(x, key_added)
   if (!is.null(record)) {
@@ -431,6 +437,7 @@ discovery_input <- function(x, model, key_added, embedding = TRUE, call = rlang:
       attr(pred, "class_counts") <- stats::setNames(as.numeric(counts), names(counts))
     }
     attr(pred, "prune_below") <- record$prune_below
+    attr(pred, "novelty_above") <- record$novelty_above
     attr(pred, "calibrated") <- record$calibrated
   }
   pred

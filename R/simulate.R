@@ -15,8 +15,8 @@
 #' @param n_reference,n_query Numbers of reference and query cells.
 #' @param n_genes Number of genes.
 #' @param n_types Number of cell types shared by reference and query (2 to 20).
-#' @param n_query_only Number of further cell types found only in the query (e.g. to try the
-#'   `new_identity_discovery` preset).
+#' @param n_query_only Number of further cell types found only in the query (e.g. to try
+#'   [scnym_discover()] and the novelty column of [scnym_predict()]).
 #' @param shift Strength of the domain shift (0 = none).
 #' @param output What to return: `"SingleCellExperiment"`, `"Seurat"` or `"matrix"`.
 #' @param seed Seed of the simulation. The state of R's random number generator is restored

@@ -6,8 +6,9 @@
 #   pred  <- scnym_predict(model, query_counts, input = "counts")
 # (input = "counts" because some panc8 technologies hold non-integer corrected counts.)
 # Writes bench/results/accuracy/predictions/<label>/<task>__seed<k>.csv.gz (cell, truth,
-# predicted = label, score = confidence (calibrated), flagged = is.na(pruned_label), i.e.
-# confidence < 0.5) and one row per task/seed to bench/results/accuracy/runs/<label>.csv
+# predicted = label, score = -novelty (higher = more like the reference; the calibrated
+# confidence for a model without a novelty reference), flagged = is.na(pruned_label), the
+# defaults of scnym_predict()) and one row per task/seed to bench/results/accuracy/runs/<label>.csv
 # (training seconds, epochs, best epoch, temperature, accuracy, load average; a rerun of a
 # task/seed replaces its row). It always recomputes: scnym is what changes.
 #
@@ -62,8 +63,9 @@ one_run <- function(job) {
   pred <- scnym::scnym_predict(model, x$query_counts, input = "counts")
   total <- proc.time()[["elapsed"]] - t0
   pred <- pred[x$query_cells, , drop = FALSE]
+  score <- if (anyNA(pred$novelty)) pred$confidence else -pred$novelty
   write_predictions(prediction_file(here, label, task, seed), x$query_cells, x$query_labels,
-                    pred$label, pred$confidence, is.na(pred$pruned_label))
+                    pred$label, score, is.na(pred$pruned_label))
   known <- x$query_labels %in% x$ref_labels
   data.frame(label = label, task = task, seed = seed, preset = preset, overrides = overrides,
              n_reference = ncol(x$ref_counts), n_query = ncol(x$query_counts),

@@ -270,7 +270,8 @@ readme <- c(paste("| method |", paste(names(compact)[-1], collapse = " | "), "|"
                   paste0("over the tasks of each group and over the cached seeds", seeds_note,
                          ";"),
                   "unseen: CellBench with A549 and H838 absent from the reference, AUROC of the",
-                  "method's own confidence (known vs unseen) and the share of unseen cells the",
+                  "method's own score (known vs unseen; scnym: the novelty, for the other",
+                  "methods their confidence) and the share of unseen cells the",
                   "method leaves unassigned. Details: bench/results/accuracy/table.md."))
 writeLines(readme, file.path(res_dir, "README-table.md"))
 # The package README shows the same table between two markers.

@@ -10,10 +10,13 @@ test_that("scnym_annotate writes labels, confidence, embedding and a record into
                                    annotate_args()))
   expect_s4_class(out, "Seurat")
   meta <- out[[]]
-  expect_true(all(c("scNym", "scNym_confidence", "scNym_pruned") %in% names(meta)))
+  expect_true(all(c("scNym", "scNym_confidence", "scNym_novelty", "scNym_pruned") %in%
+                    names(meta)))
   expect_true(all(meta$scNym %in% c("Type A", "Type B", "Type C")))
   expect_true(all(meta$scNym_confidence > 0 & meta$scNym_confidence <= 1))
-  expect_identical(is.na(meta$scNym_pruned), meta$scNym_confidence < 0.5)
+  expect_identical(is.na(meta$scNym_pruned),
+                   meta$scNym_novelty > 2.5 |
+                     (meta$scNym_confidence < 0.5 & meta$scNym_novelty > 1))
   expect_true("scnym" %in% SeuratObject::Reductions(out))
   emb <- SeuratObject::Embeddings(out, "scnym")
   expect_identical(dim(emb), c(100L, 32L))
@@ -23,7 +26,7 @@ test_that("scnym_annotate writes labels, confidence, embedding and a record into
   expect_true(rec$trained)
   expect_equal(rec$n_cells, 100)
   expect_equal(rec$model$seed, 3L)
-  expect_identical(rec$columns, c("scNym", "scNym_confidence", "scNym_pruned"))
+  expect_identical(rec$columns, c("scNym", "scNym_confidence", "scNym_novelty", "scNym_pruned"))
   expect_true(any(grepl("^scnym_annotate", names(out@commands))))
   # the same predictions as the two-step API
   model <- do.call(scnym_train, c(list(sim$reference, labels = "cell_type", target = sim$query),
@@ -40,7 +43,7 @@ test_that("scnym_annotate writes into a SingleCellExperiment", {
   out <- do.call(scnym_annotate, c(list(sim$query, sim$reference, labels = "cell_type",
                                         key_added = "pred"), annotate_args()))
   cd <- SummarizedExperiment::colData(out)
-  expect_true(all(c("pred", "pred_confidence", "pred_pruned") %in% names(cd)))
+  expect_true(all(c("pred", "pred_confidence", "pred_novelty", "pred_pruned") %in% names(cd)))
   emb <- SingleCellExperiment::reducedDim(out, "pred")
   expect_identical(dim(emb), c(100L, 32L))
   rec <- S4Vectors::metadata(out)$scnym_annotate$pred

@@ -58,13 +58,25 @@ test_that("a missing, corrupt or newer model file is refused with a classed erro
   expect_error(scnym_load(flipped), class = "scnym_error_model_file")
   newer <- tempfile(fileext = ".scnym")
   text <- rawToChar(m$bytes[9:min(length(m$bytes), 9 + 4000)], multiple = TRUE)
-  at <- regexpr("format_version\\\\\":1", paste(text, collapse = ""))
+  at <- regexpr("format_version\\\\\":2", paste(text, collapse = ""))
   expect_gt(at, 0)
   bytes <- m$bytes
   pos <- 8L + at + attr(at, "match.length") - 1L
-  expect_identical(rawToChar(bytes[pos]), "1")
+  expect_identical(rawToChar(bytes[pos]), "2")
   bytes[pos] <- charToRaw("9")
   writeBin(bytes, newer)
   err <- expect_error(scnym_load(newer), class = "scnym_error_model_file")
   expect_match(conditionMessage(err), "newer version")
+})
+
+test_that("a model file of format 1 (before the novelty reference) loads and predicts as before", {
+  # Written by scnym 0.1.0 (format 1): tiny model (16 hidden units) on scnym_simulate(seed = 1).
+  m <- scnym_load(test_path("fixtures", "model-format1.safetensors"))
+  q <- readRDS(test_path("fixtures", "model-format1-query.rds"))
+  then <- utils::read.csv(test_path("fixtures", "model-format1-predictions.csv"))
+  p <- scnym_predict(m, q, threads = 1)
+  expect_identical(p$label, then$label)
+  expect_equal(p$confidence, then$confidence, tolerance = 1e-6)
+  expect_true(all(is.na(p$novelty)))
+  expect_identical(is.na(p$pruned_label), p$confidence < 0.5)
 })

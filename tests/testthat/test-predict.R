@@ -5,7 +5,9 @@ test_that("scnym_predict returns the documented table", {
   expect_s3_class(pred, "data.frame")
   expect_s3_class(pred, "scnym_predictions")
   expect_identical(rownames(pred), colnames(sim$query$counts))
-  expect_named(pred, c("label", "confidence", "pruned_label", "probabilities", "embedding"))
+  expect_named(pred, c("label", "confidence", "novelty", "pruned_label", "probabilities",
+                       "embedding"))
+  expect_true(is.numeric(pred$novelty) && !anyNA(pred$novelty) && all(pred$novelty >= 0))
   expect_type(pred$label, "character")
   expect_true(all(pred$label %in% m$classes))
   expect_true(is.matrix(pred$probabilities))
@@ -20,16 +22,53 @@ test_that("scnym_predict returns the documented table", {
   expect_true(attr(pred, "calibrated"))
 })
 
-test_that("pruned labels are NA exactly below prune_below", {
+test_that("pruned labels drop novel cells, and ambiguous cells outside the reference's range", {
   m <- sim_model()
   sim <- sim_matrices()
   cut <- 0.6
-  pred <- scnym_predict(m, sim$query$counts, prune_below = cut)
-  expect_identical(is.na(pred$pruned_label), pred$confidence < cut)
+  pred <- scnym_predict(m, sim$query$counts, prune_below = cut, novelty_above = 2)
+  expect_identical(attr(pred, "novelty_above"), 2)
+  expected <- pred$novelty > 2 | (pred$confidence < cut & pred$novelty > 1)
+  expect_identical(is.na(pred$pruned_label), expected)
   kept <- !is.na(pred$pruned_label)
   expect_identical(pred$pruned_label[kept], pred$label[kept])
-  all_kept <- scnym_predict(m, sim$query$counts, prune_below = 0)
+  # each rule on its own
+  conf_only <- scnym_predict(m, sim$query$counts, prune_below = 1, novelty_above = Inf)
+  expect_identical(is.na(conf_only$pruned_label), pred$novelty > 1)
+  nov_only <- scnym_predict(m, sim$query$counts, prune_below = 0, novelty_above = 0.5)
+  expect_identical(is.na(nov_only$pruned_label), pred$novelty > 0.5)
+  all_kept <- scnym_predict(m, sim$query$counts, prune_below = 0, novelty_above = Inf)
   expect_false(anyNA(all_kept$pruned_label))
+  expect_error(scnym_predict(m, sim$query$counts, novelty_above = -1),
+               class = "scnym_error_invalid_argument")
+  expect_error(scnym_predict(m, sim$query$counts, novelty_above = NA),
+               class = "scnym_error_invalid_argument")
+})
+
+test_that("cells of cell lines absent from the reference are pruned by novelty (CellBench)", {
+  skip_on_cran()
+  path <- skip_if_no_data("cellbench_celllines")
+  d <- read_data_set(path)
+  genes_full <- utils::read.delim(file.path(path, "genes_full.tsv"), stringsAsFactors = FALSE)
+  keep <- as.logical(d$cells$singlet)
+  counts <- d$counts[!as.logical(genes_full$is_ercc), keep]
+  cells <- d$cells[keep, ]
+  # reference: the 3-line CEL-seq2 plate; query: the three 5-line CEL-seq2 plates, where the
+  # lines A549 and H838 are absent from the reference
+  ref <- cells$domain == "celseq2_3cl"
+  qry <- cells$domain %in% c("celseq2_5cl_p1", "celseq2_5cl_p2", "celseq2_5cl_p3")
+  model <- scnym_train(counts[, ref], labels = cells$label[ref], target = counts[, qry],
+                       seed = 0, threads = 1, verbose = FALSE, input = "counts")
+  pred <- scnym_predict(model, counts[, qry], input = "counts")
+  unseen <- !cells$label[qry] %in% cells$label[ref]
+  expect_gt(mean(unseen), 0.3)
+  r <- rank(pred$novelty)
+  auroc <- (sum(r[unseen]) - sum(unseen) * (sum(unseen) + 1) / 2) / (sum(unseen) * sum(!unseen))
+  expect_gt(auroc, 0.99)
+  expect_gt(mean(is.na(pred$pruned_label[unseen])), 0.9)
+  known_ok <- !is.na(pred$pruned_label[!unseen]) &
+    pred$label[!unseen] == cells$label[qry][!unseen]
+  expect_gt(mean(known_ok), 0.98)
 })
 
 test_that("calibration changes confidence, not labels", {

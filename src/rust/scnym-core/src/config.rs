@@ -112,9 +112,9 @@ impl Default for Config {
             ssl_ramp: "linear".to_string(),
             adv_weight: 0.1,
             adv_ramp_epochs: 20,
-            pseudolabel_min_confidence: 0.0,
+            pseudolabel_min_confidence: 0.9,
             pseudolabel_adaptive: false,
-            adv_confident_only: false,
+            adv_confident_only: true,
             unconfident_weight: 0.0,
             class_balance: 0.5,
             min_steps_per_epoch: 0,
@@ -132,20 +132,23 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The configuration of a named preset: "default" (alias "no_new_identity"), "paper" (the
-    /// reference's procedure: labeled batches from a plain shuffle, no class balance),
-    /// "new_identity_discovery", "no_dan" or "no_ssl".
+    /// The configuration of a named preset: "default" (alias "new_identity_discovery": only
+    /// confident target cells are pseudolabelled and train the adversary), "no_new_identity"
+    /// (every target cell is), "paper" (the reference's procedure: "no_new_identity" with
+    /// labeled batches from a plain shuffle, no class balance), "no_dan" or "no_ssl".
     pub fn preset(name: &str) -> Result<Config> {
         let mut c = Config {
             preset: name.to_string(),
             ..Config::default()
         };
         match name {
-            "default" | "no_new_identity" => {}
-            "paper" => c.class_balance = 0.0,
-            "new_identity_discovery" => {
-                c.pseudolabel_min_confidence = 0.9;
-                c.adv_confident_only = true;
+            "default" | "new_identity_discovery" => {}
+            "no_new_identity" | "paper" => {
+                c.pseudolabel_min_confidence = 0.0;
+                c.adv_confident_only = false;
+                if name == "paper" {
+                    c.class_balance = 0.0;
+                }
             }
             "no_dan" => c.adv_weight = 0.0,
             "no_ssl" => {
@@ -162,7 +165,7 @@ impl Config {
         Ok(c)
     }
 
-    /// Names accepted by [`Config::preset`] ("no_new_identity" is an alias of "default").
+    /// Names accepted by [`Config::preset`] ("new_identity_discovery" is an alias of "default").
     pub fn preset_names() -> &'static [&'static str] {
         PRESETS
     }
@@ -333,9 +336,16 @@ mod tests {
         assert_eq!((d.min_steps_per_epoch, d.class_balance), (0, 0.5));
         assert_eq!(p.class_balance, 0.0);
         assert!(!d.pseudolabel_adaptive && !p.pseudolabel_adaptive);
+        assert_eq!(
+            (d.pseudolabel_min_confidence, p.pseudolabel_min_confidence),
+            (0.9, 0.0)
+        );
+        assert!(d.adv_confident_only && !p.adv_confident_only);
         let paper_from_default = Config {
             preset: "paper".into(),
             class_balance: 0.0,
+            pseudolabel_min_confidence: 0.0,
+            adv_confident_only: false,
             ..d
         };
         assert_eq!(p, paper_from_default);

@@ -15,6 +15,7 @@ pub mod data;
 pub mod error;
 mod interpret;
 pub mod model;
+pub mod novelty;
 mod par;
 mod persist;
 mod predict;

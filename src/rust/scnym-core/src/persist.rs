@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::model::classifier::{Classifier, Shape};
 use crate::model::{Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
+use crate::novelty::NoveltyIndex;
 use safetensors::tensor::{Dtype, SafeTensors};
 use serde::Deserialize;
 use std::path::Path;
@@ -12,6 +13,8 @@ use tch::{Device, Kind, Tensor};
 
 const META_KEY: &str = "scnym";
 const CHECKSUM_KEY: &str = "scnym_checksum";
+/// The novelty reference's embeddings (cells x width), present when the metadata has `novelty`.
+const NOVELTY_TENSOR: &str = "novelty.reference";
 
 /// 64-bit FNV-1a, continued from `h`.
 fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
@@ -97,6 +100,11 @@ impl Model {
             let shape: Vec<usize> = shape.iter().map(|&s| s as usize).collect();
             owned.push((name, shape, tensor_bytes(t)?));
         }
+        if let Some(index) = &self.novelty {
+            let n = index.rows.len() / index.width;
+            let data = index.rows.iter().flat_map(|x| x.to_le_bytes()).collect();
+            owned.push((NOVELTY_TENSOR.to_string(), vec![n, index.width], data));
+        }
         let sum = checksum(
             &meta_json,
             owned.iter().map(|(n, _, d)| (n.as_str(), d.as_slice())),
@@ -159,9 +167,23 @@ impl Model {
             n_hidden: meta.config.n_hidden,
             n_classes: meta.classes.len(),
         };
-        let specs = shape.tensor_specs();
+        let mut specs: Vec<(String, Vec<i64>)> = shape
+            .tensor_specs()
+            .into_iter()
+            .map(|(n, d, _)| (n, d))
+            .collect();
+        if let Some(n) = &meta.novelty {
+            let cells: usize = n.class_sizes.iter().sum();
+            if n.class_sizes.len() != meta.classes.len() {
+                return Err(corrupt("inconsistent novelty reference"));
+            }
+            specs.push((
+                NOVELTY_TENSOR.to_string(),
+                vec![cells as i64, shape.width as i64],
+            ));
+        }
         let mut datas: Vec<(&str, &[u8], &[i64])> = Vec::with_capacity(specs.len());
-        for (name, dims, _) in &specs {
+        for (name, dims) in &specs {
             let view = st
                 .tensor(name)
                 .map_err(|_| corrupt(format!("tensor {name} is missing")))?;
@@ -183,11 +205,20 @@ impl Model {
         }
         let device = meta.config.torch_device();
         let mut tensors = Vec::with_capacity(datas.len());
-        for (_, data, dims) in &datas {
+        let mut novelty = None;
+        for (name, data, dims) in &datas {
             let values: Vec<f32> = data
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
+            if *name == NOVELTY_TENSOR {
+                let n = meta
+                    .novelty
+                    .clone()
+                    .ok_or_else(|| corrupt("novelty reference"))?;
+                novelty = Some(NoveltyIndex::from_parts(n, values, shape.width)?);
+                continue;
+            }
             tensors.push(
                 Tensor::f_from_slice(&values)?
                     .f_view(*dims)?
@@ -195,7 +226,7 @@ impl Model {
             );
         }
         let net = Classifier::from_tensors(shape, meta.config.dropout, tensors)?;
-        Model::from_parts(net, meta, device, DEFAULT_FIRST_LAYER)
+        Model::from_parts(net, meta, device, DEFAULT_FIRST_LAYER, novelty)
     }
 
     /// Writes the model file (to a temporary file first, then renamed into place).

@@ -5,6 +5,7 @@ use crate::data::{CsrMatrix, FirstLayerMode, SparseBatch};
 use crate::error::{Error, Result};
 use crate::model::classifier::Classifier;
 use crate::model::{Model, Predictions};
+use crate::novelty::{argmax_rows, NoveltyIndex};
 use crate::par::map_with;
 use crate::train::EVAL_BATCH;
 use tch::{Device, Kind, Tensor};
@@ -50,22 +51,26 @@ impl Model {
         for start in (0..n.max(1)).step_by(per) {
             contexts.push((self.net.shallow_clone()?, start..(start + per).min(n)));
         }
-        let mode = self.mode;
+        let (mode, novelty) = (self.mode, self.novelty.as_ref());
         let parts = if contexts.len() <= 1 {
             let _guard = tch::no_grad_guard();
-            vec![predict_rows(&self.net, x, 0..n, t, mode)?]
+            let rows: Vec<usize> = (0..n).collect();
+            vec![predict_rows(&self.net, x, &rows, t, mode, novelty)?]
         } else {
             map_with(contexts, false, |_, (net, range)| {
-                predict_rows(&net, x, range, t, mode)
+                let rows: Vec<usize> = range.collect();
+                predict_rows(&net, x, &rows, t, mode, novelty)
             })?
         };
         let mut logits = Vec::with_capacity(n * c);
         let mut probabilities = Vec::with_capacity(n * c);
         let mut embedding = Vec::with_capacity(n * w);
-        for (z, p, e) in parts {
-            logits.extend(z);
-            probabilities.extend(p);
-            embedding.extend(e);
+        let mut novelty = Vec::new();
+        for part in parts {
+            logits.extend(part.logits);
+            probabilities.extend(part.probabilities);
+            embedding.extend(part.embedding);
+            novelty.extend(part.novelty);
         }
         Ok(Predictions {
             n_cells: n,
@@ -74,35 +79,50 @@ impl Model {
             logits,
             probabilities,
             embedding,
+            novelty,
         })
     }
 }
 
-/// Logits, probabilities (at temperature `t`) and embeddings of rows `range` of `x`, in batches.
-fn predict_rows(
+/// Outputs of some rows: row-major logits, probabilities and embeddings, and novelty scores
+/// (empty without a novelty index).
+pub(crate) struct RowOutputs {
+    pub(crate) logits: Vec<f32>,
+    pub(crate) probabilities: Vec<f32>,
+    pub(crate) embedding: Vec<f32>,
+    pub(crate) novelty: Vec<f32>,
+}
+
+/// Outputs of rows `rows` of `x` in batches, probabilities at temperature `t`.
+pub(crate) fn predict_rows(
     net: &Classifier,
     x: &CsrMatrix,
-    range: std::ops::Range<usize>,
+    rows: &[usize],
     t: f64,
     mode: FirstLayerMode,
-) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+    novelty: Option<&NoveltyIndex>,
+) -> Result<RowOutputs> {
     let (c, w) = (net.shape.n_classes, net.shape.width);
-    let n = range.len();
-    let (mut logits, mut probs, mut emb_out) = (
-        Vec::with_capacity(n * c),
-        Vec::with_capacity(n * c),
-        Vec::with_capacity(n * w),
-    );
-    let rows: Vec<usize> = range.collect();
+    let n = rows.len();
+    let mut out = RowOutputs {
+        logits: Vec::with_capacity(n * c),
+        probabilities: Vec::with_capacity(n * c),
+        embedding: Vec::with_capacity(n * w),
+        novelty: Vec::with_capacity(if novelty.is_some() { n } else { 0 }),
+    };
     for chunk in rows.chunks(EVAL_BATCH) {
         let mut batch = SparseBatch::from_rows(x, chunk);
         let h = net.first_layer(&mut batch, mode, 1)?;
         let emb = net.trunk(&h)?;
         let z = net.head(&emb)?;
         let p = z.f_div_scalar(t)?.f_softmax(1, Kind::Float)?;
-        logits.extend(to_vec(&z)?);
-        probs.extend(to_vec(&p)?);
-        emb_out.extend(to_vec(&emb)?);
+        let (emb, z) = (to_vec(&emb)?, to_vec(&z)?);
+        if let Some(index) = novelty {
+            out.novelty.extend(index.scores(&emb, &argmax_rows(&z, c)));
+        }
+        out.logits.extend(z);
+        out.probabilities.extend(to_vec(&p)?);
+        out.embedding.extend(emb);
     }
-    Ok((logits, probs, emb_out))
+    Ok(out)
 }

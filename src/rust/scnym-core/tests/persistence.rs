@@ -28,6 +28,9 @@ fn save_load_round_trip_predicts_identically() {
     model.save(&path).unwrap();
     let loaded = Model::load(&path).unwrap();
     let x = s.target_x();
+    let p = model.predict(&x, true, 1).unwrap();
+    assert_eq!(p.novelty.len(), p.n_cells, "a trained model scores novelty");
+    assert!(p.novelty.iter().all(|v| v.is_finite() && *v >= 0.0));
     for calibrated in [false, true] {
         assert_eq!(
             model.predict(&x, calibrated, 1).unwrap(),
@@ -150,6 +153,10 @@ fn newer_foreign_and_incomplete_files_are_refused_with_reasons() {
     let edited = with_metadata(&bytes, |m| m["temperature"] = 2.0.into(), None);
     let e = Model::from_bytes(&edited).unwrap_err();
     assert!(e.to_string().contains("checksum"), "{e}");
+    // the novelty reference must match its metadata
+    let short = with_metadata(&bytes, |_| {}, Some("novelty.reference"));
+    let e = Model::from_bytes(&short).unwrap_err();
+    assert!(e.to_string().contains("novelty.reference"), "{e}");
     let foreign = safetensors::tensor::serialize(
         vec![(
             "w",

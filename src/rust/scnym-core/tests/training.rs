@@ -496,3 +496,50 @@ fn unconfident_cells_are_pulled_toward_uniform() {
         "known accuracy {acc_on} vs {acc_off}"
     );
 }
+
+#[test]
+fn cells_of_a_type_absent_from_training_are_novel() {
+    let _serial = serial();
+    tch::set_num_threads(1);
+    let s = synth(&SynthSpec {
+        n_types: 4,
+        n_train: 400,
+        n_target: 400,
+        seed: 5,
+        ..SynthSpec::default()
+    });
+    // the fourth type is left out of training
+    let keep: Vec<usize> = (0..s.spec.n_train)
+        .filter(|&i| s.train_labels[i] < 3)
+        .collect();
+    let train = TrainData {
+        x: s.train_x().select_rows(&keep).unwrap(),
+        labels: keep.iter().map(|&i| s.train_labels[i]).collect(),
+        domains: vec![0; keep.len()],
+    };
+    let mut info = s.info();
+    info.classes.truncate(3);
+    let model = train_data(
+        quick_config("default", 30, 0),
+        train,
+        Some(s.target_data()),
+        info,
+    );
+    let meta = model.meta().novelty.clone().expect("a novelty reference");
+    assert_eq!(meta.class_sizes.len(), 3);
+    assert!(meta.class_sizes.iter().all(|&n| n > 0 && n <= 50));
+    let p = model.predict(&s.target_x(), true, 1).unwrap();
+    let median = |mut v: Vec<f32>| {
+        v.sort_by(f32::total_cmp);
+        v[v.len() / 2]
+    };
+    let (new, known): (Vec<_>, Vec<_>) = p
+        .novelty
+        .iter()
+        .zip(&s.target_labels)
+        .partition(|(_, &y)| y == 3);
+    let new = median(new.into_iter().map(|(v, _)| *v).collect());
+    let known = median(known.into_iter().map(|(v, _)| *v).collect());
+    println!("median novelty: new type {new:.2}, known types {known:.2}");
+    assert!(new > 4.0 * known, "{new} vs {known}");
+}

@@ -364,7 +364,8 @@ fn rs_model_from_bytes(bytes: Robj) -> Robj {
     })
 }
 
-/// Predictions for a data list: `list(probabilities, logits, embedding)`, cells in rows.
+/// Predictions for a data list: `list(probabilities, logits, embedding, novelty)`, cells in rows
+/// (`novelty` is NULL for a model without a novelty reference).
 #[extendr]
 fn rs_model_predict(handle: Robj, data: Robj, calibrated: bool, threads: i32) -> Robj {
     guard(|| {
@@ -375,7 +376,12 @@ fn rs_model_predict(handle: Robj, data: Robj, calibrated: bool, threads: i32) ->
         Ok(list!(
             probabilities = r_matrix(&p.probabilities, p.n_cells, p.n_classes)?,
             logits = r_matrix(&p.logits, p.n_cells, p.n_classes)?,
-            embedding = r_matrix(&p.embedding, p.n_cells, p.embedding_dim)?
+            embedding = r_matrix(&p.embedding, p.n_cells, p.embedding_dim)?,
+            novelty = if p.novelty.is_empty() {
+                Robj::from(())
+            } else {
+                Robj::from(p.novelty.iter().map(|&v| v as f64).collect::<Vec<f64>>())
+            }
         )
         .into())
     })

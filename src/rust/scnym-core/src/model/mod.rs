@@ -9,14 +9,16 @@ pub(crate) mod layers;
 use crate::config::Config;
 use crate::data::FirstLayerMode;
 use crate::error::{Error, Result};
+use crate::novelty::{NoveltyIndex, NoveltyMeta};
 use crate::train::EpochStats;
 use classifier::Classifier;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tch::Device;
 
-/// Version of the model file format this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the model file format this build writes (and the newest it reads). Version 2 adds
+/// the novelty reference (read as absent from version 1 files).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// How the first layer is computed unless changed (measured faster; see bench/engine).
 pub(crate) const DEFAULT_FIRST_LAYER: FirstLayerMode = FirstLayerMode::Auto;
@@ -30,6 +32,9 @@ pub struct Predictions {
     pub logits: Vec<f32>,
     pub probabilities: Vec<f32>,
     pub embedding: Vec<f32>,
+    /// Novelty score of each cell (see [`crate::novelty`]); empty for a model without a
+    /// novelty reference (saved before it existed, or trained without validation cells).
+    pub novelty: Vec<f32>,
 }
 
 /// Everything about a model except its weights; saved as JSON in the model file.
@@ -49,6 +54,10 @@ pub struct ModelMeta {
     pub temperature: f64,
     /// Versions of scnym-core, tch and libtorch that trained the model.
     pub versions: BTreeMap<String, String>,
+    /// The novelty reference's sizes and unit (`None` in version 1 files and without
+    /// validation cells).
+    #[serde(default)]
+    pub novelty: Option<NoveltyMeta>,
 }
 
 /// A trained classifier with its metadata.
@@ -57,6 +66,7 @@ pub struct Model {
     pub(crate) meta: ModelMeta,
     pub(crate) device: Device,
     pub(crate) mode: FirstLayerMode,
+    pub(crate) novelty: Option<NoveltyIndex>,
 }
 
 impl std::fmt::Debug for Model {
@@ -76,12 +86,16 @@ impl Model {
         meta: ModelMeta,
         device: Device,
         mode: FirstLayerMode,
+        novelty: Option<NoveltyIndex>,
     ) -> Result<Model> {
+        let mut meta = meta;
+        meta.novelty = novelty.as_ref().map(|n| n.meta.clone());
         Ok(Model {
             net,
             meta,
             device,
             mode,
+            novelty,
         })
     }
 

@@ -30,6 +30,8 @@ use crate::error::{Error, Result};
 use crate::model::adversary::Adversary;
 use crate::model::classifier::{Classifier, Shape};
 use crate::model::{Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
+use crate::novelty::{argmax_rows, unit_rows, NoveltyIndex, SAMPLE_PER_CLASS};
+use crate::predict::predict_rows;
 use crate::rng::{self, EngineRng, Stream};
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::seq::SliceRandom;
@@ -638,6 +640,7 @@ impl Trainer {
             fit_temperature(&logits, &labels, self.info.classes.len())
         };
         self.net.set_requires_grad(false)?;
+        let novelty = self.novelty_index()?;
         let meta = ModelMeta {
             format_version: FORMAT_VERSION,
             config: self.config,
@@ -649,8 +652,47 @@ impl Trainer {
             best_epoch,
             temperature,
             versions: crate::backend_versions(),
+            novelty: None,
         };
-        Model::from_parts(self.net, meta, self.device, self.mode)
+        Model::from_parts(self.net, meta, self.device, self.mode, novelty)
+    }
+
+    /// The novelty reference: up to `SAMPLE_PER_CLASS` fitting cells of each class, calibrated on
+    /// the validation cells (none without them).
+    fn novelty_index(&mut self) -> Result<Option<NoveltyIndex>> {
+        if self.val_rows.is_empty() {
+            return Ok(None);
+        }
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); self.info.classes.len()];
+        for &r in &self.fit_rows {
+            members[self.labels[r] as usize].push(r);
+        }
+        let mut sample = Vec::new();
+        let mut sizes = Vec::with_capacity(members.len());
+        for m in members.iter_mut() {
+            m.shuffle(&mut self.rng);
+            m.truncate(SAMPLE_PER_CLASS);
+            m.sort_unstable();
+            sizes.push(m.len());
+            sample.extend_from_slice(m);
+        }
+        let _guard = tch::no_grad_guard();
+        let width = self.net.shape.width;
+        let mut rows =
+            predict_rows(&self.net, &self.train_x, &sample, 1.0, self.mode, None)?.embedding;
+        unit_rows(&mut rows, width);
+        let mut index = NoveltyIndex::new(sizes, rows, width)?;
+        let val = predict_rows(
+            &self.net,
+            &self.train_x,
+            &self.val_rows,
+            1.0,
+            self.mode,
+            None,
+        )?;
+        let predicted = argmax_rows(&val.logits, self.info.classes.len());
+        index.calibrate(&index.distances(&val.embedding, &predicted));
+        Ok(Some(index))
     }
 }
 
