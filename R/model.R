@@ -29,6 +29,8 @@ new_scnym_model <- function(bytes, meta_json, handle = NULL, training = NULL) {
       temperature = as.numeric(meta$temperature),
       versions = meta$versions,
       format_version = meta$format_version,
+      ensemble_size = as.integer(meta$ensemble_size %||% 1L),
+      member_seeds = as.numeric(meta$member_seeds %||% meta$config$seed),
       training = training,
       cache = cache
     ),
@@ -107,6 +109,10 @@ print.scnym_model <- function(x, ...) {
   cat(sprintf("  preset \"%s\", seed %s; %d epoch%s, best epoch %d (validation accuracy %s)\n",
               x$config$preset, format(x$config$seed), n_epochs, if (n_epochs == 1L) "" else "s",
               x$best_epoch, fmt(best$val_accuracy)))
+  if ((x$ensemble_size %||% 1L) > 1L) {
+    cat(sprintf("  ensemble of %d models (seeds %s); epochs and temperature of the first\n",
+                x$ensemble_size, paste(format(x$member_seeds), collapse = ", ")))
+  }
   cat(sprintf("  temperature %s (used by calibrated predictions)\n", fmt(x$temperature)))
   counts <- paste0(names(x$class_counts), " (", x$class_counts, ")")
   shown <- utils::head(counts, 8L)

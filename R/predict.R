@@ -48,6 +48,9 @@
 #'   * `confidence`: the largest class probability (numeric in \[0, 1\]);
 #'   * `novelty`: distance to the reference cells of the label, in units of the held-out
 #'     reference cells' largest (numeric >= 0; `NA` without a novelty reference);
+#'   * `disagreement` (ensembles only, see `ensemble_size` in [scnym_config()]): how much the
+#'     members disagree on the cell, the mutual information between prediction and member in
+#'     nats (0 when they agree);
 #'   * `pruned_label`: `label`, or `NA` when `novelty > novelty_above`, or when
 #'     `confidence < prune_below` and `novelty > 1` (or `novelty` is `NA`);
 #'   * `probabilities`: a matrix column, cells x classes (column names: the model's classes);
@@ -157,8 +160,9 @@ prediction_table <- function(out, model, cells, missing_genes, calibrated, prune
   novelty <- out$novelty %||% rep(NA_real_, length(label))
   pruned <- prune_labels(confidence, novelty, prune_below, novelty_above)
   table <- data.frame(label = label, confidence = confidence, novelty = novelty,
-                      pruned_label = ifelse(pruned, NA_character_, label),
                       row.names = cells, stringsAsFactors = FALSE)
+  if (!is.null(out$disagreement)) table$disagreement <- out$disagreement
+  table$pruned_label <- ifelse(pruned, NA_character_, label)
   table$probabilities <- prob
   table$embedding <- emb
   attr(table, "missing_genes") <- missing_genes
@@ -176,7 +180,7 @@ print.scnym_predictions <- function(x, ..., n = 6L) {
   d <- if (is.matrix(x$embedding)) ncol(x$embedding) else NA
   cat(sprintf("<scnym_predictions> %d cells, %s classes, %s-d embedding%s\n", nrow(x), k, d,
               if (isTRUE(attr(x, "calibrated"))) " (calibrated)" else ""))
-  cols <- intersect(c("label", "confidence", "novelty", "pruned_label"), names(x))
+  cols <- intersect(c("label", "confidence", "novelty", "disagreement", "pruned_label"), names(x))
   shown <- as.data.frame(unclass(x)[cols], row.names = rownames(x), stringsAsFactors = FALSE)
   print(utils::head(shown, n))
   if (nrow(x) > n) cat(sprintf("# ... %d more cells\n", nrow(x) - n))

@@ -60,7 +60,10 @@
 #'   `loss`, `loss_sup`, `loss_ssl`, `loss_adv`, `ssl_weight`, `adv_weight`, `val_loss`,
 #'   `val_accuracy`, `is_best`, `seconds`), `best_epoch`, `temperature` (fitted on the held-out
 #'   cells), `versions`, `format_version`, `training` (`n_labelled`, `n_target`, `seconds`,
-#'   `validation_cells`: names of the held-out labelled cells) and a private cache. It has
+#'   `validation_cells`: names of the held-out labelled cells), `ensemble_size` and
+#'   `member_seeds` (for an ensemble, `config$ensemble_size > 1`, the members' seeds; `history`,
+#'   `best_epoch`, `temperature` and `validation_cells` are then the first member's) and a
+#'   private cache. It has
 #'   `print()`, [summary()][summary.scnym_model] and [predict()][scnym_predict] methods and
 #'   survives [saveRDS()].
 #' @examples
@@ -256,14 +259,28 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
                                   length(plan$domains), if (length(plan$domains) == 1) "" else "s",
                                   config$seed)))
   }
-  handle <- rust_result(rs_trainer_new(config_json(config), train_data, plan$label_codes,
-                                       plan$ref_domain_codes, target_data,
-                                       plan$target_domain_codes, plan$genes, plan$classes,
-                                       plan$domains), call = call)
+  k <- config$ensemble_size %||% 1L
+  members <- vector("list", k)
+  for (i in seq_len(k)) {
+    member <- config
+    member$seed <- (config$seed + i - 1) %% .Machine$integer.max
+    if (verbose && k > 1L) {
+      cli::cli_inform(c(i = "Ensemble member {i} of {k} (seed {member$seed})."))
+    }
+    handle <- rust_result(rs_trainer_new(config_json(member), train_data, plan$label_codes,
+                                         plan$ref_domain_codes, target_data,
+                                         plan$target_domain_codes, plan$genes, plan$classes,
+                                         plan$domains), call = call)
+    run_epochs(handle, member, verbose, call)
+    if (i == 1L) validation <- rust_result(rs_trainer_validation_cells(handle), call = call)
+    members[[i]] <- rust_result(rs_trainer_finish(handle), call = call)
+  }
   rm(train_data, target_data)
-  run_epochs(handle, config, verbose, call)
-  validation <- rust_result(rs_trainer_validation_cells(handle), call = call)
-  finished <- rust_result(rs_trainer_finish(handle), call = call)
+  finished <- if (k == 1L) {
+    members[[1L]]
+  } else {
+    rust_result(rs_model_ensemble(lapply(members, `[[`, "bytes")), call = call)
+  }
   seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
   training <- list(n_labelled = length(plan$labelled), n_target = n_target, seconds = seconds,
                    validation_cells = plan$cells[validation])

@@ -31,7 +31,8 @@ test_that("presets come from the Rust core and differ as documented", {
   paper <- scnym_config("paper")
   expect_equal(c(paper$min_steps_per_epoch, paper$class_balance), c(0, 0))
   same <- setdiff(names(default), c("preset", "class_balance", "pseudolabel_min_confidence",
-                                    "adv_confident_only"))
+                                    "adv_confident_only", "ensemble_size"))
+  expect_equal(c(default$ensemble_size, paper$ensemble_size), c(2, 1))
   expect_equal(c(paper$pseudolabel_min_confidence, paper$adv_confident_only), c(0, FALSE))
   expect_equal(unclass(paper)[same], unclass(default)[same])
   # the preset values are the core's

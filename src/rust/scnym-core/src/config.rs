@@ -63,6 +63,12 @@ pub struct Config {
     /// Models saved before it existed load with 0.
     #[serde(default)]
     pub min_steps_per_epoch: usize,
+    /// Number of models trained with seeds `seed`, `seed + 1`, ... whose probabilities are
+    /// averaged (a deep ensemble; 1: a single model). A [`crate::train::Trainer`] trains one
+    /// member; the caller trains the others and joins them with [`crate::Model::ensemble`].
+    /// Absent in models saved before it existed (1).
+    #[serde(default = "one")]
+    pub ensemble_size: usize,
     /// Temperature used to sharpen pseudolabels.
     pub sharpen_temperature: f64,
     /// MixUp Beta(alpha, alpha) parameter (0 disables MixUp).
@@ -94,6 +100,10 @@ const PRESETS: &[&str] = &[
     "no_ssl",
 ];
 
+fn one() -> usize {
+    1
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -118,6 +128,7 @@ impl Default for Config {
             unconfident_weight: 0.0,
             class_balance: 0.5,
             min_steps_per_epoch: 0,
+            ensemble_size: 2,
             sharpen_temperature: 0.5,
             mixup_alpha: 0.3,
             mask_prob: 0.1,
@@ -135,7 +146,8 @@ impl Config {
     /// The configuration of a named preset: "default" (alias "new_identity_discovery": only
     /// confident target cells are pseudolabelled and train the adversary), "no_new_identity"
     /// (every target cell is), "paper" (the reference's procedure: "no_new_identity" with
-    /// labeled batches from a plain shuffle, no class balance), "no_dan" or "no_ssl".
+    /// labeled batches from a plain shuffle, no class balance, a single model), "no_dan" or
+    /// "no_ssl".
     pub fn preset(name: &str) -> Result<Config> {
         let mut c = Config {
             preset: name.to_string(),
@@ -148,6 +160,7 @@ impl Config {
                 c.adv_confident_only = false;
                 if name == "paper" {
                     c.class_balance = 0.0;
+                    c.ensemble_size = 1;
                 }
             }
             "no_dan" => c.adv_weight = 0.0,
@@ -250,6 +263,9 @@ impl Config {
                 "in 0..=100000",
             ));
         }
+        if !(1..=50).contains(&self.ensemble_size) {
+            return Err(bad("ensemble_size", self.ensemble_size, "in 1..=50"));
+        }
         finite_in(
             "unconfident_weight",
             self.unconfident_weight,
@@ -334,6 +350,7 @@ mod tests {
             Config::preset("paper").unwrap(),
         );
         assert_eq!((d.min_steps_per_epoch, d.class_balance), (0, 0.5));
+        assert_eq!((d.ensemble_size, p.ensemble_size), (2, 1));
         assert_eq!(p.class_balance, 0.0);
         assert!(!d.pseudolabel_adaptive && !p.pseudolabel_adaptive);
         assert_eq!(
@@ -346,6 +363,7 @@ mod tests {
             class_balance: 0.0,
             pseudolabel_min_confidence: 0.0,
             adv_confident_only: false,
+            ensemble_size: 1,
             ..d
         };
         assert_eq!(p, paper_from_default);
@@ -374,11 +392,13 @@ mod tests {
             "class_balance",
             "min_steps_per_epoch",
             "pseudolabel_adaptive",
+            "ensemble_size",
         ] {
             v.as_object_mut().unwrap().remove(field);
         }
         let old: Config = serde_json::from_value(v).unwrap();
         assert_eq!((old.class_balance, old.min_steps_per_epoch), (0.0, 0));
+        assert_eq!(old.ensemble_size, 1);
         assert!(!old.pseudolabel_adaptive);
     }
 }

@@ -26,7 +26,30 @@ impl Model {
     /// `should_stop()` between chunks of cells ("interrupted" error when it says true). With
     /// `threads > 1` (or libtorch set to several threads) chunks run in parallel on the engine's
     /// own threads, each with libtorch single-threaded.
+    /// An ensemble averages its members' attributions (those of its mean probability).
     pub fn integrated_gradients(
+        &self,
+        x: &CsrMatrix,
+        target_class: &[i64],
+        steps: usize,
+        threads: usize,
+        should_stop: &mut dyn FnMut() -> bool,
+    ) -> Result<Vec<f32>> {
+        let mut out =
+            self.member_integrated_gradients(x, target_class, steps, threads, should_stop)?;
+        if self.others.is_empty() {
+            return Ok(out);
+        }
+        for m in &self.others {
+            let o = m.member_integrated_gradients(x, target_class, steps, threads, should_stop)?;
+            out.iter_mut().zip(o).for_each(|(a, b)| *a += b);
+        }
+        let k = self.n_members() as f32;
+        out.iter_mut().for_each(|a| *a /= k);
+        Ok(out)
+    }
+
+    fn member_integrated_gradients(
         &self,
         x: &CsrMatrix,
         target_class: &[i64],

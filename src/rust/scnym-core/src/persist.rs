@@ -15,6 +15,8 @@ const META_KEY: &str = "scnym";
 const CHECKSUM_KEY: &str = "scnym_checksum";
 /// The novelty reference's embeddings (cells x width), present when the metadata has `novelty`.
 const NOVELTY_TENSOR: &str = "novelty.reference";
+/// JSON list of the further ensemble members' metadata (absent for a single model).
+const MEMBERS_KEY: &str = "scnym_members";
 
 /// 64-bit FNV-1a, continued from `h`.
 fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
@@ -88,31 +90,168 @@ fn corrupt(detail: impl std::fmt::Display) -> Error {
     Error::model_file(format!("the model file is truncated or corrupt ({detail})"))
 }
 
+/// Name prefix of the tensors of ensemble member `i` (the first member has none).
+fn member_prefix(i: usize) -> String {
+    format!("member{i}.")
+}
+
+/// The metadata text covered by the checksum: a single model's JSON as before ensembles, or
+/// with the further members' JSON appended.
+fn checked_meta(meta_json: &str, members_json: Option<&str>) -> String {
+    match members_json {
+        Some(m) => format!("{meta_json}{m}"),
+        None => meta_json.to_string(),
+    }
+}
+
+/// One member of a model file: validated metadata and its tensors' bytes, not yet built.
+struct Member<'a> {
+    meta: ModelMeta,
+    shape: Shape,
+    /// (name with prefix, bytes, dims) in the order the checksum covers them.
+    datas: Vec<(String, &'a [u8], Vec<i64>)>,
+    novelty_at: Option<usize>,
+}
+
+/// Reads and checks one member's metadata and tensors (names prefixed with `prefix`).
+fn read_member<'a>(st: &SafeTensors<'a>, meta_json: &str, prefix: &str) -> Result<Member<'a>> {
+    let meta: ModelMeta =
+        serde_json::from_str(meta_json).map_err(|e| corrupt(format!("metadata: {e}")))?;
+    meta.config
+        .validate()
+        .map_err(|e| corrupt(format!("stored configuration: {e}")))?;
+    if meta.classes.len() < 2
+        || meta.genes.is_empty()
+        || meta.class_counts.len() != meta.classes.len()
+        || !(meta.temperature.is_finite() && meta.temperature > 0.0)
+    {
+        return Err(corrupt("inconsistent metadata"));
+    }
+    let shape = Shape {
+        n_genes: meta.genes.len(),
+        width: meta.config.hidden_width,
+        n_hidden: meta.config.n_hidden,
+        n_classes: meta.classes.len(),
+    };
+    let mut specs: Vec<(String, Vec<i64>)> = shape
+        .tensor_specs()
+        .into_iter()
+        .map(|(n, d, _)| (format!("{prefix}{n}"), d))
+        .collect();
+    let mut novelty_at = None;
+    if let Some(n) = &meta.novelty {
+        if n.class_sizes.len() != meta.classes.len() {
+            return Err(corrupt("inconsistent novelty reference"));
+        }
+        let cells: usize = n.class_sizes.iter().sum();
+        novelty_at = Some(specs.len());
+        specs.push((
+            format!("{prefix}{NOVELTY_TENSOR}"),
+            vec![cells as i64, shape.width as i64],
+        ));
+    }
+    let mut datas = Vec::with_capacity(specs.len());
+    for (name, dims) in specs {
+        let view = st
+            .tensor(&name)
+            .map_err(|_| corrupt(format!("tensor {name} is missing")))?;
+        if view.dtype() != Dtype::F32 {
+            return Err(corrupt(format!("tensor {name} is not float32")));
+        }
+        let want: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
+        if view.shape() != want.as_slice() {
+            return Err(corrupt(format!(
+                "tensor {name} has shape {:?}, expected {want:?}",
+                view.shape()
+            )));
+        }
+        datas.push((name, view.data(), dims));
+    }
+    Ok(Member {
+        meta,
+        shape,
+        datas,
+        novelty_at,
+    })
+}
+
+impl Member<'_> {
+    fn into_model(self) -> Result<Model> {
+        let device = self.meta.config.torch_device();
+        let mut tensors = Vec::with_capacity(self.datas.len());
+        let mut novelty = None;
+        for (i, (_, data, dims)) in self.datas.iter().enumerate() {
+            let values: Vec<f32> = data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            if Some(i) == self.novelty_at {
+                let n = self
+                    .meta
+                    .novelty
+                    .clone()
+                    .ok_or_else(|| corrupt("novelty reference"))?;
+                novelty = Some(NoveltyIndex::from_parts(n, values, self.shape.width)?);
+                continue;
+            }
+            tensors.push(
+                Tensor::f_from_slice(&values)?
+                    .f_view(dims.as_slice())?
+                    .f_to_device(device)?,
+            );
+        }
+        let net = Classifier::from_tensors(self.shape, self.meta.config.dropout, tensors)?;
+        Model::from_parts(net, self.meta, device, DEFAULT_FIRST_LAYER, novelty)
+    }
+}
+
 impl Model {
     /// The model as the bytes of a safetensors file.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let meta_json = serde_json::to_string(&self.meta)
             .map_err(|e| Error::internal(format!("cannot serialise the model metadata: {e}")))?;
-        let specs = self.net.shape.tensor_specs();
-        let tensors = self.net.tensors();
-        let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(specs.len());
-        for ((name, shape, _), t) in specs.into_iter().zip(tensors) {
-            let shape: Vec<usize> = shape.iter().map(|&s| s as usize).collect();
-            owned.push((name, shape, tensor_bytes(t)?));
+        let mut owned = self.member_tensors("")?;
+        let mut member_jsons = Vec::with_capacity(self.others.len());
+        for (i, m) in self.others.iter().enumerate() {
+            member_jsons.push(serde_json::to_string(&m.meta).map_err(|e| {
+                Error::internal(format!("cannot serialise the model metadata: {e}"))
+            })?);
+            owned.extend(m.member_tensors(&member_prefix(i + 1))?);
         }
-        if let Some(index) = &self.novelty {
-            let n = index.rows.len() / index.width;
-            let data = index.rows.iter().flat_map(|x| x.to_le_bytes()).collect();
-            owned.push((NOVELTY_TENSOR.to_string(), vec![n, index.width], data));
-        }
+        let members_json =
+            (!member_jsons.is_empty()).then(|| serde_json::Value::from(member_jsons).to_string());
         let sum = checksum(
-            &meta_json,
+            &checked_meta(&meta_json, members_json.as_deref()),
             owned.iter().map(|(n, _, d)| (n.as_str(), d.as_slice())),
         );
         let mut metadata = serde_json::Map::new();
         metadata.insert(META_KEY.to_string(), meta_json.into());
+        if let Some(m) = members_json {
+            metadata.insert(MEMBERS_KEY.to_string(), m.into());
+        }
         metadata.insert(CHECKSUM_KEY.to_string(), sum.into());
         write_safetensors(&owned, metadata)
+    }
+
+    /// This model's tensors (without further members), names prefixed with `prefix`.
+    fn member_tensors(&self, prefix: &str) -> Result<Vec<(String, Vec<usize>, Vec<u8>)>> {
+        let specs = self.net.shape.tensor_specs();
+        let tensors = self.net.tensors();
+        let mut owned = Vec::with_capacity(specs.len() + 1);
+        for ((name, shape, _), t) in specs.into_iter().zip(tensors) {
+            let shape: Vec<usize> = shape.iter().map(|&s| s as usize).collect();
+            owned.push((format!("{prefix}{name}"), shape, tensor_bytes(t)?));
+        }
+        if let Some(index) = &self.novelty {
+            let n = index.rows.len() / index.width;
+            let data = index.rows.iter().flat_map(|x| x.to_le_bytes()).collect();
+            owned.push((
+                format!("{prefix}{NOVELTY_TENSOR}"),
+                vec![n, index.width],
+                data,
+            ));
+        }
+        Ok(owned)
     }
 
     /// A model from the bytes of a model file. Checks the format version, the metadata, the
@@ -149,84 +288,34 @@ impl Model {
         if probe.format_version == 0 {
             return Err(corrupt("format version 0"));
         }
-        let meta: ModelMeta =
-            serde_json::from_str(meta_json).map_err(|e| corrupt(format!("metadata: {e}")))?;
-        meta.config
-            .validate()
-            .map_err(|e| corrupt(format!("stored configuration: {e}")))?;
-        if meta.classes.len() < 2
-            || meta.genes.is_empty()
-            || meta.class_counts.len() != meta.classes.len()
-            || !(meta.temperature.is_finite() && meta.temperature > 0.0)
-        {
-            return Err(corrupt("inconsistent metadata"));
-        }
-        let shape = Shape {
-            n_genes: meta.genes.len(),
-            width: meta.config.hidden_width,
-            n_hidden: meta.config.n_hidden,
-            n_classes: meta.classes.len(),
+        let members_json = map.get(MEMBERS_KEY);
+        let member_jsons: Vec<String> = match members_json {
+            Some(m) => serde_json::from_str(m).map_err(|e| corrupt(format!("members: {e}")))?,
+            None => Vec::new(),
         };
-        let mut specs: Vec<(String, Vec<i64>)> = shape
-            .tensor_specs()
-            .into_iter()
-            .map(|(n, d, _)| (n, d))
-            .collect();
-        if let Some(n) = &meta.novelty {
-            let cells: usize = n.class_sizes.iter().sum();
-            if n.class_sizes.len() != meta.classes.len() {
-                return Err(corrupt("inconsistent novelty reference"));
-            }
-            specs.push((
-                NOVELTY_TENSOR.to_string(),
-                vec![cells as i64, shape.width as i64],
-            ));
+        let mut members = vec![read_member(&st, meta_json, "")?];
+        for (i, m) in member_jsons.iter().enumerate() {
+            members.push(read_member(&st, m, &member_prefix(i + 1))?);
         }
-        let mut datas: Vec<(&str, &[u8], &[i64])> = Vec::with_capacity(specs.len());
-        for (name, dims) in &specs {
-            let view = st
-                .tensor(name)
-                .map_err(|_| corrupt(format!("tensor {name} is missing")))?;
-            if view.dtype() != Dtype::F32 {
-                return Err(corrupt(format!("tensor {name} is not float32")));
-            }
-            let want: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
-            if view.shape() != want.as_slice() {
-                return Err(corrupt(format!(
-                    "tensor {name} has shape {:?}, expected {want:?}",
-                    view.shape()
-                )));
-            }
-            datas.push((name.as_str(), view.data(), dims.as_slice()));
-        }
-        let expected = checksum(meta_json, datas.iter().map(|(n, d, _)| (*n, *d)));
+        let expected = checksum(
+            &checked_meta(meta_json, members_json.map(|m| m.as_str())),
+            members
+                .iter()
+                .flat_map(|m| m.datas.iter().map(|(n, d, _)| (n.as_str(), *d))),
+        );
         if map.get(CHECKSUM_KEY) != Some(&expected) {
             return Err(corrupt("checksum mismatch"));
         }
-        let device = meta.config.torch_device();
-        let mut tensors = Vec::with_capacity(datas.len());
-        let mut novelty = None;
-        for (name, data, dims) in &datas {
-            let values: Vec<f32> = data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            if *name == NOVELTY_TENSOR {
-                let n = meta
-                    .novelty
-                    .clone()
-                    .ok_or_else(|| corrupt("novelty reference"))?;
-                novelty = Some(NoveltyIndex::from_parts(n, values, shape.width)?);
-                continue;
-            }
-            tensors.push(
-                Tensor::f_from_slice(&values)?
-                    .f_view(*dims)?
-                    .f_to_device(device)?,
-            );
+        let models = members
+            .into_iter()
+            .map(Member::into_model)
+            .collect::<Result<Vec<_>>>()?;
+        if models.iter().any(|m| {
+            m.meta.genes != models[0].meta.genes || m.meta.classes != models[0].meta.classes
+        }) {
+            return Err(corrupt("ensemble members with different genes or classes"));
         }
-        let net = Classifier::from_tensors(shape, meta.config.dropout, tensors)?;
-        Model::from_parts(net, meta, device, DEFAULT_FIRST_LAYER, novelty)
+        Model::ensemble(models)
     }
 
     /// Writes the model file (to a temporary file first, then renamed into place).

@@ -35,9 +35,52 @@ impl Model {
     /// `calibrated`: probabilities are `softmax(logits / temperature)`; otherwise `softmax(logits)`.
     /// `threads > 0` sets libtorch's thread count first; the cells are then split over that many
     /// threads of the engine's own, each running libtorch single-threaded (see `par`).
+    /// An ensemble averages its members' logits, probabilities and novelty scores, reports their
+    /// disagreement, and returns the first member's embedding.
     pub fn predict(&self, x: &CsrMatrix, calibrated: bool, threads: usize) -> Result<Predictions> {
         apply_threads(threads)?;
         self.check_input(x)?;
+        let mut p = self.predict_member(x, calibrated)?;
+        if self.others.is_empty() {
+            return Ok(p);
+        }
+        let members = std::iter::once(Ok(p.clone()))
+            .chain(self.others.iter().map(|m| m.predict_member(x, calibrated)))
+            .collect::<Result<Vec<_>>>()?;
+        let k = members.len() as f32;
+        let mean = |f: fn(&Predictions) -> &Vec<f32>| -> Vec<f32> {
+            let mut sum = vec![0.0f32; f(&members[0]).len()];
+            for m in &members {
+                sum.iter_mut().zip(f(m)).for_each(|(s, v)| *s += v / k);
+            }
+            sum
+        };
+        p.logits = mean(|m| &m.logits);
+        p.probabilities = mean(|m| &m.probabilities);
+        p.novelty = if members.iter().all(|m| !m.novelty.is_empty()) {
+            mean(|m| &m.novelty)
+        } else {
+            Vec::new()
+        };
+        let entropy =
+            |row: &[f32]| -> f32 { row.iter().filter(|&&q| q > 0.0).map(|&q| -q * q.ln()).sum() };
+        let c = p.n_classes;
+        p.disagreement = (0..p.n_cells)
+            .map(|i| {
+                let rows = i * c..(i + 1) * c;
+                let mean_h: f32 = members
+                    .iter()
+                    .map(|m| entropy(&m.probabilities[rows.clone()]))
+                    .sum::<f32>()
+                    / k;
+                (entropy(&p.probabilities[rows]) - mean_h).max(0.0)
+            })
+            .collect();
+        Ok(p)
+    }
+
+    /// [`Model::predict`] of this model alone (without the further ensemble members).
+    fn predict_member(&self, x: &CsrMatrix, calibrated: bool) -> Result<Predictions> {
         let n = x.n_rows();
         let (c, w) = (self.n_classes(), self.net.shape.width);
         let t = if calibrated {
@@ -80,6 +123,7 @@ impl Model {
             probabilities,
             embedding,
             novelty,
+            disagreement: Vec::new(),
         })
     }
 }

@@ -197,8 +197,16 @@ fn model_ptr(handle: Robj) -> RResult<ExternalPtr<ModelBox>> {
     Ok(ptr)
 }
 
+/// The model's metadata as JSON, with `ensemble_size` and, for an ensemble, `member_seeds`.
 fn meta_json(model: &Model) -> RResult<String> {
-    serde_json::to_string(model.meta()).map_err(|e| RError::new("internal", e.to_string()))
+    let internal = |e: serde_json::Error| RError::new("internal", e.to_string());
+    let mut v = serde_json::to_value(model.meta()).map_err(internal)?;
+    let seeds: Vec<u64> = model.member_metas().iter().map(|m| m.config.seed).collect();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("ensemble_size".into(), model.n_members().into());
+        obj.insert("member_seeds".into(), seeds.into());
+    }
+    serde_json::to_string(&v).map_err(internal)
 }
 
 fn stats_list(s: &EpochStats) -> Robj {
@@ -350,6 +358,33 @@ fn rs_trainer_finish(handle: Robj) -> Robj {
     })
 }
 
+/// An ensemble of the models in a list of model-file bytes: `list(bytes, meta, handle)`.
+#[extendr]
+fn rs_model_ensemble(members: Robj) -> Robj {
+    guard(|| {
+        let list = members
+            .as_list()
+            .ok_or_else(|| RError::new("invalid_argument", "members must be a list"))?;
+        let mut models = Vec::with_capacity(list.len());
+        for (_, bytes) in list.iter() {
+            let raw = bytes.as_raw_slice().ok_or_else(|| {
+                RError::new("invalid_argument", "model bytes must be a raw vector")
+            })?;
+            models.push(Model::from_bytes(raw)?);
+        }
+        let model = Model::ensemble(models)?;
+        let bytes = model.to_bytes()?;
+        let meta = meta_json(&model)?;
+        let handle = ExternalPtr::new(ModelBox { model });
+        Ok(list!(
+            bytes = Raw::from_bytes(&bytes),
+            meta = meta,
+            handle = handle
+        )
+        .into())
+    })
+}
+
 /// Reads a model from the bytes of a model file: `list(handle, meta)`.
 #[extendr]
 fn rs_model_from_bytes(bytes: Robj) -> Robj {
@@ -364,8 +399,18 @@ fn rs_model_from_bytes(bytes: Robj) -> Robj {
     })
 }
 
-/// Predictions for a data list: `list(probabilities, logits, embedding, novelty)`, cells in rows
-/// (`novelty` is NULL for a model without a novelty reference).
+/// A numeric vector, or NULL when empty.
+fn optional_vector(v: &[f32]) -> Robj {
+    if v.is_empty() {
+        Robj::from(())
+    } else {
+        Robj::from(v.iter().map(|&x| x as f64).collect::<Vec<f64>>())
+    }
+}
+
+/// Predictions for a data list: `list(probabilities, logits, embedding, novelty, disagreement)`,
+/// cells in rows (`novelty` is NULL for a model without a novelty reference, `disagreement` for
+/// a single model).
 #[extendr]
 fn rs_model_predict(handle: Robj, data: Robj, calibrated: bool, threads: i32) -> Robj {
     guard(|| {
@@ -377,11 +422,8 @@ fn rs_model_predict(handle: Robj, data: Robj, calibrated: bool, threads: i32) ->
             probabilities = r_matrix(&p.probabilities, p.n_cells, p.n_classes)?,
             logits = r_matrix(&p.logits, p.n_cells, p.n_classes)?,
             embedding = r_matrix(&p.embedding, p.n_cells, p.embedding_dim)?,
-            novelty = if p.novelty.is_empty() {
-                Robj::from(())
-            } else {
-                Robj::from(p.novelty.iter().map(|&v| v as f64).collect::<Vec<f64>>())
-            }
+            novelty = optional_vector(&p.novelty),
+            disagreement = optional_vector(&p.disagreement)
         )
         .into())
     })
@@ -440,6 +482,7 @@ extendr_module! {
     fn rs_trainer_validation_cells;
     fn rs_trainer_finish;
     fn rs_model_from_bytes;
+    fn rs_model_ensemble;
     fn rs_model_predict;
     fn rs_model_integrated_gradients;
     fn rs_model_meta;

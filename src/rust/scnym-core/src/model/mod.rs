@@ -35,6 +35,9 @@ pub struct Predictions {
     /// Novelty score of each cell (see [`crate::novelty`]); empty for a model without a
     /// novelty reference (saved before it existed, or trained without validation cells).
     pub novelty: Vec<f32>,
+    /// Disagreement of an ensemble's members on each cell: the mutual information between the
+    /// prediction and the member, `H(mean p) - mean H(p)` in nats; empty for a single model.
+    pub disagreement: Vec<f32>,
 }
 
 /// Everything about a model except its weights; saved as JSON in the model file.
@@ -67,6 +70,8 @@ pub struct Model {
     pub(crate) device: Device,
     pub(crate) mode: FirstLayerMode,
     pub(crate) novelty: Option<NoveltyIndex>,
+    /// The further members of an ensemble (same genes and classes; none for a single model).
+    pub(crate) others: Vec<Model>,
 }
 
 impl std::fmt::Debug for Model {
@@ -96,7 +101,40 @@ impl Model {
             device,
             mode,
             novelty,
+            others: Vec::new(),
         })
+    }
+
+    /// An ensemble of independently trained models of the same genes and classes: predictions
+    /// average the members' probabilities. The first model's metadata describes the ensemble.
+    pub fn ensemble(models: Vec<Model>) -> Result<Model> {
+        let mut models = models.into_iter();
+        let mut first = models
+            .next()
+            .ok_or_else(|| Error::arg("an ensemble needs at least one model"))?;
+        for mut m in models {
+            if m.meta.genes != first.meta.genes || m.meta.classes != first.meta.classes {
+                return Err(Error::arg(
+                    "ensemble members must have the same genes and classes",
+                ));
+            }
+            let rest = std::mem::take(&mut m.others);
+            first.others.push(m);
+            first.others.extend(rest);
+        }
+        Ok(first)
+    }
+
+    /// Number of members (1 for a single model).
+    pub fn n_members(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    /// The members' metadata, first member first.
+    pub fn member_metas(&self) -> Vec<&ModelMeta> {
+        std::iter::once(&self.meta)
+            .chain(self.others.iter().map(|m| &m.meta))
+            .collect()
     }
 
     /// The model's metadata.
