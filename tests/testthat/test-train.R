@@ -187,3 +187,30 @@ test_that("device = \"cuda\" without CUDA warns and trains on the CPU", {
   )
   expect_identical(m$config$device, "cuda")
 })
+
+test_that("an ensemble averages members trained with consecutive seeds, in one file", {
+  sim <- sim_matrices()
+  train_one <- function(k, seed) {
+    scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+                target = sim$query$counts, config = quick_config(ensemble_size = k),
+                seed = seed, threads = 1, verbose = FALSE)
+  }
+  ens <- train_one(2L, 7L)
+  expect_identical(ens$ensemble_size, 2L)
+  expect_identical(ens$member_seeds, c(7, 8))
+  expect_output(print(ens), "ensemble of 2 models \\(seeds 7, 8\\)")
+  a <- scnym_predict(train_one(1L, 7L), sim$query$counts)
+  b <- scnym_predict(train_one(1L, 8L), sim$query$counts)
+  p <- scnym_predict(ens, sim$query$counts)
+  expect_equal(p$probabilities, (a$probabilities + b$probabilities) / 2, tolerance = 1e-6)
+  expect_equal(p$novelty, (a$novelty + b$novelty) / 2, tolerance = 1e-5)
+  expect_true(all(p$disagreement >= 0) && any(p$disagreement > 0))
+  expect_null(a$disagreement)
+  path <- tempfile(fileext = ".scnym")
+  scnym_save(ens, path)
+  back <- scnym_load(path)
+  expect_identical(back$ensemble_size, 2L)
+  expect_identical(scnym_predict(back, sim$query$counts)$probabilities, p$probabilities)
+  expect_error(scnym_config(ensemble_size = 0), class = "scnym_error_invalid_argument")
+  expect_error(scnym_config(ensemble_size = 51), class = "scnym_error_invalid_argument")
+})

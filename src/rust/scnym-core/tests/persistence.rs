@@ -169,3 +169,87 @@ fn newer_foreign_and_incomplete_files_are_refused_with_reasons() {
     let e = Model::from_bytes(&foreign).unwrap_err();
     assert!(e.to_string().contains("not a scnym model"), "{e}");
 }
+
+#[test]
+fn ensembles_average_their_members_and_round_trip() {
+    let (a, s) = small_model();
+    let b = {
+        let _serial = serial();
+        let mut cfg = quick_config("default", 3, 8);
+        cfg.hidden_width = 16;
+        train(cfg, &s, true)
+    };
+    let x = s.target_x();
+    let (pa, pb) = (
+        a.predict(&x, true, 1).unwrap(),
+        b.predict(&x, true, 1).unwrap(),
+    );
+    assert!(pa.disagreement.is_empty());
+    let ens = Model::ensemble(vec![
+        Model::from_bytes(&a.to_bytes().unwrap()).unwrap(),
+        Model::from_bytes(&b.to_bytes().unwrap()).unwrap(),
+    ])
+    .unwrap();
+    assert_eq!(ens.n_members(), 2);
+    let pe = ens.predict(&x, true, 1).unwrap();
+    for ((e, u), v) in pe
+        .probabilities
+        .iter()
+        .zip(&pa.probabilities)
+        .zip(&pb.probabilities)
+    {
+        assert!((e - (u + v) / 2.0).abs() < 1e-6);
+    }
+    for ((e, u), v) in pe.novelty.iter().zip(&pa.novelty).zip(&pb.novelty) {
+        assert!((e - (u + v) / 2.0).abs() < 1e-5);
+    }
+    assert_eq!(pe.embedding, pa.embedding, "the first member's embedding");
+    assert_eq!(pe.disagreement.len(), pe.n_cells);
+    assert!(pe.disagreement.iter().all(|&d| d.is_finite() && d >= 0.0));
+    assert!(pe.disagreement.iter().any(|&d| d > 0.0));
+    // one file holds every member
+    let bytes = ens.to_bytes().unwrap();
+    let back = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(back.n_members(), 2);
+    assert_eq!(back.predict(&x, true, 1).unwrap(), pe);
+    assert_eq!(back.to_bytes().unwrap(), bytes);
+    // a missing member tensor, or a member's metadata edited, is refused
+    let missing = with_metadata(&bytes, |_| {}, Some("member1.classifier.output.bias"));
+    let e = Model::from_bytes(&missing).unwrap_err();
+    assert!(
+        e.to_string().contains("member1.classifier.output.bias"),
+        "{e}"
+    );
+    let st = safetensors::SafeTensors::read_metadata(&bytes).unwrap().1;
+    let mut map = st.metadata().clone().unwrap();
+    let members: Vec<String> = serde_json::from_str(&map["scnym_members"]).unwrap();
+    let edited: Vec<String> = members
+        .iter()
+        .map(|m| m.replace("\"temperature\":", "\"temperature\":1"))
+        .collect();
+    map.insert(
+        "scnym_members".into(),
+        serde_json::to_string(&edited).unwrap(),
+    );
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let rewritten = safetensors::tensor::serialize(tensors.tensors(), &Some(map)).unwrap();
+    let e = Model::from_bytes(&rewritten).unwrap_err();
+    assert_eq!(e.kind(), "model_file", "{e}");
+    // members must share genes and classes
+    let other = {
+        let _serial = serial();
+        let s2 = synth(&SynthSpec {
+            n_train: 100,
+            n_target: 50,
+            n_genes: 61,
+            ..SynthSpec::default()
+        });
+        let mut cfg = quick_config("default", 2, 1);
+        cfg.hidden_width = 16;
+        train(cfg, &s2, true)
+    };
+    assert_eq!(
+        Model::ensemble(vec![a, other]).unwrap_err().kind(),
+        "invalid_argument"
+    );
+}
