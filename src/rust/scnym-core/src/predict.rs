@@ -44,37 +44,53 @@ impl Model {
         if self.others.is_empty() {
             return Ok(p);
         }
-        let members = std::iter::once(Ok(p.clone()))
-            .chain(self.others.iter().map(|m| m.predict_member(x, calibrated)))
+        let others = self
+            .others
+            .iter()
+            .map(|m| {
+                m.predict_member(x, calibrated).map(|mut q| {
+                    q.embedding = Vec::new();
+                    q
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
-        let k = members.len() as f32;
-        let mean = |f: fn(&Predictions) -> &Vec<f32>| -> Vec<f32> {
-            let mut sum = vec![0.0f32; f(&members[0]).len()];
-            for m in &members {
-                sum.iter_mut().zip(f(m)).for_each(|(s, v)| *s += v / k);
-            }
-            sum
-        };
-        p.logits = mean(|m| &m.logits);
-        p.probabilities = mean(|m| &m.probabilities);
-        p.novelty = if members.iter().all(|m| !m.novelty.is_empty()) {
-            mean(|m| &m.novelty)
-        } else {
-            Vec::new()
-        };
+        let k = (1 + others.len()) as f32;
+        let c = p.n_classes;
         let entropy =
             |row: &[f32]| -> f32 { row.iter().filter(|&&q| q > 0.0).map(|&q| -q * q.ln()).sum() };
-        let c = p.n_classes;
-        p.disagreement = (0..p.n_cells)
-            .map(|i| {
-                let rows = i * c..(i + 1) * c;
-                let mean_h: f32 = members
-                    .iter()
-                    .map(|m| entropy(&m.probabilities[rows.clone()]))
-                    .sum::<f32>()
-                    / k;
-                (entropy(&p.probabilities[rows]) - mean_h).max(0.0)
-            })
+        let mean_entropy = |members: &[&Vec<f32>]| -> Vec<f32> {
+            (0..p.n_cells)
+                .map(|i| {
+                    members
+                        .iter()
+                        .map(|m| entropy(&m[i * c..(i + 1) * c]))
+                        .sum::<f32>()
+                        / k
+                })
+                .collect()
+        };
+        let members: Vec<&Vec<f32>> = std::iter::once(&p.probabilities)
+            .chain(others.iter().map(|q| &q.probabilities))
+            .collect();
+        let member_entropy = mean_entropy(&members);
+        let average = |own: &mut Vec<f32>, of: fn(&Predictions) -> &Vec<f32>| {
+            for q in &others {
+                own.iter_mut().zip(of(q)).for_each(|(a, b)| *a += b);
+            }
+            own.iter_mut().for_each(|a| *a /= k);
+        };
+        average(&mut p.logits, |q| &q.logits);
+        average(&mut p.probabilities, |q| &q.probabilities);
+        if others.iter().all(|q| !q.novelty.is_empty()) && !p.novelty.is_empty() {
+            average(&mut p.novelty, |q| &q.novelty);
+        } else {
+            p.novelty = Vec::new();
+        }
+        p.disagreement = p
+            .probabilities
+            .chunks_exact(c)
+            .zip(member_entropy)
+            .map(|(row, h)| (entropy(row) - h).max(0.0))
             .collect();
         Ok(p)
     }
