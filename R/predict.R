@@ -10,6 +10,9 @@
 #' than all other classes together; cells of types absent from the reference (with the
 #' `new_identity_discovery` preset) and cells between types fall below it.
 #'
+#' Cell names (column names) must be unique and not missing. Ctrl-C stops a prediction with an
+#' error of class `scnym_error_interrupted`.
+#'
 #' **Calibration.** After training, the engine fits a temperature `T >= 1` on the held-out
 #' labelled cells (minimising their cross-entropy). These cells are also seen, without their
 #' labels, as unlabelled cells during training, like the query, so `T` transfers to the query;
@@ -23,9 +26,10 @@
 #' @param assay,layer For Seurat input: the assay (default: the default assay) and the layer
 #'   (`"counts"` or `"data"`; the `slot` on SeuratObject v4; default `"counts"` when present).
 #' @param assay_type For SingleCellExperiment input: the assay (default `"counts"`, else
-#'   `"logcounts"`).
+#'   `"logcounts"`, else the first assay, with a message).
 #' @param input How to read the values: `"auto"` (whole numbers are counts; other values up to
-#'   `log(1 + 1e6)` are log-normalised), `"counts"` or `"lognorm"`. See [scnym_train()].
+#'   `log(1 + 1e6)` are log-normalised; larger non-integer values are counts, with a message),
+#'   `"counts"` or `"lognorm"`. See [scnym_train()].
 #' @param calibrated Use the model's fitted temperature for probabilities and confidence.
 #' @param prune_below Confidence below which `pruned_label` is `NA` (see Details).
 #' @param threads Number of libtorch threads (default: the model configuration's setting).
@@ -60,10 +64,12 @@ scnym_predict <- function(model, x, ..., assay = NULL, layer = NULL, assay_type 
   check_flag(calibrated)
   check_number(prune_below, min = 0, max = 1)
   check_threads(threads)
-  query <- prepare_query(model, x, assay = assay, layer = layer, assay_type = assay_type,
-                         input = input, arg = "x", call = call)
-  predict_prepared(model, query, calibrated = calibrated, prune_below = prune_below,
-                   threads = threads, call = call)
+  with_interrupt_class({
+    query <- prepare_query(model, x, assay = assay, layer = layer, assay_type = assay_type,
+                           input = input, arg = "x", call = call)
+    predict_prepared(model, query, calibrated = calibrated, prune_below = prune_below,
+                     threads = threads, call = call)
+  }, call = call)
 }
 
 #' @rdname scnym_predict

@@ -85,6 +85,18 @@ fn corrupt(detail: impl std::fmt::Display) -> Error {
     Error::model_file(format!("the model file is truncated or corrupt ({detail})"))
 }
 
+/// Refuses empty or duplicated gene or class names in a model file's metadata.
+fn check_names(what: &str, names: &[String]) -> Result<()> {
+    if let Some(i) = names.iter().position(|n| n.is_empty()) {
+        return Err(corrupt(format!("{what} name {} is empty", i + 1)));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
+        return Err(corrupt(format!("{what} name {dup:?} occurs more than once")));
+    }
+    Ok(())
+}
+
 impl Model {
     /// The model as the bytes of a safetensors file.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
@@ -107,8 +119,9 @@ impl Model {
         write_safetensors(&owned, metadata)
     }
 
-    /// A model from the bytes of a model file. Checks the format version, the metadata, the
-    /// checksum and every tensor's presence, type and shape; never panics on arbitrary bytes.
+    /// A model from the bytes of a model file. Checks the format version, the metadata (unique,
+    /// non-empty gene and class names), the checksum, every tensor's presence, type and
+    /// shape, and that every weight is finite; never panics on arbitrary bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
         match std::panic::catch_unwind(|| Model::parse(bytes)) {
             Ok(result) => result,
@@ -153,6 +166,8 @@ impl Model {
         {
             return Err(corrupt("inconsistent metadata"));
         }
+        check_names("gene", &meta.genes)?;
+        check_names("class", &meta.classes)?;
         let shape = Shape {
             n_genes: meta.genes.len(),
             width: meta.config.hidden_width,
@@ -183,11 +198,17 @@ impl Model {
         }
         let device = meta.config.torch_device();
         let mut tensors = Vec::with_capacity(datas.len());
-        for (_, data, dims) in &datas {
+        for (name, data, dims) in &datas {
             let values: Vec<f32> = data
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
+            let bad = values.iter().filter(|v| !v.is_finite()).count();
+            if bad > 0 {
+                return Err(corrupt(format!(
+                    "tensor {name} holds {bad} NaN or infinite value(s)"
+                )));
+            }
             tensors.push(
                 Tensor::f_from_slice(&values)?
                     .f_view(*dims)?
