@@ -157,14 +157,7 @@ extract_seurat <- function(x, assay, layer, arg, call) {
                   i = "Available assays: {.val {assays}}."),
                 kind = "invalid_argument", call = call)
   }
-  get_layer <- function(name) {
-    if (seurat_object_v5()) {
-      layer_data <- getExportedValue("SeuratObject", "LayerData")
-      layer_data(x, assay = assay, layer = name)
-    } else {
-      SeuratObject::GetAssayData(x, assay = assay, slot = name)
-    }
-  }
+  get_layer <- function(name) seurat_layer(x, assay, name, arg, call)
   if (is.null(layer)) {
     counts <- tryCatch(get_layer("counts"), error = function(e) NULL)
     layer <- if (!is.null(counts) && ncol(counts) > 0L && nrow(counts) > 0L) "counts" else "data"
@@ -177,8 +170,7 @@ extract_seurat <- function(x, assay, layer, arg, call) {
   }
   mat <- tryCatch(get_layer(layer), error = function(e) {
     scnym_abort(c("Cannot read layer {.val {layer}} of assay {.val {assay}} in {.arg {arg}}.",
-                  x = conditionMessage(e),
-                  i = "On SeuratObject 5 with split layers, run {.code JoinLayers()} first."),
+                  x = conditionMessage(e)),
                 kind = "invalid_data", call = call)
   })
   if (ncol(mat) == 0L && ncol(x) > 0L) {
@@ -189,6 +181,45 @@ extract_seurat <- function(x, assay, layer, arg, call) {
   list(mat = as_expression_matrix(mat, arg, call), meta = x[[]],
        source = paste0("Seurat assay ", assay, ", ", layer),
        assay = assay, layer = layer)
+}
+
+#' One layer of a Seurat assay as a genes x cells matrix, in the object's cell order
+#'
+#' On SeuratObject 5 a layer split by `split()` (`counts.1`, `counts.2`, ...) is read whole: its
+#' parts are joined (genes: the union, zero where a part lacks a gene) and ordered like the
+#' assay's cells. On SeuratObject 4 the slot of that name.
+#' @noRd
+seurat_layer <- function(x, assay, layer, arg, call) {
+  if (!seurat_object_v5()) {
+    return(SeuratObject::GetAssayData(x, assay = assay, slot = layer))
+  }
+  ns <- asNamespace("SeuratObject")
+  layer_data <- get("LayerData", envir = ns)
+  object <- x[[assay]]
+  have <- get("Layers", envir = ns)(object)
+  parts <- have[have == layer | startsWith(have, paste0(layer, "."))]
+  if (length(parts) <= 1L) {
+    return(layer_data(object, layer = if (length(parts)) parts else layer))
+  }
+  mats <- lapply(parts, function(p) as_sparse(as_expression_matrix(layer_data(object, layer = p),
+                                                                   arg, call)))
+  genes <- unique(unlist(lapply(mats, rownames)))
+  mats <- lapply(mats, function(m) {
+    if (identical(rownames(m), genes)) return(m)
+    rows <- match(rownames(m), genes)
+    full <- Matrix::sparseMatrix(i = rows[m@i + 1L], p = m@p, x = m@x,
+                                 dims = c(length(genes), ncol(m)))
+    dimnames(full) <- list(genes, colnames(m))
+    full
+  })
+  joined <- do.call(cbind, mats)
+  cells <- SeuratObject::Cells(object)
+  joined[, match(cells[cells %in% colnames(joined)], colnames(joined)), drop = FALSE]
+}
+
+# A dgCMatrix from a double matrix or dgCMatrix.
+as_sparse <- function(m) {
+  if (inherits(m, "dgCMatrix")) m else methods::as(m, "CsparseMatrix")
 }
 
 extract_se <- function(x, assay_type, arg, call) {
@@ -267,7 +298,7 @@ cell_values <- function(value, data, arg, data_arg, call, labels = FALSE) {
 
 # Per-cell values as character; numbers or logical values used as labels are announced.
 as_labels <- function(value, arg, labels, call) {
-  if (labels && (is.numeric(value) || is.logical(value))) {
+  if (labels && (is.numeric(value) || is.logical(value)) && !all(is.na(value))) {
     shown <- sort(unique(value[!is.na(value)]))
     scnym_inform(c(i = paste("{.arg {arg}} holds {typeof(value)} values; they are used as class",
                              "names: {.val {first_few(shown)}}.")),

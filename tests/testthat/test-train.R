@@ -163,10 +163,9 @@ test_that("the Seurat data layer (log1p CP10k) is rescaled to CPM", {
   so <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3,
                        output = "Seurat", seed = 3)
   ref <- so$reference
-  norm <- SeuratObject::SetAssayData(ref, slot = "data",
-                                     new.data = log1p(t(t(as.matrix(
-                                       SeuratObject::GetAssayData(ref, slot = "counts"))) /
-                                         ref$nCount_RNA) * 1e4))
+  norm <- ref
+  seurat_layer_data(norm, "data") <-
+    log1p(t(t(as.matrix(seurat_layer_data(ref, "counts"))) / ref$nCount_RNA) * 1e4)
   args <- list(labels = "cell_type", target = so$query, config = quick_config(), seed = 4,
                threads = 1, verbose = FALSE)
   m_counts <- do.call(scnym_train, c(list(norm, layer = "counts"), args))
