@@ -34,10 +34,11 @@
 #' @param store Also keep the attributions of every explained cell (toward its class). For a
 #'   Seurat object or a SingleCellExperiment, `scnym_explain()` then returns the object with
 #'   them as an assay named `assay_name` (Seurat: an `Assay5` on SeuratObject 5, an `Assay` on
-#'   SeuratObject 4, over the model's genes, in its `data` layer; SingleCellExperiment: an assay over the rows of `x`, zero for genes outside the
-#'   model) and the table in `Tool(x)` / the `tools` slot under `"scnym_explain"` (Seurat) or
-#'   `metadata(x)$scnym_explain`. Cells not explained have zeros. For a matrix, the table gets
-#'   an attribute `cell_attributions`: a sparse genes x explained-cells matrix.
+#'   SeuratObject 4, over the model's genes, in its `data` layer; SingleCellExperiment: an assay
+#'   over the rows of `x`, zero for genes outside the model) and the table in `Tool(x)` / the
+#'   `tools` slot under `"scnym_explain"` (Seurat) or `metadata(x)$scnym_explain`. Cells not
+#'   explained have zeros. For a matrix, the table gets an attribute `cell_attributions`: a
+#'   sparse genes x explained-cells matrix.
 #' @param assay_name Name of the assay written when `store = TRUE`.
 #' @param seed Seed of the cell sample (`NULL`: the session's RNG); the session's RNG state is
 #'   restored afterwards.

@@ -201,8 +201,9 @@ seurat_layer <- function(x, assay, layer, arg, call) {
   if (length(parts) <= 1L) {
     return(layer_data(object, layer = if (length(parts)) parts else layer))
   }
-  mats <- lapply(parts, function(p) as_sparse(as_expression_matrix(layer_data(object, layer = p),
-                                                                   arg, call)))
+  mats <- lapply(parts, function(p) {
+    as_sparse(as_expression_matrix(layer_data(object, layer = p), arg, call))
+  })
   genes <- unique(unlist(lapply(mats, rownames)))
   mats <- lapply(mats, function(m) {
     if (identical(rownames(m), genes)) return(m)
@@ -299,7 +300,7 @@ cell_values <- function(value, data, arg, data_arg, call, labels = FALSE) {
 # Per-cell values as character; numbers or logical values used as labels are announced.
 as_labels <- function(value, arg, labels, call) {
   if (labels && (is.numeric(value) || is.logical(value)) && !all(is.na(value))) {
-    shown <- sort(unique(value[!is.na(value)]))
+    shown <- sort(unique(value[!is.na(value)])) # nolint: object_usage_linter. (used by cli)
     scnym_inform(c(i = paste("{.arg {arg}} holds {typeof(value)} values; they are used as class",
                              "names: {.val {first_few(shown)}}.")),
                  kind = "label_type")

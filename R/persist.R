@@ -35,7 +35,7 @@ scnym_save <- function(model, path, overwrite = FALSE) {
   check_model_view(model, model_view(loaded$meta), call = rlang::current_env())
   if (dir.exists(path)) {
     scnym_abort(c("{.path {path}} is a directory.",
-                  i = "Give the path of a file in it, e.g. {.file {file.path(path, \"model.scnym\")}}."),
+                  i = "Give the path of a file in it, e.g. {.file {path}/model.scnym}."),
                 kind = "io")
   }
   if (file.exists(path) && !overwrite) {

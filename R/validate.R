@@ -166,7 +166,8 @@ value_kind <- function(vals, input, arg, call) {
     if (!whole && top <= max_log1p_cpm) {
       scnym_warn(c(paste("{.arg {arg}} looks log-normalised (non-integer values, all at most",
                          "{signif(top, 4)}), but {.code input = \"counts\"} reads it as counts."),
-                   i = "Use {.code input = \"lognorm\"} or {.code input = \"auto\"} for such values."),
+                   i = paste("Use {.code input = \"lognorm\"} or {.code input = \"auto\"} for",
+                             "such values.")),
                  kind = "input_mismatch")
     }
     return("counts")
