@@ -92,7 +92,9 @@ fn check_names(what: &str, names: &[String]) -> Result<()> {
     }
     let mut seen = std::collections::HashSet::with_capacity(names.len());
     if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
-        return Err(corrupt(format!("{what} name {dup:?} occurs more than once")));
+        return Err(corrupt(format!(
+            "{what} name {dup:?} occurs more than once"
+        )));
     }
     Ok(())
 }

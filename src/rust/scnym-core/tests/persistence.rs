@@ -262,12 +262,22 @@ fn files_with_a_valid_checksum_but_bad_content_are_refused() {
     );
     let first_class = model.meta().classes[0].clone();
     refused(
-        resealed(&bytes, |m| m["classes"][1] = first_class.clone().into(), None, |_| {}),
+        resealed(
+            &bytes,
+            |m| m["classes"][1] = first_class.clone().into(),
+            None,
+            |_| {},
+        ),
         "occurs more than once",
     );
     let first_gene = model.meta().genes[0].clone();
     refused(
-        resealed(&bytes, |m| m["genes"][3] = first_gene.clone().into(), None, |_| {}),
+        resealed(
+            &bytes,
+            |m| m["genes"][3] = first_gene.clone().into(),
+            None,
+            |_| {},
+        ),
         "occurs more than once",
     );
     refused(
