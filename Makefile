@@ -7,7 +7,8 @@ export NOT_CRAN = true
 # Real data sets for the tests, vignettes and benchmarks that use them (skipped when absent).
 export SCNYM_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: setup install document quickstart test test-rust test-r check lint clean bench-accuracy
+.PHONY: setup install document quickstart test test-rust test-r test-seurat5 check lint clean \
+	bench-accuracy
 
 setup:
 	tools/setup.sh
@@ -27,13 +28,24 @@ test-rust: setup
 test-r: install
 	$(RSCRIPT) tools/run-tests.R
 
+# The Seurat tests once more against SeuratObject 5.3.0 + Matrix 1.6-5, built from $(SHARED_DEPS)
+# into a private library cached by the tarballs' checksums (tools/seurat5-lib.sh), in a process
+# that never loads Seurat (Debian's Seurat 4.3 does not work with SeuratObject 5). The other
+# targets keep Debian's SeuratObject 4. `make test` runs it when $(SHARED_DEPS) is present.
+SHARED_DEPS ?= $(abspath ../shared/deps)
+SEURAT5_TESTS := seurat5|extract|train|annotate|discover|explain|validation|simulate|kang|bad-input
+test-seurat5: install
+	lib=$$(tools/seurat5-lib.sh $(SHARED_DEPS)) && \
+	  R_LIBS="$$lib$${R_LIBS:+:$$R_LIBS}" SCNYM_EXPECT_SEURATOBJECT=5.3.0 \
+	  $(RSCRIPT) tools/run-tests.R '$(SEURAT5_TESTS)'
+
 check: install
 	rm -rf $(TARBALL) scnym.Rcheck
 	$(R) CMD build .
 	_R_CHECK_FORCE_SUGGESTS_=false $(R) CMD check --no-manual $(TARBALL)
 	tools/check-log.sh scnym.Rcheck/00check.log
 
-test: test-rust test-r check
+test: test-rust test-r $(if $(wildcard $(SHARED_DEPS)/SeuratObject_5.3.0.tar.gz),test-seurat5) check
 
 lint: setup
 	tools/cargo.sh fmt --all -- --check

@@ -75,11 +75,14 @@ scnym_annotate.Seurat <- function(x, reference = NULL, labels = NULL, ..., domai
                                   novelty_above = 2.5, store_model = FALSE,
                                   assay = NULL, layer = NULL) {
   call <- rlang::current_env()
-  run <- annotate_run(x, reference, labels, ..., domain = domain,
-                      reference_domain = reference_domain, key_added = key_added,
-                      calibrated = calibrated, prune_below = prune_below,
-                      novelty_above = novelty_above, store_model = store_model,
-                      extract = list(assay = assay, layer = layer), call = call)
+  run <- with_interrupt_class(
+    annotate_run(x, reference, labels, ..., domain = domain, reference_domain = reference_domain,
+                 key_added = key_added, calibrated = calibrated, prune_below = prune_below,
+                 novelty_above = novelty_above, store_model = store_model,
+                 extract = list(assay = assay, layer = layer),
+                 call = call),
+    call = call
+  )
   pred <- run$predictions
   cols <- annotation_columns(pred, key_added)
   out <- SeuratObject::AddMetaData(x, metadata = cols)
@@ -105,12 +108,14 @@ scnym_annotate.SummarizedExperiment <- function(x, reference = NULL, labels = NU
                                                 novelty_above = 2.5,
                                                 store_model = FALSE, assay_type = NULL) {
   call <- rlang::current_env()
-  run <- annotate_run(x, reference, labels, ..., domain = domain,
-                      reference_domain = reference_domain, key_added = key_added,
-                      calibrated = calibrated, prune_below = prune_below,
-                      novelty_above = novelty_above,
-                      store_model = store_model, extract = list(assay_type = assay_type),
-                      call = call)
+  run <- with_interrupt_class(
+    annotate_run(x, reference, labels, ..., domain = domain, reference_domain = reference_domain,
+                 key_added = key_added, calibrated = calibrated, prune_below = prune_below,
+                 novelty_above = novelty_above, store_model = store_model,
+                 extract = list(assay_type = assay_type),
+                 call = call),
+    call = call
+  )
   pred <- run$predictions
   cols <- annotation_columns(pred, key_added)
   out <- x
@@ -207,6 +212,14 @@ annotate_run <- function(x, reference, labels, ..., domain, reference_domain, ke
                          assay_type = extract$assay_type, input = input, arg = "x", call = call)
   pred <- predict_prepared(model, query, calibrated = calibrated, prune_below = prune_below,
                            novelty_above = novelty_above, threads = threads, call = call)
+  replaced <- intersect(names(annotation_columns(pred[0, , drop = FALSE], key_added)),
+                        colnames(query$data$meta))
+  if (length(replaced)) {
+    scnym_inform(c(i = paste("Replacing the existing column{?s} {.field {replaced}} of {.arg x}",
+                             "with the new annotation."),
+                   i = "To keep the old values, choose another name with {.arg key_added}."),
+                 kind = "replaced_columns")
+  }
   record <- list(
     time = Sys.time(),
     scnym_version = as.character(utils::packageVersion("scnym")),

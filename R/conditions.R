@@ -23,6 +23,26 @@ scnym_warn <- function(message, kind, ..., .envir = parent.frame()) {
                 .envir = .envir)
 }
 
+#' Inform with a classed scnym message (`scnym_message_<kind>`, `scnym_message`)
+#' @noRd
+scnym_inform <- function(message, kind, ..., .envir = parent.frame()) {
+  cli::cli_inform(message, class = c(paste0("scnym_message_", kind), "scnym_message"), ...,
+                  .envir = .envir)
+}
+
+#' Evaluate `expr`, turning a user interrupt (Ctrl-C) into `scnym_error_interrupted`
+#'
+#' Rust loops report Ctrl-C as an "interrupted" error; an interrupt that arrives while R code
+#' runs, or while Rust code that does not poll runs, surfaces as R's base `interrupt` condition
+#' once control is back in R. Both end as the same classed error.
+#' @noRd
+with_interrupt_class <- function(expr, call = rlang::caller_env()) {
+  tryCatch(expr, interrupt = function(cnd) {
+    scnym_abort(c("Interrupted by the user.", i = unname(rust_error_hints["interrupted"])),
+                kind = "interrupted", call = call)
+  })
+}
+
 # Remedies shown under an error from the Rust core, by kind.
 rust_error_hints <- c(
   interrupted = "Interrupted by the user; nothing was changed.",

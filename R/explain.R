@@ -33,11 +33,12 @@
 #' @param steps Number of integration steps `M`.
 #' @param store Also keep the attributions of every explained cell (toward its class). For a
 #'   Seurat object or a SingleCellExperiment, `scnym_explain()` then returns the object with
-#'   them as an assay named `assay_name` (Seurat: an `Assay` over the model's genes, in its
-#'   `data` slot; SingleCellExperiment: an assay over the rows of `x`, zero for genes outside the
-#'   model) and the table in `Tool(x)` / the `tools` slot under `"scnym_explain"` (Seurat) or
-#'   `metadata(x)$scnym_explain`. Cells not explained have zeros. For a matrix, the table gets
-#'   an attribute `cell_attributions`: a sparse genes x explained-cells matrix.
+#'   them as an assay named `assay_name` (Seurat: an `Assay5` on SeuratObject 5, an `Assay` on
+#'   SeuratObject 4, over the model's genes, in its `data` layer; SingleCellExperiment: an assay
+#'   over the rows of `x`, zero for genes outside the model) and the table in `Tool(x)` / the
+#'   `tools` slot under `"scnym_explain"` (Seurat) or `metadata(x)$scnym_explain`. Cells not
+#'   explained have zeros. For a matrix, the table gets an attribute `cell_attributions`: a
+#'   sparse genes x explained-cells matrix.
 #' @param assay_name Name of the assay written when `store = TRUE`.
 #' @param seed Seed of the cell sample (`NULL`: the session's RNG); the session's RNG state is
 #'   restored afterwards.
@@ -259,9 +260,19 @@ explain_class_plan <- function(model, x, all_cells, classes, group, target, thre
 store_attributions <- function(x, out, ig_cells, all_cells, assay_name) {
   if (inherits(x, "Seurat")) {
     full <- place_sparse(ig_cells, rownames(ig_cells), all_cells)
-    assay <- SeuratObject::CreateAssayObject(data = full)
+    assay <- if (seurat_object_v5()) {
+      get("CreateAssay5Object", envir = asNamespace("SeuratObject"))(data = full)
+    } else {
+      SeuratObject::CreateAssayObject(data = full)
+    }
     SeuratObject::Key(assay) <- paste0(gsub("[^[:alnum:]]", "", assay_name), "_")
-    x[[assay_name]] <- assay
+    # SeuratObject 5.3 looks for a counts layer when an assay is added and warns when there is
+    # none (its own suppressWarnings() misses it); attributions have only a data layer.
+    withCallingHandlers(x[[assay_name]] <- assay, warning = function(w) {
+      if (startsWith(conditionMessage(w), "No layers found matching")) {
+        invokeRestart("muffleWarning")
+      }
+    })
     tools <- methods::slot(x, "tools")
     tools[["scnym_explain"]] <- out
     methods::slot(x, "tools") <- tools

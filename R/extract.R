@@ -52,9 +52,30 @@ extract_input <- function(x, assay = NULL, layer = NULL, assay_type = NULL, arg 
   if (is.null(cells)) {
     cells <- paste0("cell", seq_len(ncol(mat)))
   }
+  check_cell_names(cells, arg, call)
   out$genes <- genes
   out$cells <- cells
   out
+}
+
+# Cell names become row names of the results: they must be present and unique.
+check_cell_names <- function(cells, arg, call) {
+  bad <- is.na(cells) | !nzchar(cells)
+  if (any(bad)) {
+    scnym_abort(c("{.arg {arg}} has {sum(bad)} missing or empty cell name{?s}.",
+                  i = paste("Every column needs a cell name, e.g.",
+                            "{.code colnames(x) <- paste0(\"cell\", seq_len(ncol(x)))}.")),
+                kind = "invalid_data", call = call)
+  }
+  dup <- unique(cells[duplicated(cells)])
+  if (length(dup)) {
+    scnym_abort(c(paste("{.arg {arg}} has {length(dup)} duplicated cell name{?s}:",
+                        "{.val {first_few(dup)}}."),
+                  i = paste("Make them unique first, e.g.",
+                            "{.code colnames(x) <- make.unique(colnames(x))}.")),
+                kind = "invalid_data", call = call)
+  }
+  invisible(cells)
 }
 
 # A genes x cells dgCMatrix or double matrix from a matrix-like object.
@@ -136,14 +157,7 @@ extract_seurat <- function(x, assay, layer, arg, call) {
                   i = "Available assays: {.val {assays}}."),
                 kind = "invalid_argument", call = call)
   }
-  get_layer <- function(name) {
-    if (seurat_object_v5()) {
-      layer_data <- getExportedValue("SeuratObject", "LayerData")
-      layer_data(x, assay = assay, layer = name)
-    } else {
-      SeuratObject::GetAssayData(x, assay = assay, slot = name)
-    }
-  }
+  get_layer <- function(name) seurat_layer(x, assay, name, arg, call)
   if (is.null(layer)) {
     counts <- tryCatch(get_layer("counts"), error = function(e) NULL)
     layer <- if (!is.null(counts) && ncol(counts) > 0L && nrow(counts) > 0L) "counts" else "data"
@@ -156,8 +170,7 @@ extract_seurat <- function(x, assay, layer, arg, call) {
   }
   mat <- tryCatch(get_layer(layer), error = function(e) {
     scnym_abort(c("Cannot read layer {.val {layer}} of assay {.val {assay}} in {.arg {arg}}.",
-                  x = conditionMessage(e),
-                  i = "On SeuratObject 5 with split layers, run {.code JoinLayers()} first."),
+                  x = conditionMessage(e)),
                 kind = "invalid_data", call = call)
   })
   if (ncol(mat) == 0L && ncol(x) > 0L) {
@@ -170,6 +183,46 @@ extract_seurat <- function(x, assay, layer, arg, call) {
        assay = assay, layer = layer)
 }
 
+#' One layer of a Seurat assay as a genes x cells matrix, in the object's cell order
+#'
+#' On SeuratObject 5 a layer split by `split()` (`counts.1`, `counts.2`, ...) is read whole: its
+#' parts are joined (genes: the union, zero where a part lacks a gene) and ordered like the
+#' assay's cells. On SeuratObject 4 the slot of that name.
+#' @noRd
+seurat_layer <- function(x, assay, layer, arg, call) {
+  if (!seurat_object_v5()) {
+    return(SeuratObject::GetAssayData(x, assay = assay, slot = layer))
+  }
+  ns <- asNamespace("SeuratObject")
+  layer_data <- get("LayerData", envir = ns)
+  object <- x[[assay]]
+  have <- get("Layers", envir = ns)(object)
+  parts <- have[have == layer | startsWith(have, paste0(layer, "."))]
+  if (length(parts) <= 1L) {
+    return(layer_data(object, layer = if (length(parts)) parts else layer))
+  }
+  mats <- lapply(parts, function(p) {
+    as_sparse(as_expression_matrix(layer_data(object, layer = p), arg, call))
+  })
+  genes <- unique(unlist(lapply(mats, rownames)))
+  mats <- lapply(mats, function(m) {
+    if (identical(rownames(m), genes)) return(m)
+    rows <- match(rownames(m), genes)
+    full <- Matrix::sparseMatrix(i = rows[m@i + 1L], p = m@p, x = m@x,
+                                 dims = c(length(genes), ncol(m)))
+    dimnames(full) <- list(genes, colnames(m))
+    full
+  })
+  joined <- do.call(cbind, mats)
+  cells <- SeuratObject::Cells(object)
+  joined[, match(cells[cells %in% colnames(joined)], colnames(joined)), drop = FALSE]
+}
+
+# A dgCMatrix from a double matrix or dgCMatrix.
+as_sparse <- function(m) {
+  if (inherits(m, "dgCMatrix")) m else methods::as(m, "CsparseMatrix")
+}
+
 extract_se <- function(x, assay_type, arg, call) {
   rlang::check_installed("SummarizedExperiment", reason = "to read SingleCellExperiment objects.")
   available <- SummarizedExperiment::assayNames(x)
@@ -180,6 +233,10 @@ extract_se <- function(x, assay_type, arg, call) {
         scnym_abort("{.arg {arg}} has no assays.", kind = "invalid_data", call = call)
       }
       assay_type <- 1L
+      scnym_inform(c(i = paste("{.arg {arg}} has no assay {.val counts} or {.val logcounts}:",
+                               "using its first assay, {.val {available[1] %||% 1L}}."),
+                     i = "Choose one with {.arg assay_type}."),
+                   kind = "assay_choice")
     }
   }
   ok <- (is.character(assay_type) && length(assay_type) == 1L && assay_type %in% available) ||
@@ -201,9 +258,11 @@ extract_se <- function(x, assay_type, arg, call) {
 #'   (a named vector must be named by the cells).
 #' @param data An extracted input.
 #' @param arg,data_arg Argument names for messages.
+#' @param labels Are these class labels? Numbers or logical values are then announced (they
+#'   become class names such as `"1"` or `"TRUE"`).
 #' @return A character vector, one value per cell (NA allowed), or `NULL` when `value` is `NULL`.
 #' @noRd
-cell_values <- function(value, data, arg, data_arg, call) {
+cell_values <- function(value, data, arg, data_arg, call, labels = FALSE) {
   if (is.null(value)) {
     return(NULL)
   }
@@ -217,7 +276,7 @@ cell_values <- function(value, data, arg, data_arg, call) {
                 kind = "invalid_argument", call = call)
   }
   if (is.character(value) && length(value) == 1L && n != 1L) {
-    return(metadata_column(value, data, arg, data_arg, call))
+    return(as_labels(metadata_column(value, data, arg, data_arg, call), arg, labels, call))
   }
   if (length(value) != n) {
     scnym_abort(c(paste("{.arg {arg}} has {length(value)} value{?s}, but {.arg {data_arg}} has",
@@ -235,7 +294,18 @@ cell_values <- function(value, data, arg, data_arg, call) {
                   kind = "invalid_argument", call = call)
     }
   }
-  as.character(unname(value))
+  as_labels(unname(value), arg, labels, call)
+}
+
+# Per-cell values as character; numbers or logical values used as labels are announced.
+as_labels <- function(value, arg, labels, call) {
+  if (labels && (is.numeric(value) || is.logical(value)) && !all(is.na(value))) {
+    shown <- sort(unique(value[!is.na(value)])) # nolint: object_usage_linter. (used by cli)
+    scnym_inform(c(i = paste("{.arg {arg}} holds {typeof(value)} values; they are used as class",
+                             "names: {.val {first_few(shown)}}.")),
+                 kind = "label_type")
+  }
+  as.character(value)
 }
 
 #' The data crossing into Rust for some cells of an extracted input
@@ -266,7 +336,7 @@ core_data <- function(data, cells = NULL, model_genes) {
   out
 }
 
-# A metadata column of an extracted input as a character vector.
+# A metadata column of an extracted input (an atomic vector or factor).
 metadata_column <- function(value, data, arg, data_arg, call) {
   cols <- if (is.null(data$meta)) character() else colnames(data$meta)
   if (!value %in% cols) {
@@ -284,5 +354,5 @@ metadata_column <- function(value, data, arg, data_arg, call) {
     scnym_abort("Column {.val {value}} of {.arg {data_arg}} must be a vector or factor.",
                 kind = "invalid_argument", call = call)
   }
-  as.character(column)
+  if (is.factor(column)) as.character(column) else column
 }

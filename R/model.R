@@ -10,31 +10,37 @@
 #' @param training Optional list of R-side facts about the training run.
 #' @noRd
 new_scnym_model <- function(bytes, meta_json, handle = NULL, training = NULL) {
-  meta <- jsonlite::fromJSON(meta_json, simplifyVector = TRUE)
-  history <- history_frame(meta$history)
-  class_counts <- as.integer(meta$class_counts)
-  names(class_counts) <- meta$classes
+  view <- model_view(meta_json)
   cache <- new.env(parent = emptyenv())
   cache$handle <- handle
-  structure(
-    list(
-      bytes = bytes,
-      config = config_object(meta$config),
-      genes = as.character(meta$genes),
-      classes = as.character(meta$classes),
-      domains = as.character(meta$domains),
-      class_counts = class_counts,
-      history = history,
-      best_epoch = as.integer(meta$best_epoch),
-      temperature = as.numeric(meta$temperature),
-      versions = meta$versions,
-      format_version = meta$format_version,
-      ensemble_size = as.integer(meta$ensemble_size %||% 1L),
-      member_seeds = as.numeric(meta$member_seeds %||% meta$config$seed),
-      training = training,
-      cache = cache
-    ),
-    class = "scnym_model"
+  cache$view <- view
+  structure(c(list(bytes = bytes), view, list(training = training, cache = cache)),
+            class = "scnym_model")
+}
+
+#' The fields of an `scnym_model` that mirror its model file, from the file's metadata
+#'
+#' They are read-only: `model_handle()` checks on every use that the model's fields still equal
+#' these, so that predictions in memory cannot disagree with the saved file.
+#' @param meta_json The model's metadata as JSON (from the core).
+#' @noRd
+model_view <- function(meta_json) {
+  meta <- jsonlite::fromJSON(meta_json, simplifyVector = TRUE)
+  class_counts <- as.integer(meta$class_counts)
+  names(class_counts) <- meta$classes
+  list(
+    config = config_object(meta$config),
+    genes = as.character(meta$genes),
+    classes = as.character(meta$classes),
+    domains = as.character(meta$domains),
+    class_counts = class_counts,
+    history = history_frame(meta$history),
+    best_epoch = as.integer(meta$best_epoch),
+    temperature = as.numeric(meta$temperature),
+    versions = meta$versions,
+    format_version = meta$format_version,
+    ensemble_size = as.integer(meta$ensemble_size %||% 1L),
+    member_seeds = as.numeric(meta$member_seeds %||% meta$config$seed)
   )
 }
 
@@ -73,13 +79,28 @@ model_handle <- function(model, call = rlang::caller_env()) {
   if (!is.environment(cache)) {
     cache <- new.env(parent = emptyenv())
   }
-  handle <- cache$handle
-  if (is.null(handle) || !handle_alive(handle)) {
+  if (is.null(cache$handle) || !handle_alive(cache$handle)) {
     loaded <- rust_result(rs_model_from_bytes(model$bytes), call = call)
-    handle <- loaded$handle
-    cache$handle <- handle
+    cache$handle <- loaded$handle
+    cache$view <- model_view(loaded$meta)
   }
-  handle
+  check_model_view(model, cache$view, call = call)
+  cache$handle
+}
+
+# Refuses a model whose fields were edited after it was built (they no longer describe its
+# weights).
+check_model_view <- function(model, view, call) {
+  changed <- names(view)[!vapply(names(view), function(f) identical(model[[f]], view[[f]]),
+                                 logical(1))]
+  if (length(changed)) {
+    scnym_abort(c(paste("The field{?s} {.field {changed}} of {.arg model} {?was/were} changed",
+                        "after it was built and no longer match{?es/} its weights."),
+                  i = paste("The fields of an {.cls scnym_model} are read-only: use the model as",
+                            "{.fn scnym_train} or {.fn scnym_load} returned it.")),
+                kind = "invalid_argument", call = call)
+  }
+  invisible(model)
 }
 
 # An external pointer restored by readRDS() is NULL; a live one is not.

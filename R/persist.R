@@ -29,6 +29,15 @@ scnym_save <- function(model, path, overwrite = FALSE) {
   check_model(model)
   check_string(path)
   check_flag(overwrite)
+  # The file holds the bytes: refuse bytes that are not a valid model or that the model's
+  # fields no longer describe.
+  loaded <- rust_result(rs_model_from_bytes(model$bytes))
+  check_model_view(model, model_view(loaded$meta), call = rlang::current_env())
+  if (dir.exists(path)) {
+    scnym_abort(c("{.path {path}} is a directory.",
+                  i = "Give the path of a file in it, e.g. {.file {path}/model.scnym}."),
+                kind = "io")
+  }
   if (file.exists(path) && !overwrite) {
     scnym_abort(c("{.path {path}} already exists.",
                   i = "Use {.code overwrite = TRUE} to replace it, or choose another path."),
@@ -40,17 +49,39 @@ scnym_save <- function(model, path, overwrite = FALSE) {
                   i = "Create it first, e.g. {.code dir.create(\"{dir}\", recursive = TRUE)}."),
                 kind = "io")
   }
-  # Write beside the target and rename, so a failed write never leaves half a file at `path`.
-  tmp <- tempfile(pattern = ".scnym-", tmpdir = dir)
+  # Write beside the target and rename (atomic on one file system), so a failed or interrupted
+  # write never leaves half a file at `path`; the temporary file is removed on every exit, and
+  # those of saves killed outright (kill -9) are removed by the next save into the directory.
+  remove_stale_temp_files(dir)
+  tmp <- tempfile(pattern = paste0(temp_prefix(), Sys.getpid(), "-"), tmpdir = dir,
+                  fileext = ".tmp")
   on.exit(unlink(tmp), add = TRUE)
   ok <- tryCatch({
     writeBin(model$bytes, tmp)
-    file.rename(tmp, path) || file.copy(tmp, path, overwrite = TRUE)
+    file.rename(tmp, path)
   }, error = function(e) FALSE, warning = function(w) FALSE)
   if (!isTRUE(ok)) {
     scnym_abort("Could not write the model to {.path {path}}.", kind = "io")
   }
   invisible(path)
+}
+
+# Temporary files of scnym_save() are named `.scnym-<host>-<pid>-<random>.tmp`.
+temp_prefix <- function() {
+  paste0(".scnym-", Sys.info()[["nodename"]], "-")
+}
+
+# Removes the temporary files in `dir` of saves on this host, by this user, whose process no
+# longer runs.
+remove_stale_temp_files <- function(dir) {
+  prefix <- temp_prefix()
+  files <- list.files(dir, pattern = "^[.]scnym-.*[.]tmp$", all.files = TRUE, full.names = TRUE)
+  files <- files[startsWith(basename(files), prefix)]
+  files <- files[file.info(files, extra_cols = TRUE)$uname %in% Sys.info()[["effective_user"]]]
+  pids <- as.integer(sub("-.*$", "", substring(basename(files), nchar(prefix) + 1L)))
+  alive <- vapply(pids, function(pid) !is.na(pid) && isTRUE(tools::pskill(pid, 0L)), logical(1))
+  unlink(files[!alive & !is.na(pids)])
+  invisible()
 }
 
 #' @rdname scnym_save

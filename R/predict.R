@@ -20,6 +20,9 @@
 #' for models without a novelty reference (saved by scnym before 0.99.0, or trained without
 #' validation cells); their labels are pruned by the confidence alone.
 #'
+#' Cell names (column names) must be unique and not missing. Ctrl-C stops a prediction with an
+#' error of class `scnym_error_interrupted`.
+#'
 #' **Calibration.** After training, the engine fits a temperature `T >= 1` on the held-out
 #' labelled cells (minimising their cross-entropy). These cells are also seen, without their
 #' labels, as unlabelled cells during training, like the query, so `T` transfers to the query;
@@ -33,9 +36,10 @@
 #' @param assay,layer For Seurat input: the assay (default: the default assay) and the layer
 #'   (`"counts"` or `"data"`; the `slot` on SeuratObject v4; default `"counts"` when present).
 #' @param assay_type For SingleCellExperiment input: the assay (default `"counts"`, else
-#'   `"logcounts"`).
+#'   `"logcounts"`, else the first assay, with a message).
 #' @param input How to read the values: `"auto"` (whole numbers are counts; other values up to
-#'   `log(1 + 1e6)` are log-normalised), `"counts"` or `"lognorm"`. See [scnym_train()].
+#'   `log(1 + 1e6)` are log-normalised; larger non-integer values are counts, with a message),
+#'   `"counts"` or `"lognorm"`. See [scnym_train()].
 #' @param calibrated Use the model's fitted temperature for probabilities and confidence.
 #' @param prune_below Confidence below which a label is ambiguous, and pruned when the cell is
 #'   also outside the range of the held-out reference cells (see Details).
@@ -80,10 +84,12 @@ scnym_predict <- function(model, x, ..., assay = NULL, layer = NULL, assay_type 
   check_number(prune_below, min = 0, max = 1)
   check_number(novelty_above, min = 0)
   check_threads(threads)
-  query <- prepare_query(model, x, assay = assay, layer = layer, assay_type = assay_type,
-                         input = input, arg = "x", call = call)
-  predict_prepared(model, query, calibrated = calibrated, prune_below = prune_below,
-                   novelty_above = novelty_above, threads = threads, call = call)
+  with_interrupt_class({
+    query <- prepare_query(model, x, assay = assay, layer = layer, assay_type = assay_type,
+                           input = input, arg = "x", call = call)
+    predict_prepared(model, query, calibrated = calibrated, prune_below = prune_below,
+                     novelty_above = novelty_above, threads = threads, call = call)
+  }, call = call)
 }
 
 #' @rdname scnym_predict

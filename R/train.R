@@ -17,9 +17,15 @@
 #' **Input values** (`input = "auto"`): values that are all whole numbers are raw counts and are
 #' normalised to `log(1 + CPM)` over all genes of a cell; other non-negative values no larger
 #' than `log(1 + 1e6)` are log-normalised expression (on the CPM scale they are used as they are;
-#' on any other scale, e.g. Seurat's `log1p(CP10k)`, they are rescaled to CPM); anything else
-#' (negative, NA/NaN/Inf, or non-integer values above `log(1 + 1e6)`) is refused. Use
-#' `input = "counts"` for non-integer counts (e.g. corrected CEL-seq counts).
+#' on any other scale, e.g. Seurat's `log1p(CP10k)`, they are rescaled to CPM); non-integer
+#' values above `log(1 + 1e6)` are non-integer counts (e.g. corrected CEL-seq counts; a message
+#' says so, `input = "counts"` silences it); negative and NA/NaN/Inf values are refused.
+#' `input = "counts"` warns when the values look log-normalised (non-integer and all at most
+#' `log(1 + 1e6)`).
+#'
+#' **Labels** must not be empty strings (`""`; use `NA` for unlabelled cells); numeric or
+#' logical labels become class names (`"1"`, `"TRUE"`), with a message. Training warns when
+#' `target` shares fewer than half of the genes of `x`.
 #'
 #' **Progress and interruption.** With `verbose = TRUE` a progress bar shows per epoch the loss,
 #' its supervised, semisupervised and adversarial parts, the two loss weights, the validation
@@ -65,7 +71,9 @@
 #'   `best_epoch`, `temperature` and `validation_cells` are then the first member's) and a
 #'   private cache. It has
 #'   `print()`, [summary()][summary.scnym_model] and [predict()][scnym_predict] methods and
-#'   survives [saveRDS()].
+#'   survives [saveRDS()]. Its fields mirror the model file and are read-only: a model whose
+#'   fields were edited is refused (`scnym_error_invalid_argument`) by every function that uses
+#'   it.
 #' @examples
 #' sim <- scnym_simulate(n_reference = 200, n_query = 200, output = "matrix")
 #' model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
@@ -154,6 +162,9 @@ train_entry <- function(x, labels, target, domain, target_domain, config, seed, 
   train_prepared(ref, tgt, plan, config, verbose = verbose, call = call)
 }
 
+# Below this share of the reference's genes in the target, training warns.
+min_shared_genes <- 0.5
+
 #' Decide which cells train, their labels, domains and the model genes
 #'
 #' @return A list: `labelled` (indices into `ref`), `target_ref` (indices of `ref` cells used as
@@ -165,7 +176,14 @@ training_plan <- function(ref, tgt, labels, domain, target_domain, call,
                           names = c(x = "x", labels = "labels", domain = "domain",
                                     target = "target", target_domain = "target_domain")) {
   nm <- as.list(names)
-  labels <- cell_values(labels, ref, nm$labels, nm$x, call = call)
+  labels <- cell_values(labels, ref, nm$labels, nm$x, call = call, labels = TRUE)
+  empty <- which(!is.na(labels) & !nzchar(trimws(labels)))
+  if (length(empty)) {
+    scnym_abort(c("{.arg {nm$labels}} has {length(empty)} empty label{?s} ({.val {\"\"}}).",
+                  i = paste("Use {.code NA} for unlabelled (target) cells, and a name for every",
+                            "cell type.")),
+                kind = "invalid_data", call = call)
+  }
   labelled <- which(!is.na(labels))
   if (length(labelled) == 0L) {
     scnym_abort(c("{.arg {nm$labels}} has no labelled cells: all {length(labels)} labels are NA.",
@@ -224,6 +242,15 @@ training_plan <- function(ref, tgt, labels, domain, target_domain, call,
                     i = "Use the same gene identifiers in both."),
                   kind = "invalid_data", call = call)
     }
+    if (length(genes) < min_shared_genes * length(ref$genes)) {
+      scnym_warn(c(paste("{.arg {nm$x}} and {.arg {nm$target}} share only {length(genes)} of the",
+                         "{length(ref$genes)} genes of {.arg {nm$x}}",
+                         "({round(100 * length(genes) / length(ref$genes), 1)}%); the model",
+                         "uses those {length(genes)}."),
+                   i = paste("Check that both use the same gene identifiers (e.g. symbols vs",
+                             "Ensembl IDs) and the same species.")),
+                 kind = "few_shared_genes")
+    }
   }
   list(labelled = labelled, target_ref = target_ref, classes = classes,
        label_codes = match(labels[labelled], classes) - 1L, domains = domains,
@@ -271,7 +298,7 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
                                          plan$ref_domain_codes, target_data,
                                          plan$target_domain_codes, plan$genes, plan$classes,
                                          plan$domains), call = call)
-    run_epochs(handle, member, verbose, call)
+    with_interrupt_class(run_epochs(handle, member, verbose, call), call = call)
     if (i == 1L) validation <- rust_result(rs_trainer_validation_cells(handle), call = call)
     members[[i]] <- rust_result(rs_trainer_finish(handle), call = call)
   }

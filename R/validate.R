@@ -97,10 +97,9 @@ first_few <- function(x, n = 5L) {
 #' Check expression values and decide whether they are counts
 #'
 #' Implements the rule of `input = "auto"` (documented in [scnym_train()]): whole numbers are
-#' counts; other values at most `log(1 + 1e6)` are log-normalised expression; other non-negative
-#' values are refused unless `input = "counts"` (non-integer counts such as corrected CEL-seq
-#' counts). Also refuses NA/NaN/Inf, negative values, empty inputs and cells without any
-#' expression.
+#' counts; other values at most `log(1 + 1e6)` are log-normalised expression; larger non-integer
+#' values are non-integer counts (such as corrected CEL-seq counts), with a message. Also refuses
+#' NA/NaN/Inf, negative values, empty inputs and cells without any expression.
 #'
 #' @param data An extracted input (see `extract_input()`).
 #' @param input One of `"auto"`, `"counts"`, `"lognorm"`.
@@ -162,7 +161,15 @@ check_finite_values <- function(vals, arg, call) {
 value_kind <- function(vals, input, arg, call) {
   top <- max(vals)
   limit <- signif(max_log1p_cpm, 4) # nolint: object_usage_linter. (used by cli)
+  whole <- all(vals == round(vals))
   if (input == "counts") {
+    if (!whole && top <= max_log1p_cpm) {
+      scnym_warn(c(paste("{.arg {arg}} looks log-normalised (non-integer values, all at most",
+                         "{signif(top, 4)}), but {.code input = \"counts\"} reads it as counts."),
+                   i = paste("Use {.code input = \"lognorm\"} or {.code input = \"auto\"} for",
+                             "such values.")),
+                 kind = "input_mismatch")
+    }
     return("counts")
   }
   if (input == "lognorm") {
@@ -175,18 +182,18 @@ value_kind <- function(vals, input, arg, call) {
     }
     return("lognorm")
   }
-  if (all(vals == round(vals))) {
+  if (whole) {
     return("counts")
   }
   if (top <= max_log1p_cpm) {
     return("lognorm")
   }
-  scnym_abort(c("{.arg {arg}} looks neither like counts nor like log-normalised expression.",
-                x = paste("It has non-integer values, and values up to {signif(top, 4)}, above",
-                          "log(1 + 1e6) = {limit}."),
-                i = paste("Pass raw counts or log1p-normalised values; for non-integer counts",
-                          "(e.g. corrected CEL-seq counts) set {.code input = \"counts\"}.")),
-              kind = "invalid_data", call = call)
+  scnym_inform(c(i = paste("{.arg {arg}} has non-integer values up to {signif(top, 4)} (above",
+                           "log(1 + 1e6) = {limit}): read as non-integer counts (e.g. corrected",
+                           "counts)."),
+                 i = "Set {.code input = \"counts\"} to say so and silence this message."),
+               kind = "input_guess")
+  "counts"
 }
 
 # Log-normalised values cross to the core as log1p-CPM when they already are (every cell's

@@ -68,3 +68,36 @@ skip_if_no_seurat <- function() {
 skip_if_no_sce <- function() {
   testthat::skip_if_not_installed("SingleCellExperiment")
 }
+
+seurat_v5 <- function() {
+  utils::packageVersion("SeuratObject") >= "5.0.0"
+}
+
+# Skips unless the Seurat package itself can run: Debian's Seurat 4.3 does not work with
+# SeuratObject 5 (the `make test-seurat5` process).
+# Checked without loading Seurat (skip_if_not_installed() would load it).
+skip_if_no_seurat_package <- function() {
+  if (!nzchar(system.file(package = "Seurat"))) testthat::skip("Seurat is not installed")
+  if (seurat_v5() && utils::packageVersion("Seurat") < "5.0.0") {
+    testthat::skip("Seurat 4 does not run with SeuratObject 5")
+  }
+}
+
+# A layer of the default assay: `layer =` on SeuratObject 5 (`slot =` is defunct there), the slot
+# on SeuratObject 4.
+seurat_layer_data <- function(x, layer) {
+  if (seurat_v5()) {
+    SeuratObject::LayerData(x, layer = layer)
+  } else {
+    SeuratObject::GetAssayData(x, slot = layer)
+  }
+}
+
+`seurat_layer_data<-` <- function(x, layer, value) {
+  if (seurat_v5()) {
+    SeuratObject::LayerData(x, layer = layer) <- value
+    x
+  } else {
+    SeuratObject::SetAssayData(x, slot = layer, new.data = value)
+  }
+}

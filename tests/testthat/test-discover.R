@@ -197,7 +197,7 @@ test_that("results are written back to a SingleCellExperiment and a Seurat objec
   expect_error(scnym_discover(SingleCellExperiment::SingleCellExperiment(
     list(counts = SingleCellExperiment::counts(sce)))), class = "scnym_error_invalid_argument")
 
-  skip_if_not_installed("Seurat")
+  skip_if_no_seurat()
   so <- annotated_seurat(pred, "scnym", "scnym_")
   out2 <- scnym_discover(so, k = 10)
   expect_equal(unname(out2$scNym_candidate), unname(out$scNym_candidate))
@@ -297,7 +297,7 @@ test_that("space names a reduction of a SingleCellExperiment or Seurat object", 
   expect_error(scnym_discover(sce, space = c("PCA", "UMAP")),
                class = "scnym_error_invalid_argument")
 
-  skip_if_not_installed("Seurat")
+  skip_if_no_seurat()
   so <- annotated_seurat(pred, "pca", "PC_")
   out2 <- scnym_discover(so, space = "pca", k = 10)
   expect_equal(unname(out2$scNym_candidate), unname(out$scNym_candidate))

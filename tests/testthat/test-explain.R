@@ -124,7 +124,7 @@ test_that("per-cell attributions are stored in a SingleCellExperiment and a Seur
   expect_equal(unname(Matrix::rowMeans(a[tab$gene[tab$class == k], cells_k, drop = FALSE])),
                tab$attribution[tab$class == k], tolerance = 1e-6)
 
-  skip_if_not_installed("Seurat")
+  skip_if_no_seurat()
   so <- suppressWarnings(SeuratObject::CreateSeuratObject(counts = fx$sim$query$counts))
   out2 <- scnym_explain(fx$model, so, group = grp, n_cells = 5, steps = 10, store = TRUE)
   expect_true("scnym_ig" %in% SeuratObject::Assays(out2))

@@ -35,13 +35,14 @@ test_that("Seurat extraction reads the counts layer by default and the data laye
   d <- scnym:::extract_input(so)
   expect_identical(d$layer, "counts")
   expect_identical(d$assay, "RNA")
-  expect_identical(d$mat, SeuratObject::GetAssayData(so, slot = "counts"))
+  expect_identical(d$mat, seurat_layer_data(so, "counts"))
+  expect_identical(scnym:::cell_values("cell_type", d, "labels", "x", NULL),
+                   unname(so$cell_type))
+  skip_if_no_seurat_package()
   so <- Seurat::NormalizeData(so, verbose = FALSE)
   dd <- scnym:::extract_input(so, layer = "data")
   expect_identical(dd$layer, "data")
-  expect_identical(dd$mat, SeuratObject::GetAssayData(so, slot = "data"))
-  expect_identical(scnym:::cell_values("cell_type", d, "labels", "x", NULL),
-                   unname(so$cell_type))
+  expect_identical(dd$mat, seurat_layer_data(so, "data"))
 })
 
 test_that("the auto rule tells counts from log-normalised data", {
@@ -61,10 +62,11 @@ test_that("the auto rule tells counts from log-normalised data", {
   expect_identical(d10$input, "lognorm")
   expect_true(d10$counts)
   expect_equal(d10$scale_factor, 1e4)
-  # non-integer counts need input = "counts"
+  # non-integer values above log(1 + 1e6) are counts, with a message under input = "auto"
   frac <- x * 1.5 + 20
-  expect_error(scnym:::check_values(scnym:::extract_input(frac), "auto", "x"),
-               class = "scnym_error_invalid_data")
+  expect_message(auto <- scnym:::check_values(scnym:::extract_input(frac), "auto", "x"),
+                 class = "scnym_message_input_guess")
+  expect_identical(auto$input, "counts")
   expect_identical(scnym:::check_values(scnym:::extract_input(frac), "counts", "x")$input,
                    "counts")
 })

@@ -163,11 +163,14 @@ test_that("the Seurat data layer (log1p CP10k) is rescaled to CPM", {
   so <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3,
                        output = "Seurat", seed = 3)
   ref <- so$reference
-  norm <- SeuratObject::SetAssayData(ref, slot = "data",
-                                     new.data = log1p(t(t(as.matrix(
-                                       SeuratObject::GetAssayData(ref, slot = "counts"))) /
-                                         ref$nCount_RNA) * 1e4))
-  args <- list(labels = "cell_type", target = so$query, config = quick_config(), seed = 4,
+  norm <- ref
+  seurat_layer_data(norm, "data") <-
+    log1p(t(t(as.matrix(seurat_layer_data(ref, "counts"))) / ref$nCount_RNA) * 1e4)
+  # `layer` applies to the target too: its data layer holds its counts (SeuratObject 4 does this
+  # itself; SeuratObject 5 makes no data layer)
+  query <- so$query
+  seurat_layer_data(query, "data") <- seurat_layer_data(query, "counts")
+  args <- list(labels = "cell_type", target = query, config = quick_config(), seed = 4,
                threads = 1, verbose = FALSE)
   m_counts <- do.call(scnym_train, c(list(norm, layer = "counts"), args))
   m_data <- do.call(scnym_train, c(list(norm, layer = "data"), args))

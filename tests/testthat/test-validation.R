@@ -63,12 +63,13 @@ test_that("NA, NaN, Inf and negative values", {
   expect_snapshot(scnym_predict(sim_model(), neg), error = TRUE, cnd_class = TRUE)
 })
 
-test_that("data that is neither counts nor log-normalised", {
+test_that("non-integer counts, and values that cannot be log-normalised", {
   d <- val_data()
   odd <- d$x
   odd@x <- rep(c(14.5, 20.25), length.out = length(odd@x))
-  expect_scnym_error(train_quiet(odd, labels = d$labels), "invalid_data")
-  expect_snapshot(train_quiet(odd, labels = d$labels), error = TRUE, cnd_class = TRUE)
+  expect_message(train_quiet(odd, labels = d$labels, config = quick_config()),
+                 class = "scnym_message_input_guess")
+  expect_snapshot(kind <- scnym:::check_values(scnym:::extract_input(odd), "auto", "x")$input)
   capped <- d$x
   capped@x <- pmin(capped@x, 100)
   capped@x[1] <- 100

@@ -90,6 +90,20 @@ fn corrupt(detail: impl std::fmt::Display) -> Error {
     Error::model_file(format!("the model file is truncated or corrupt ({detail})"))
 }
 
+/// Refuses empty or duplicated gene or class names in a model file's metadata.
+fn check_names(what: &str, names: &[String]) -> Result<()> {
+    if let Some(i) = names.iter().position(|n| n.is_empty()) {
+        return Err(corrupt(format!("{what} name {} is empty", i + 1)));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
+        return Err(corrupt(format!(
+            "{what} name {dup:?} occurs more than once"
+        )));
+    }
+    Ok(())
+}
+
 /// Name prefix of the tensors of ensemble member `i` (the first member has none).
 fn member_prefix(i: usize) -> String {
     format!("member{i}.")
@@ -127,6 +141,8 @@ fn read_member<'a>(st: &SafeTensors<'a>, meta_json: &str, prefix: &str) -> Resul
     {
         return Err(corrupt("inconsistent metadata"));
     }
+    check_names("gene", &meta.genes)?;
+    check_names("class", &meta.classes)?;
     let shape = Shape {
         n_genes: meta.genes.len(),
         width: meta.config.hidden_width,
@@ -180,11 +196,17 @@ impl Member<'_> {
         let device = self.meta.config.torch_device();
         let mut tensors = Vec::with_capacity(self.datas.len());
         let mut novelty = None;
-        for (i, (_, data, dims)) in self.datas.iter().enumerate() {
+        for (i, (name, data, dims)) in self.datas.iter().enumerate() {
             let values: Vec<f32> = data
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
+            let bad = values.iter().filter(|v| !v.is_finite()).count();
+            if bad > 0 {
+                return Err(corrupt(format!(
+                    "tensor {name} holds {bad} NaN or infinite value(s)"
+                )));
+            }
             if Some(i) == self.novelty_at {
                 let n = self
                     .meta
@@ -254,8 +276,10 @@ impl Model {
         Ok(owned)
     }
 
-    /// A model from the bytes of a model file. Checks the format version, the metadata, the
-    /// checksum and every tensor's presence, type and shape; never panics on arbitrary bytes.
+    /// A model from the bytes of a model file. Checks the format version, the metadata (unique,
+    /// non-empty gene and class names), the checksum, every tensor's presence, type and
+    /// shape, and that every weight is finite (of every ensemble member); never panics on
+    /// arbitrary bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
         match std::panic::catch_unwind(|| Model::parse(bytes)) {
             Ok(result) => result,

@@ -253,3 +253,142 @@ fn ensembles_average_their_members_and_round_trip() {
         "invalid_argument"
     );
 }
+
+/// 64-bit FNV-1a, continued from `h` (the model file's checksum, written out here so that the
+/// test can forge files whose content is bad but whose checksum is valid).
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    h
+}
+
+/// Rewrites a model file with its metadata edited by `edit_meta` and the tensor `tensor` (if
+/// any) edited by `edit_data`, then seals it with a valid checksum.
+fn resealed(
+    bytes: &[u8],
+    edit_meta: impl Fn(&mut serde_json::Value),
+    tensor: Option<&str>,
+    edit_data: impl Fn(&mut [u8]),
+) -> Vec<u8> {
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let data = &bytes[8 + header_len..];
+    // the tensors in file order, which is the order the checksum covers
+    let mut order: Vec<(String, Vec<usize>, usize, usize)> = header
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__metadata__")
+        .map(|(k, v)| {
+            let off = &v["data_offsets"];
+            let shape = v["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
+            let (start, end) = (off[0].as_u64().unwrap(), off[1].as_u64().unwrap());
+            (k.clone(), shape, start as usize, end as usize)
+        })
+        .collect();
+    order.sort_by_key(|t| t.2);
+    let mut meta: serde_json::Value =
+        serde_json::from_str(header["__metadata__"]["scnym"].as_str().unwrap()).unwrap();
+    edit_meta(&mut meta);
+    let meta_json = meta.to_string();
+    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = order
+        .into_iter()
+        .map(|(name, shape, start, end)| {
+            let mut d = data[start..end].to_vec();
+            if Some(name.as_str()) == tensor {
+                edit_data(&mut d);
+            }
+            (name, shape, d)
+        })
+        .collect();
+    let mut h = fnv1a(0xCBF2_9CE4_8422_2325, meta_json.as_bytes());
+    for (name, _, d) in &owned {
+        h = fnv1a(h, name.as_bytes());
+        h = fnv1a(h, &(d.len() as u64).to_le_bytes());
+        h = fnv1a(h, d);
+    }
+    let mut map = HashMap::new();
+    map.insert("scnym".to_string(), meta_json);
+    map.insert("scnym_checksum".to_string(), format!("{h:016x}"));
+    let views: Vec<(String, safetensors::tensor::TensorView)> = owned
+        .iter_mut()
+        .map(|(name, shape, d)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), d)
+                    .unwrap();
+            (name.clone(), view)
+        })
+        .collect();
+    safetensors::tensor::serialize(views, &Some(map)).unwrap()
+}
+
+#[test]
+fn files_with_a_valid_checksum_but_bad_content_are_refused() {
+    let (model, _) = small_model();
+    let bytes = model.to_bytes().unwrap();
+    // the forger itself is faithful: an unedited file loads
+    let same = resealed(&bytes, |_| {}, None, |_| {});
+    assert_eq!(Model::from_bytes(&same).unwrap().meta(), model.meta());
+    let refused = |forged: Vec<u8>, what: &str| {
+        let e = Model::from_bytes(&forged).unwrap_err();
+        assert_eq!(e.kind(), "model_file", "{what}: {e}");
+        assert!(e.to_string().contains(what), "{what}: {e}");
+    };
+    let nan = |d: &mut [u8]| d[4..8].copy_from_slice(&f32::NAN.to_le_bytes());
+    refused(
+        resealed(&bytes, |_| {}, Some("classifier.output.weight"), nan),
+        "NaN or infinite",
+    );
+    let inf = |d: &mut [u8]| d[..4].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    refused(
+        resealed(&bytes, |_| {}, Some("classifier.output.bias"), inf),
+        "NaN or infinite",
+    );
+    let first_class = model.meta().classes[0].clone();
+    refused(
+        resealed(
+            &bytes,
+            |m| m["classes"][1] = first_class.clone().into(),
+            None,
+            |_| {},
+        ),
+        "occurs more than once",
+    );
+    let first_gene = model.meta().genes[0].clone();
+    refused(
+        resealed(
+            &bytes,
+            |m| m["genes"][3] = first_gene.clone().into(),
+            None,
+            |_| {},
+        ),
+        "occurs more than once",
+    );
+    refused(
+        resealed(&bytes, |m| m["classes"][0] = "".into(), None, |_| {}),
+        "is empty",
+    );
+    refused(
+        resealed(&bytes, |m| m["genes"][2] = "".into(), None, |_| {}),
+        "is empty",
+    );
+    // shapes must follow the metadata: one gene fewer than the first layer has
+    refused(
+        resealed(
+            &bytes,
+            |m| {
+                m["genes"].as_array_mut().unwrap().pop();
+            },
+            None,
+            |_| {},
+        ),
+        "shape",
+    );
+}
