@@ -24,6 +24,8 @@ rs_trainer_new <- function(config_json, train, labels, domains, target, target_d
 
 rs_trainer_run_epoch <- function(handle) .Call("wrap__rs_trainer_run_epoch", handle, PACKAGE = "scnym")
 
+rs_trainers_run_epoch <- function(handles) .Call("wrap__rs_trainers_run_epoch", handles, PACKAGE = "scnym")
+
 rs_trainer_is_finished <- function(handle) .Call("wrap__rs_trainer_is_finished", handle, PACKAGE = "scnym")
 
 rs_trainer_validation_cells <- function(handle) .Call("wrap__rs_trainer_validation_cells", handle, PACKAGE = "scnym")

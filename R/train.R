@@ -287,20 +287,25 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
                                   config$seed)))
   }
   k <- config$ensemble_size %||% 1L
+  together <- members_at_once(config)
   members <- vector("list", k)
-  for (i in seq_len(k)) {
-    member <- config
-    member$seed <- (config$seed + i - 1) %% .Machine$integer.max
+  for (first in seq(1L, k, by = together)) {
+    ids <- seq(first, min(k, first + together - 1L))
+    configs <- lapply(ids, member_config, config = config, single_threaded = length(ids) > 1L)
     if (verbose && k > 1L) {
-      cli::cli_inform(c(i = "Ensemble member {i} of {k} (seed {member$seed})."))
+      seeds <- vapply(configs, `[[`, 0, "seed")
+      cli::cli_inform(c(i = "Ensemble member{?s} {ids} of {k} (seed{?s} {seeds})."))
     }
-    handle <- rust_result(rs_trainer_new(config_json(member), train_data, plan$label_codes,
-                                         plan$ref_domain_codes, target_data,
-                                         plan$target_domain_codes, plan$genes, plan$classes,
-                                         plan$domains), call = call)
-    with_interrupt_class(run_epochs(handle, member, verbose, call), call = call)
-    if (i == 1L) validation <- rust_result(rs_trainer_validation_cells(handle), call = call)
-    members[[i]] <- rust_result(rs_trainer_finish(handle), call = call)
+    handles <- lapply(configs, function(member) {
+      rust_result(rs_trainer_new(config_json(member), train_data, plan$label_codes,
+                                 plan$ref_domain_codes, target_data, plan$target_domain_codes,
+                                 plan$genes, plan$classes, plan$domains), call = call)
+    })
+    with_interrupt_class(run_epochs(handles, config, verbose, call), call = call)
+    if (first == 1L) {
+      validation <- rust_result(rs_trainer_validation_cells(handles[[1L]]), call = call)
+    }
+    members[ids] <- lapply(handles, function(h) rust_result(rs_trainer_finish(h), call = call))
   }
   rm(train_data, target_data)
   finished <- if (k == 1L) {
@@ -322,6 +327,24 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
   model
 }
 
+# How many ensemble members train at the same time: one per libtorch thread on the CPU (each
+# member then runs single-threaded on its own thread), one at a time on a GPU.
+members_at_once <- function(config) {
+  k <- config$ensemble_size %||% 1L
+  if (k == 1L || !identical(config$device, "cpu")) return(1L)
+  threads <- config$threads
+  if (!isTRUE(threads > 0)) threads <- rust_result(rs_backend_info())$threads
+  max(1L, min(k, as.integer(threads)))
+}
+
+# The configuration of ensemble member `i`: seed `seed + i - 1`, single-threaded when members
+# train at the same time.
+member_config <- function(i, config, single_threaded) {
+  config$seed <- (config$seed + i - 1) %% .Machine$integer.max
+  if (single_threaded) config$threads <- 1L
+  config
+}
+
 format_seconds <- function(s) {
   if (s < 60) {
     return(sprintf("%.1f s", s))
@@ -332,7 +355,7 @@ format_seconds <- function(s) {
 # The epoch loop: one call into Rust per epoch, progress drawn in between. The history is kept
 # by the core (in the model's metadata). On a dynamic terminal a progress bar is updated every
 # epoch; elsewhere (Rscript logs, knitr) a line is printed every 10 epochs.
-run_epochs <- function(handle, config, verbose, call) {
+run_epochs <- function(handles, config, verbose, call) {
   status <- "starting" # nolint: object_usage_linter. (shown by the progress bar)
   bar <- verbose && cli::is_dynamic_tty()
   if (bar) {
@@ -344,8 +367,14 @@ run_epochs <- function(handle, config, verbose, call) {
     )
   }
   repeat {
-    if (isTRUE(rust_result(rs_trainer_is_finished(handle), call = call))) break
-    stats <- rust_result(rs_trainer_run_epoch(handle), call = call)
+    running <- Filter(function(h) !isTRUE(rust_result(rs_trainer_is_finished(h), call = call)),
+                      handles)
+    if (!length(running)) break
+    stats <- if (length(running) == 1L) {
+      rust_result(rs_trainer_run_epoch(running[[1L]]), call = call)
+    } else {
+      rust_result(rs_trainers_run_epoch(running), call = call)[[1L]]
+    }
     if (bar) {
       status <- epoch_status(stats) # nolint: object_usage_linter.
       cli::cli_progress_update(id = pb, set = stats$epoch)

@@ -83,11 +83,12 @@ test_that("the config prints readably", {
 })
 
 test_that("a configuration from before unconfident_weight existed still prints", {
-  old <- scnym_config()
+  old <- scnym_config("no_new_identity")
   old$unconfident_weight <- NULL
   expect_output(print(old), "pseudolabels: used at confidence >= 0; MixUp")
-  old[c("class_balance", "min_steps_per_epoch", "pseudolabel_adaptive")] <- NULL
+  old[c("class_balance", "min_steps_per_epoch", "pseudolabel_adaptive", "ensemble_size")] <- NULL
   expect_output(print(old), "class balance 0, one pass per epoch")
+  expect_no_match(paste(utils::capture.output(print(old)), collapse = "\n"), "ensemble")
   expect_output(print(scnym_config(min_steps_per_epoch = 5)), "at least 5 steps per epoch")
 })
 

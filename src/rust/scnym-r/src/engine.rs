@@ -10,7 +10,9 @@ use crate::boundary::{guard, interrupt_pending, RError, RResult};
 use extendr_api::prelude::*;
 use scnym_core::config::Config;
 use scnym_core::data::CsrMatrix;
-use scnym_core::train::{EpochStats, ModelInfo, TargetData, TrainData, Trainer};
+use scnym_core::train::{
+    run_epochs_together, EpochStats, ModelInfo, TargetData, TrainData, Trainer,
+};
 use scnym_core::Model;
 
 /// One named element of an R list.
@@ -306,6 +308,37 @@ fn rs_trainer_run_epoch(handle: Robj) -> Robj {
     })
 }
 
+/// Runs one epoch of each trainer of a list at the same time (ensemble members, each on its own
+/// thread); returns their statistics. Interrupts are handled by R between calls.
+#[extendr]
+fn rs_trainers_run_epoch(handles: Robj) -> Robj {
+    guard(|| {
+        let list = handles
+            .as_list()
+            .ok_or_else(|| RError::new("invalid_argument", "handles must be a list"))?;
+        let mut ptrs = list
+            .iter()
+            .map(|(_, h)| trainer_mut(h))
+            .collect::<RResult<Vec<_>>>()?;
+        let mut seen = std::collections::HashSet::new();
+        let mut trainers = Vec::with_capacity(ptrs.len());
+        for p in ptrs.iter_mut() {
+            let boxed = p.try_addr_mut()?;
+            if !seen.insert(boxed as *const TrainerBox) {
+                return Err(RError::new(
+                    "invalid_argument",
+                    "the same trainer appears twice",
+                ));
+            }
+            trainers.push(boxed.trainer.as_mut().ok_or_else(|| {
+                RError::new("invalid_argument", "this trainer has already finished")
+            })?);
+        }
+        let stats = run_epochs_together(trainers)?;
+        Ok(List::from_values(stats.iter().map(stats_list)).into())
+    })
+}
+
 /// Whether training is over (maximum epochs or early stopping).
 #[extendr]
 fn rs_trainer_is_finished(handle: Robj) -> Robj {
@@ -478,6 +511,7 @@ extendr_module! {
     fn rs_debug_store;
     fn rs_trainer_new;
     fn rs_trainer_run_epoch;
+    fn rs_trainers_run_epoch;
     fn rs_trainer_is_finished;
     fn rs_trainer_validation_cells;
     fn rs_trainer_finish;

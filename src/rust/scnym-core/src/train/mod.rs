@@ -12,7 +12,7 @@ mod thresholds;
 mod trainer;
 
 pub use stats::EpochStats;
-pub use trainer::Trainer;
+pub use trainer::{run_epochs_together, Trainer};
 
 use crate::data::CsrMatrix;
 

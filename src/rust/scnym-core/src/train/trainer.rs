@@ -696,6 +696,13 @@ impl Trainer {
     }
 }
 
+/// Runs one epoch of each trainer at the same time, each on its own thread with libtorch
+/// single-threaded (the members of an ensemble); returns their statistics in order. Nothing
+/// interrupts an epoch here: the caller checks for interrupts between epochs.
+pub fn run_epochs_together(trainers: Vec<&mut Trainer>) -> Result<Vec<EpochStats>> {
+    crate::par::map_with(trainers, true, |_, t| t.run_epoch(&mut || false))
+}
+
 /// Eval-mode logits of rows `rows` of `x`, row-major.
 pub(crate) fn eval_logits(
     net: &Classifier,
