@@ -293,7 +293,7 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
     ids <- seq(first, min(k, first + together - 1L))
     configs <- lapply(ids, member_config, config = config, single_threaded = length(ids) > 1L)
     if (verbose && k > 1L) {
-      seeds <- vapply(configs, `[[`, 0, "seed")
+      seeds <- vapply(configs, `[[`, 0, "seed") # nolint: object_usage_linter. (cli glue)
       cli::cli_inform(c(i = "Ensemble member{?s} {ids} of {k} (seed{?s} {seeds})."))
     }
     handles <- lapply(configs, function(member) {
