@@ -111,14 +111,7 @@ scnym_evaluate <- function(predictions, truth, domain = NULL, n_bins = 10L,
   prob_e <- if (is.null(prob)) NULL else prob[keep, , drop = FALSE][evaluable, , drop = FALSE]
   per_class <- per_class_metrics(t_e, l_e, truth_k, classes, conf_k, prob_e)
   calibration <- calibration_curve(c_e, correct, n_bins)
-  cal_w <- calibration$n_cells / max(n_eval, 1)
-  filled <- calibration$n_cells > 0
-  ece <- if (n_eval > 0) sum((cal_w * abs(calibration$gap))[filled]) else NA_real_
-  oe <- if (n_eval > 0) {
-    sum((cal_w * calibration$confidence * pmax(-calibration$gap, 0))[filled])
-  } else {
-    NA_real_
-  }
+  errors <- calibration_errors(calibration, n_eval)
   present <- per_class$n_true > 0 | per_class$n_predicted > 0
   present <- present & per_class$in_model
   macro_f1 <- if (n_eval > 0) mean(per_class$f1[present]) else NA_real_
@@ -127,24 +120,13 @@ scnym_evaluate <- function(predictions, truth, domain = NULL, n_bins = 10L,
 
   novel <- !evaluable
   novel_auroc <- if (n_eval > 0 && any(novel)) auroc(conf_k, evaluable) else NA_real_
-  mixing <- NA_real_
-  if (!is.null(domain)) {
-    domain <- align_cell_vector(domain, predictions, "domain")
-    emb <- predictions[["embedding"]]
-    if (is.null(emb)) {
-      scnym_abort(c("{.arg predictions} has no {.field embedding} column.",
-                    i = "The entropy of mixing needs the embedding from {.fn scnym_predict}."),
-                  kind = "invalid_argument")
-    }
-    mixing <- scnym_mixing_entropy(emb, domain, n_cells = mixing_cells, k = mixing_neighbors,
-                                   seed = seed)
-  }
+  mixing <- evaluation_mixing(predictions, domain, mixing_cells, mixing_neighbors, seed)
   calibrated <- attr(predictions, "calibrated")
   summary <- data.frame(
     n_cells = length(truth_k), n_evaluable = n_eval, n_novel = sum(novel),
     accuracy = if (n_eval > 0) mean(correct) else NA_real_,
     kappa = if (n_eval > 0) cohen_kappa(t_e, l_e) else NA_real_,
-    macro_f1 = macro_f1, mean_auc = mean_auc, ece = ece, oe = oe,
+    macro_f1 = macro_f1, mean_auc = mean_auc, ece = errors$ece, oe = errors$oe,
     mean_confidence = if (n_eval > 0) mean(c_e) else NA_real_,
     novel_auroc = novel_auroc,
     novel_flagged = if (any(novel)) mean(conf_k[novel] <= novel_threshold) else NA_real_,
@@ -160,6 +142,29 @@ scnym_evaluate <- function(predictions, truth, domain = NULL, n_bins = 10L,
                  settings = list(n_bins = as.integer(n_bins), novel_threshold = novel_threshold,
                                  classes = classes)),
             class = "scnym_evaluation")
+}
+
+# Expected and overconfidence calibration errors from the calibration curve of `n_eval` cells.
+calibration_errors <- function(calibration, n_eval) {
+  if (n_eval == 0) return(list(ece = NA_real_, oe = NA_real_))
+  w <- calibration$n_cells / n_eval
+  filled <- calibration$n_cells > 0
+  list(ece = sum((w * abs(calibration$gap))[filled]),
+       oe = sum((w * calibration$confidence * pmax(-calibration$gap, 0))[filled]))
+}
+
+# scnym_evaluate()'s entropy of mixing of `domain` in the predictions' embedding (NA: no domain).
+evaluation_mixing <- function(predictions, domain, n_cells, k, seed,
+                              call = rlang::caller_env()) {
+  if (is.null(domain)) return(NA_real_)
+  domain <- align_cell_vector(domain, predictions, "domain", call = call)
+  emb <- predictions[["embedding"]]
+  if (is.null(emb)) {
+    scnym_abort(c("{.arg predictions} has no {.field embedding} column.",
+                  i = "The entropy of mixing needs the embedding from {.fn scnym_predict}."),
+                kind = "invalid_argument", call = call)
+  }
+  scnym_mixing_entropy(emb, domain, n_cells = n_cells, k = k, seed = seed)
 }
 
 #' @method print scnym_evaluation
@@ -211,16 +216,14 @@ print.scnym_evaluation <- function(x, ...) {
 #'   curves of [scnym_evaluate()] stacked, with a column `calibrated`) and `evaluations` (the two
 #'   `scnym_evaluation` objects, named `uncalibrated` and `calibrated`).
 #' @examples
-#' \donttest{
-#' sim <- scnym_simulate(n_reference = 300, n_query = 300, output = "matrix")
+#' sim <- scnym_simulate(n_reference = 200, n_query = 200, output = "matrix")
 #' model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
 #'                      target = sim$query$counts,
-#'                      config = scnym_config(max_epochs = 10, min_epochs = 2),
+#'                      config = scnym_config(max_epochs = 5, min_epochs = 1),
 #'                      seed = 1, threads = 1, verbose = FALSE)
 #' cal <- scnym_calibration(model, sim$query$counts, truth = sim$query$metadata$cell_type)
 #' cal
 #' scnym_plot_calibration(cal)
-#' }
 #' @export
 scnym_calibration <- function(model, x, truth, n_bins = 10L, ...) {
   raw <- scnym_predict(model, x, calibrated = FALSE, ...)
@@ -459,16 +462,13 @@ check_numeric_matrix <- function(x, arg, call = rlang::caller_env()) {
   x
 }
 
-# Evaluate `expr` with R's RNG seeded by `seed` (NULL: unseeded), restoring the caller's state.
+# Evaluate `expr` with R's RNG seeded by `seed` (NULL: unseeded) and R's default generators
+# (so a seed gives the same draws whatever `RNGkind()` the session uses); the caller's seed and
+# generators are restored afterwards.
 with_rng_seed <- function(seed, expr) {
   if (is.null(seed)) return(expr)
-  env <- globalenv()
-  had <- exists(".Random.seed", envir = env, inherits = FALSE)
-  old <- if (had) get(".Random.seed", envir = env, inherits = FALSE)
-  on.exit(if (had) assign(".Random.seed", old, envir = env) else
-    rm(".Random.seed", envir = env), add = TRUE)
-  set.seed(seed)
-  expr
+  withr::with_seed(seed, expr, .rng_kind = "Mersenne-Twister", .rng_normal_kind = "Inversion",
+                   .rng_sample_kind = "Rejection")
 }
 
 # k nearest neighbours (Euclidean) of each row of `query` among the rows of `data`, by brute
