@@ -159,7 +159,7 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
 confident_neighbor_fraction <- function(emb, cand, conf, k, known_confidence) {
   k_all <- min(as.integer(k), nrow(emb) - 1L)
   if (k_all < 1) return(rep(0, length(cand)))
-  nn_all <- knn_search(emb, emb[cand, , drop = FALSE], k_all, exclude = cand)
+  nn_all <- knn_search(emb, k_all, subset = cand)
   known <- !is.na(conf) & conf >= known_confidence
   rowMeans(matrix(known[nn_all], nrow = length(cand)))
 }
@@ -373,7 +373,7 @@ leiden_best_partition <- function(emb, k, resolutions, seed) {
 # Undirected, unweighted k-nearest-neighbour graph (an edge when either cell is among the other's
 # k nearest neighbours).
 knn_graph <- function(emb, k) {
-  nn <- knn_search(emb, emb, k, exclude = seq_len(nrow(emb)))
+  nn <- knn_search(emb, k)
   edges <- cbind(rep(seq_len(nrow(emb)), times = k), as.vector(nn))
   g <- igraph::graph_from_edgelist(edges, directed = FALSE)
   g <- igraph::add_vertices(g, max(0, nrow(emb) - igraph::vcount(g)))

@@ -304,7 +304,7 @@ scnym_mixing_entropy <- function(embedding, domain, n_cells = 1000L, k = 100L, s
   k <- min(as.integer(k), n - 1L)
   domain <- as.integer(factor(domain))
   idx <- with_rng_seed(seed, if (n > n_cells) sort(sample.int(n, n_cells)) else seq_len(n))
-  nn <- knn_search(embedding, embedding[idx, , drop = FALSE], k, exclude = idx)
+  nn <- knn_search(embedding, k, subset = idx)
   nd <- max(domain)
   ent <- apply(nn, 1, function(j) {
     p <- tabulate(domain[j], nbins = nd) / length(j)
@@ -471,25 +471,15 @@ with_rng_seed <- function(seed, expr) {
                    .rng_sample_kind = "Rejection")
 }
 
-# k nearest neighbours (Euclidean) of each row of `query` among the rows of `data`, by brute
-# force in blocks. `exclude`: for each query row, the index in `data` of the query cell itself
-# (left out of its own neighbours), or NULL. Returns an integer matrix, query rows x k.
-knn_search <- function(data, query, k, exclude = NULL, block = 256L) {
-  n <- nrow(data)
-  data_sq <- rowSums(data^2)
-  out <- matrix(0L, nrow(query), k)
-  starts <- seq(1L, nrow(query), by = block)
-  for (s in starts) {
-    rows <- s:min(s + block - 1L, nrow(query))
-    q <- query[rows, , drop = FALSE]
-    d <- outer(rowSums(q^2), data_sq, "+") - 2 * tcrossprod(q, data)
-    if (!is.null(exclude)) d[cbind(seq_along(rows), exclude[rows])] <- Inf
-    for (i in seq_along(rows)) {
-      di <- d[i, ]
-      kth <- if (k < n) sort.int(di, partial = k)[k] else max(di)
-      cand <- which(di <= kth)
-      out[rows[i], ] <- cand[order(di[cand], cand)][seq_len(k)]
-    }
-  }
-  out
+# The `k` nearest neighbours (exact, Euclidean) of the rows `subset` of `x` among all rows of
+# `x`, each row left out of its own neighbours: an integer matrix, one row per `subset` element.
+# BiocNeighbors' KMKNN (k-means for k-nearest neighbours) search is exact, like a brute-force
+# search, with less time and memory (bench/knn/). Ties (e.g. duplicated cells) are broken in the
+# search's own order, without a warning: either neighbour is as near. The index is built with
+# k-means, which draws random numbers: a fixed seed keeps that order reproducible and leaves the
+# session's RNG alone.
+knn_search <- function(x, k, subset = seq_len(nrow(x))) {
+  with_rng_seed(1L, BiocNeighbors::findKNN(x, k = k, subset = subset, get.distance = FALSE,
+                                           warn.ties = FALSE,
+                                           BNPARAM = BiocNeighbors::KmknnParam())$index)
 }
