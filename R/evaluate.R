@@ -86,30 +86,19 @@ scnym_evaluate <- function(predictions, truth, domain = NULL, n_bins = 10L,
   check_prediction_table(predictions, c("label", "confidence"))
   check_count(n_bins, "n_bins", min = 2)
   check_probability(novel_threshold, "novel_threshold")
-  truth <- align_cell_vector(truth, predictions, "truth")
-  keep <- !is.na(truth)
-  if (!any(keep)) {
-    scnym_abort(c("{.arg truth} has no non-missing label.",
-                  i = "Give the true label of at least one cell."), kind = "invalid_argument")
-  }
-  label <- as.character(predictions$label)
-  label[is.na(label)] <- "<NA>"
-  confidence <- as.numeric(predictions$confidence)
-  prob <- prediction_probabilities(predictions)
-  classes <- if (is.null(prob)) sort(setdiff(unique(label), "<NA>")) else colnames(prob)
-
-  truth_k <- truth[keep]
-  label_k <- label[keep]
-  conf_k <- confidence[keep]
-  evaluable <- truth_k %in% classes
+  cells <- evaluation_cells(predictions, truth)
+  classes <- cells$classes
+  truth_k <- cells$truth
+  label_k <- cells$label
+  conf_k <- cells$confidence
+  evaluable <- cells$evaluable
   n_eval <- sum(evaluable)
   t_e <- truth_k[evaluable]
   l_e <- label_k[evaluable]
   c_e <- conf_k[evaluable]
   correct <- l_e == t_e
 
-  prob_e <- if (is.null(prob)) NULL else prob[keep, , drop = FALSE][evaluable, , drop = FALSE]
-  per_class <- per_class_metrics(t_e, l_e, truth_k, classes, conf_k, prob_e)
+  per_class <- per_class_metrics(t_e, l_e, truth_k, classes, conf_k, cells$prob)
   calibration <- calibration_curve(c_e, correct, n_bins)
   errors <- calibration_errors(calibration, n_eval)
   present <- per_class$n_true > 0 | per_class$n_predicted > 0
@@ -134,14 +123,41 @@ scnym_evaluate <- function(predictions, truth, domain = NULL, n_bins = 10L,
     entropy_of_mixing = mixing,
     calibrated = if (is.null(calibrated)) NA else isTRUE(calibrated)
   )
-  levels_of <- function(v) unique(c(classes, sort(unique(v))))
-  confusion <- table(truth = factor(truth_k, levels = levels_of(truth_k)),
-                     predicted = factor(label_k, levels = levels_of(label_k)))
-  structure(list(summary = summary, per_class = per_class, confusion = confusion,
+  structure(list(summary = summary, per_class = per_class,
+                 confusion = confusion_table(truth_k, label_k, classes),
                  calibration = calibration,
                  settings = list(n_bins = as.integer(n_bins), novel_threshold = novel_threshold,
                                  classes = classes)),
             class = "scnym_evaluation")
+}
+
+# Truth x predicted label counts; the model's classes first, then other values in sorted order.
+confusion_table <- function(truth, label, classes) {
+  levels_of <- function(v) unique(c(classes, sort(unique(v))))
+  table(truth = factor(truth, levels = levels_of(truth)),
+        predicted = factor(label, levels = levels_of(label)))
+}
+
+# The cells scnym_evaluate() scores (those with a true label) as vectors: `truth`, `label` (NA
+# as "<NA>"), `confidence`, `evaluable` (the true label is one of the model's `classes`), and
+# `prob`, the class probabilities of the evaluable cells (NULL without them).
+evaluation_cells <- function(predictions, truth, call = rlang::caller_env()) {
+  truth <- align_cell_vector(truth, predictions, "truth", call = call)
+  keep <- !is.na(truth)
+  if (!any(keep)) {
+    scnym_abort(c("{.arg truth} has no non-missing label.",
+                  i = "Give the true label of at least one cell."), kind = "invalid_argument",
+                call = call)
+  }
+  label <- as.character(predictions$label)
+  label[is.na(label)] <- "<NA>"
+  prob <- prediction_probabilities(predictions)
+  classes <- if (is.null(prob)) sort(setdiff(unique(label), "<NA>")) else colnames(prob)
+  evaluable <- truth[keep] %in% classes
+  list(truth = truth[keep], label = label[keep],
+       confidence = as.numeric(predictions$confidence)[keep], evaluable = evaluable,
+       prob = if (!is.null(prob)) prob[keep, , drop = FALSE][evaluable, , drop = FALSE],
+       classes = classes)
 }
 
 # Expected and overconfidence calibration errors from the calibration curve of `n_eval` cells.

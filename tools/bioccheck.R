@@ -15,7 +15,11 @@
 #   Bioconductor (`new-package` reads four VIEWS files and has no switch): replaced by a
 #   function that says it was skipped, so the log shows it;
 # * the maintainer's bioc-devel subscription and support site account: switched off
-#   (`no-check-bioc-help`; the first needs admin credentials anyway).
+#   (`no-check-bioc-help`; the first needs admin credentials anyway);
+# * biocViews terms to add, which biocViews::recommendBiocViews() derives from Bioconductor's
+#   devel VIEWS (offline BiocCheck swallows its failure and reports nothing): replaced by a
+#   function that says it was skipped. The terms themselves are still checked against the
+#   vocabulary installed with biocViews.
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) < 1 || !file.exists(args[[1]])) {
   stop("usage: Rscript tools/bioccheck.R <source tarball> [output dir]", call. = FALSE)
@@ -29,6 +33,13 @@ skipped_name_check <- function(pkgName, repo = "BioCsoft") { # nolint: object_na
                             "' taken in ", repo, "?")
 }
 utils::assignInNamespace("checkIsPackageNameAlreadyInUse", skipped_name_check, "BiocCheck")
+skipped_views <- function(...) { # BiocCheck calls it under suppressMessages(): cat, not message
+  cat("      Skipped offline (tools/bioccheck.R): biocViews to recommend.\n", file = stderr())
+  NULL
+}
+imports <- parent.env(asNamespace("BiocCheck")) # BiocCheck imports biocViews whole
+unlockBinding("recommendBiocViews", imports)
+assign("recommendBiocViews", skipped_views, envir = imports)
 
 res <- BiocCheck::BiocCheck(tarball, checkDir = out_dir, `new-package` = TRUE,
                             `no-check-deprecated` = TRUE, `no-check-CRAN` = TRUE,
