@@ -7,8 +7,8 @@ export NOT_CRAN = true
 # Real data sets for the tests, vignettes and benchmarks that use them (skipped when absent).
 export SCNYM_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: setup install document quickstart test test-rust test-r test-seurat5 check lint clean \
-	bench-accuracy
+.PHONY: setup install document quickstart test test-rust test-r test-seurat5 build check bioccheck \
+	lint clean bench-accuracy
 
 setup:
 	tools/setup.sh
@@ -39,13 +39,22 @@ test-seurat5: install
 	  R_LIBS="$$lib$${R_LIBS:+:$$R_LIBS}" SCNYM_EXPECT_SEURATOBJECT=5.3.0 \
 	  $(RSCRIPT) tools/run-tests.R '$(SEURAT5_TESTS)'
 
-check: install
-	rm -rf $(TARBALL) scnym.Rcheck
+build: install
+	rm -rf $(TARBALL)
 	$(R) CMD build .
+
+check: build
+	rm -rf scnym.Rcheck
 	_R_CHECK_FORCE_SUGGESTS_=false $(R) CMD check --no-manual $(TARBALL)
 	tools/check-log.sh scnym.Rcheck/00check.log
 
 test: test-rust test-r $(if $(wildcard $(SHARED_DEPS)/SeuratObject_5.3.0.tar.gz),test-seurat5) check
+
+# BiocCheck 1.34 on the tarball, offline (tools/bioccheck.R says which checks need the network and
+# what it does instead); fails on any error or warning.
+bioccheck: build
+	rm -rf scnym.BiocCheck
+	$(RSCRIPT) tools/bioccheck.R $(TARBALL)
 
 lint: setup
 	tools/cargo.sh fmt --all -- --check
@@ -53,7 +62,7 @@ lint: setup
 	$(RSCRIPT) -e 'lints <- lintr::lint_dir("R"); print(lints); quit(status = length(lints) > 0)'
 
 clean:
-	rm -rf $(TARBALL) scnym.Rcheck src/*.o src/*.so src/Makevars
+	rm -rf $(TARBALL) scnym.Rcheck scnym.BiocCheck src/*.o src/*.so src/Makevars
 
 # Accuracy benchmark next to the peers (not part of `make test`; see bench/accuracy/README.md).
 # Peers are cached (only missing predictions are computed); scANVI only with SCANVI=1.

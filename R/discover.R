@@ -136,8 +136,7 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
                    known_confidence = known_confidence, seed = seed,
                    space = if (is.null(space)) "scNym embedding" else attr(emb, "space_name"))
 
-  n_c <- length(cand)
-  if (n_c == 0) {
+  if (length(cand) == 0) {
     cli::cli_inform(paste("No cell has confidence <= {threshold} or a pruned label: no candidate",
                           "clusters."))
     return(new_discovery(empty_clusters(), data.frame(cell = character(), cluster = character(),
@@ -146,26 +145,36 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
                                     calinski_harabasz = NA_real_, chosen = FALSE),
                          settings))
   }
-  ce <- emb[cand, , drop = FALSE]
-  fit <- leiden_best_partition(ce, k, resolutions, seed)
-  membership <- fit$membership
+  fit <- leiden_best_partition(emb[cand, , drop = FALSE], k, resolutions, seed)
+  # clusters numbered by decreasing size
+  ids <- sort(unique(fit$membership))
+  ids <- ids[order(-tabulate(match(fit$membership, ids), length(ids)), ids)]
+  cluster <- match(fit$membership, ids)
+  confident_nb <- confident_neighbor_fraction(emb, cand, conf, k, known_confidence)
+  clusters <- describe_clusters(cluster, label[cand], conf[cand], confident_nb, counts,
+                                rare_cells, boundary_fraction)
+  cell_table <- data.frame(cell = cells[cand], cluster = paste0("N", cluster), label = label[cand],
+                           confidence = conf[cand])
+  new_discovery(clusters, cell_table, fit$partitions, settings)
+}
 
-  # boundary test: neighbours of candidates among all cells
+# Boundary test: for each candidate cell (rows `cand` of `emb`), the fraction of its `k` nearest
+# neighbours among all cells that the model labels with confidence >= `known_confidence`.
+confident_neighbor_fraction <- function(emb, cand, conf, k, known_confidence) {
   k_all <- min(as.integer(k), nrow(emb) - 1L)
-  confident_nb <- if (k_all >= 1) {
-    nn_all <- knn_search(emb, ce, k_all, exclude = cand)
-    known <- !is.na(conf) & conf >= known_confidence
-    rowMeans(matrix(known[nn_all], nrow = n_c))
-  } else {
-    rep(0, n_c)
-  }
+  if (k_all < 1) return(rep(0, length(cand)))
+  nn_all <- knn_search(emb, k_all, subset = cand)
+  known <- !is.na(conf) & conf >= known_confidence
+  rowMeans(matrix(known[nn_all], nrow = length(cand)))
+}
 
-  ids <- sort(unique(membership))
-  sizes <- tabulate(match(membership, ids), length(ids))
-  ids <- ids[order(-sizes, ids)]
-  rows <- lapply(seq_along(ids), function(j) {
-    sel <- membership == ids[j]
-    tab <- sort(table(label[cand][sel]), decreasing = TRUE)
+# One row per candidate cluster (`cluster`: 1, 2, ... by decreasing size) with its call:
+# "boundary", "rare class" or "new type" (see scnym_discover()).
+describe_clusters <- function(cluster, label, conf, confident_nb, counts, rare_cells,
+                              boundary_fraction) {
+  rows <- lapply(seq_len(max(cluster)), function(j) {
+    sel <- cluster == j
+    tab <- sort(table(label[sel]), decreasing = TRUE)
     top <- names(tab)[1]
     n_train <- if (is.null(counts) || is.na(counts[top])) NA_real_ else unname(counts[top])
     cnf <- mean(confident_nb[sel])
@@ -176,16 +185,11 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
     } else {
       "new type"
     }
-    data.frame(cluster = paste0("N", j), n_cells = sum(sel),
-               mean_confidence = mean(conf[cand][sel]), predicted_class = top,
-               predicted_fraction = as.numeric(tab[1]) / sum(sel), n_training_cells = n_train,
-               confident_neighbor_fraction = cnf, call = call)
+    data.frame(cluster = paste0("N", j), n_cells = sum(sel), mean_confidence = mean(conf[sel]),
+               predicted_class = top, predicted_fraction = as.numeric(tab[1]) / sum(sel),
+               n_training_cells = n_train, confident_neighbor_fraction = cnf, call = call)
   })
-  clusters <- do.call(rbind, rows)
-  cluster_of <- paste0("N", match(membership, ids))
-  cell_table <- data.frame(cell = cells[cand], cluster = cluster_of, label = label[cand],
-                           confidence = conf[cand])
-  new_discovery(clusters, cell_table, fit$partitions, settings)
+  do.call(rbind, rows)
 }
 
 #' @rdname scnym_discover
@@ -373,7 +377,7 @@ leiden_best_partition <- function(emb, k, resolutions, seed) {
 # Undirected, unweighted k-nearest-neighbour graph (an edge when either cell is among the other's
 # k nearest neighbours).
 knn_graph <- function(emb, k) {
-  nn <- knn_search(emb, emb, k, exclude = seq_len(nrow(emb)))
+  nn <- knn_search(emb, k)
   edges <- cbind(rep(seq_len(nrow(emb)), times = k), as.vector(nn))
   g <- igraph::graph_from_edgelist(edges, directed = FALSE)
   g <- igraph::add_vertices(g, max(0, nrow(emb) - igraph::vcount(g)))

@@ -57,16 +57,14 @@
 #' `cell_attributions`. With `store = TRUE` on an object, the object (see `store`).
 #' @seealso [scnym_plot_explain()] to draw the top genes per class.
 #' @examples
-#' \donttest{
-#' sim <- scnym_simulate(n_reference = 300, n_query = 300, output = "matrix")
+#' sim <- scnym_simulate(n_reference = 200, n_query = 200, output = "matrix")
 #' model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
 #'                      target = sim$query$counts,
-#'                      config = scnym_config(max_epochs = 10, min_epochs = 2),
+#'                      config = scnym_config(max_epochs = 5, min_epochs = 1),
 #'                      seed = 1, threads = 1, verbose = FALSE)
 #' ex <- scnym_explain(model, sim$query$counts, n_cells = 20, steps = 20)
 #' head(ex[ex$rank <= 5, ], 10)
 #' scnym_plot_explain(ex, n_genes = 5)
-#' }
 #' @export
 scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, target = NULL,
                           n_cells = 300L, steps = 100L, store = FALSE, assay_name = "scnym_ig",
@@ -90,24 +88,24 @@ scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, 
   plan <- with_rng_seed(seed, lapply(plan, function(i) {
     if (length(i) > n_cells) sort(i[sample.int(length(i), n_cells)]) else i
   }))
-  per_cell <- if (store) list() else NULL
-  rows <- lapply(names(plan), function(k) {
+  per_class <- lapply(names(plan), function(k) {
     i <- plan[[k]]
     ig <- model_integrated_gradients(model, subset_cells(x, i), target_class = k,
                                      steps = steps, threads = threads, ...)
-    if (store) per_cell[[k]] <<- Matrix::Matrix(t(ig), sparse = TRUE)
     att <- colMeans(ig)
-    data.frame(class = k, gene = colnames(ig), attribution = unname(att),
-               rank = rank(-att, ties.method = "first"), n_cells = length(i))
+    list(table = data.frame(class = k, gene = colnames(ig), attribution = unname(att),
+                            rank = rank(-att, ties.method = "first"), n_cells = length(i)),
+         cells = if (store) Matrix::Matrix(t(ig), sparse = TRUE))
   })
-  out <- do.call(rbind, rows)
+  out <- do.call(rbind, lapply(per_class, `[[`, "table"))
   out <- out[order(match(out$class, names(plan)), out$rank), , drop = FALSE]
   rownames(out) <- NULL
   class(out) <- c("scnym_explanation", "data.frame")
   attr(out, "steps") <- as.integer(steps)
   attr(out, "mode") <- mode
   if (!store) return(out)
-  store_attributions(x, out, do.call(cbind, per_cell), all_cells, assay_name)
+  ig_cells <- do.call(cbind, lapply(per_class, `[[`, "cells"))
+  store_attributions(x, out, ig_cells, all_cells, assay_name)
 }
 
 #' @method print scnym_explanation

@@ -60,7 +60,7 @@ history_frame <- function(history) {
   history$epoch <- as.integer(history$epoch)
   history$is_best <- as.logical(history$is_best)
   for (col in setdiff(cols, c("epoch", "is_best"))) {
-    history[[col]] <- suppressWarnings(as.numeric(history[[col]]))
+    history[[col]] <- as.numeric(history[[col]])
   }
   rownames(history) <- NULL
   history

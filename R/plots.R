@@ -272,60 +272,24 @@ scnym_plot_history <- function(model) {
 #' @return A ggplot object (its data holds the coordinates `umap_1`, `umap_2` and `colour`).
 #' @family diagnostic plots
 #' @examples
-#' \donttest{
 #' set.seed(1)
 #' type <- rep(c("B", "T", "NK"), each = 50)
 #' emb <- matrix(rnorm(150 * 10), 150, 10) + 3 * (type == "B") - 3 * (type == "NK")
 #' pred <- data.frame(label = type, confidence = runif(150, 0.5, 1))
 #' pred$embedding <- emb
-#' scnym_plot_embedding(pred, color_by = "confidence")
+#' if (requireNamespace("uwot", quietly = TRUE)) {
+#'   scnym_plot_embedding(pred, color_by = "confidence")
 #' }
+#' # with coordinates of your own, uwot is not needed
+#' scnym_plot_embedding(pred, coords = emb[, c(1, 2)], color_by = "label")
 #' @export
 scnym_plot_embedding <- function(x, color_by = "label", domain = NULL, coords = NULL,
                                  point_size = 0.6, key_added = "scNym", ...) {
   pred <- plot_input(x, key_added, c("label", "confidence", "embedding"))
-  if (is.null(coords)) {
-    coords <- scnym_umap(pred, ...)
-  } else {
-    coords <- check_numeric_matrix(coords, "coords")
-    if (ncol(coords) != 2) {
-      scnym_abort(c("{.arg coords} must have two columns.", x = "It has {ncol(coords)}."),
-                  kind = "invalid_argument")
-    }
-    if (!is.null(rownames(coords)) && !is.null(rownames(pred)) &&
-        all(rownames(pred) %in% rownames(coords))) {
-      coords <- coords[rownames(pred), , drop = FALSE]
-    } else if (nrow(coords) != nrow(pred)) {
-      scnym_abort(c("{.arg coords} must have one row per cell.",
-                    x = "It has {nrow(coords)} row{?s} for {nrow(pred)} cell{?s}."),
-                  kind = "invalid_argument")
-    }
-  }
+  coords <- if (is.null(coords)) scnym_umap(pred, ...) else embedding_coords(coords, pred)
   if (is.character(color_by) && length(color_by) == 1 && nrow(pred) != 1) {
     legend <- color_by
-    colour <- switch(color_by,
-      label = as.character(pred$label),
-      confidence = pred$confidence,
-      pruned_label = {
-        if (is.null(pred$pruned_label)) {
-          scnym_abort("{.arg x} has no {.field pruned_label} column.", kind = "invalid_argument")
-        }
-        ifelse(is.na(pred$pruned_label), "(pruned)", as.character(pred$pruned_label))
-      },
-      domain = {
-        if (is.null(domain)) {
-          scnym_abort(c("{.code color_by = \"domain\"} needs {.arg domain}.",
-                        i = "Give the domain of each cell."), kind = "invalid_argument")
-        }
-        as.character(align_cell_vector(domain, pred, "domain"))
-      },
-      {
-        choices <- c("label", "confidence", "pruned_label", "domain") # nolint: object_usage_linter.
-        scnym_abort(c("Unknown {.arg color_by} {.val {color_by}}.",
-                      i = "Use {.or {.val {choices}}}, or a vector with one value per cell."),
-                    kind = "invalid_argument")
-      }
-    )
+    colour <- embedding_colour(pred, color_by, domain)
   } else {
     legend <- "value"
     colour <- align_cell_vector(color_by, pred, "color_by")
@@ -344,6 +308,52 @@ scnym_plot_embedding <- function(x, color_by = "label", domain = NULL, coords = 
   }
 }
 
+# scnym_plot_embedding()'s `coords`, checked, in the order of the cells of `pred`.
+embedding_coords <- function(coords, pred, call = rlang::caller_env()) {
+  coords <- check_numeric_matrix(coords, "coords", call = call)
+  if (ncol(coords) != 2) {
+    scnym_abort(c("{.arg coords} must have two columns.", x = "It has {ncol(coords)}."),
+                kind = "invalid_argument", call = call)
+  }
+  if (!is.null(rownames(coords)) && !is.null(rownames(pred)) &&
+      all(rownames(pred) %in% rownames(coords))) {
+    coords <- coords[rownames(pred), , drop = FALSE]
+  } else if (nrow(coords) != nrow(pred)) {
+    scnym_abort(c("{.arg coords} must have one row per cell.",
+                  x = "It has {nrow(coords)} row{?s} for {nrow(pred)} cell{?s}."),
+                kind = "invalid_argument", call = call)
+  }
+  coords
+}
+
+# The values scnym_plot_embedding() colours by, for `color_by` given as a name.
+embedding_colour <- function(pred, color_by, domain, call = rlang::caller_env()) {
+  switch(color_by,
+    label = as.character(pred$label),
+    confidence = pred$confidence,
+    pruned_label = {
+      if (is.null(pred$pruned_label)) {
+        scnym_abort("{.arg x} has no {.field pruned_label} column.", kind = "invalid_argument",
+                    call = call)
+      }
+      ifelse(is.na(pred$pruned_label), "(pruned)", as.character(pred$pruned_label))
+    },
+    domain = {
+      if (is.null(domain)) {
+        scnym_abort(c("{.code color_by = \"domain\"} needs {.arg domain}.",
+                      i = "Give the domain of each cell."), kind = "invalid_argument", call = call)
+      }
+      as.character(align_cell_vector(domain, pred, "domain", call = call))
+    },
+    {
+      choices <- c("label", "confidence", "pruned_label", "domain") # nolint: object_usage_linter.
+      scnym_abort(c("Unknown {.arg color_by} {.val {color_by}}.",
+                    i = "Use {.or {.val {choices}}}, or a vector with one value per cell."),
+                  kind = "invalid_argument", call = call)
+    }
+  )
+}
+
 #' UMAP coordinates of the scNym embedding
 #'
 #' @param x A prediction table from [scnym_predict()] (with its `embedding` column), a Seurat or
@@ -356,9 +366,9 @@ scnym_plot_embedding <- function(x, color_by = "label", domain = NULL, coords = 
 #' @return A matrix with one row per cell (row names: cell names) and columns `umap_1`, `umap_2`.
 #' @family diagnostic plots
 #' @examples
-#' \donttest{
-#' emb <- matrix(rnorm(100 * 5), 100, 5)
-#' head(scnym_umap(emb))
+#' if (requireNamespace("uwot", quietly = TRUE)) {
+#'   emb <- matrix(rnorm(100 * 5), 100, 5)
+#'   head(scnym_umap(emb))
 #' }
 #' @export
 scnym_umap <- function(x, n_neighbors = 15L, min_dist = 0.3, seed = 1L, key_added = "scNym") {

@@ -48,31 +48,9 @@ scnym_simulate <- function(n_reference = 600L, n_query = 600L, n_genes = 400L, n
     pkg <- if (output == "Seurat") "SeuratObject" else "SingleCellExperiment"
     rlang::check_installed(pkg, reason = paste("to return", output, "objects."))
   }
-  sim <- with_seed(seed, simulate_counts(n_reference, n_query, n_genes, n_types, n_query_only,
-                                          shift))
+  sim <- with_rng_seed(seed, simulate_counts(n_reference, n_query, n_genes, n_types, n_query_only,
+                                              shift))
   lapply(sim, function(part) package_simulated(part, output))
-}
-
-# Runs `expr` with R's RNG seeded, restoring the previous RNG state afterwards.
-with_seed <- function(seed, expr) {
-  if (is.null(seed)) {
-    return(expr)
-  }
-  env <- globalenv()
-  had_seed <- exists(".Random.seed", envir = env, inherits = FALSE)
-  old_seed <- if (had_seed) get(".Random.seed", envir = env, inherits = FALSE)
-  old_kind <- RNGkind()
-  on.exit({
-    do.call(RNGkind, as.list(old_kind))
-    if (had_seed) {
-      assign(".Random.seed", old_seed, envir = env)
-    } else if (exists(".Random.seed", envir = env, inherits = FALSE)) {
-      rm(".Random.seed", envir = env)
-    }
-  })
-  RNGkind("Mersenne-Twister", "Inversion", "Rejection")
-  set.seed(seed)
-  expr
 }
 
 simulate_type_names <- function(n) {
@@ -80,6 +58,13 @@ simulate_type_names <- function(n) {
 }
 
 simulate_counts <- function(n_reference, n_query, n_genes, n_types, n_query_only, shift) {
+  design <- simulate_design(n_genes, n_types, n_query_only, shift)
+  list(reference = simulate_part(design, n_reference, query = FALSE),
+       query = simulate_part(design, n_query, query = TRUE))
+}
+
+# What the cells are drawn from: gene baselines, type effects, the domain shift, class weights.
+simulate_design <- function(n_genes, n_types, n_query_only, shift) {
   n_all <- n_types + n_query_only
   types <- simulate_type_names(n_all)
   genes <- sprintf("Gene%04d", seq_len(n_genes))
@@ -94,7 +79,7 @@ simulate_counts <- function(n_reference, n_query, n_genes, n_types, n_query_only
   # markers at a lower level.
   for (k in seq_len(n_all)) {
     nxt <- if (k == n_all) 1L else k + 1L
-    effect[markers[1:6, nxt], k] <- effect[markers[1:6, nxt], k] + 0.8
+    effect[markers[seq_len(6L), nxt], k] <- effect[markers[seq_len(6L), nxt], k] + 0.8
   }
   # Domain shift: gene-wise batch factors, a response block in every query cell, and a
   # type-specific response on a few markers.
@@ -103,38 +88,39 @@ simulate_counts <- function(n_reference, n_query, n_genes, n_types, n_query_only
   response[sample.int(n_genes, max(1L, round(0.05 * n_genes)))] <- 3 * shift
   type_response <- matrix(0, n_genes, n_all)
   for (k in seq_len(n_all)) {
-    type_response[markers[1:4, k], k] <- -1.5 * shift
+    type_response[markers[seq_len(4L), k], k] <- -1.5 * shift
   }
-  # Class frequencies: unequal, the rarest type about a sixth of the commonest.
+  # Class frequencies: unequal, the rarest type about a sixth of the commonest; query-only types
+  # at the mean weight.
   weights <- seq(6, 1, length.out = n_types)
-  make <- function(n, query) {
-    w <- weights
-    if (query && n_query_only > 0L) {
-      w <- c(w, rep(mean(weights), n_query_only))
-    }
-    k <- sample(seq_along(w), n, replace = TRUE, prob = w / sum(w))
-    logit <- baseline + effect[, k, drop = FALSE]
-    if (query) {
-      logit <- logit + batch + response + type_response[, k, drop = FALSE]
-    }
-    prof <- exp(logit)
-    prof <- sweep(prof, 2L, colSums(prof), "/")
-    depth <- stats::rlnorm(n, meanlog = log(if (query) 1500 * (1 - 0.3 * min(shift, 1)) else 1500),
-                           sdlog = 0.35)
-    mu <- sweep(prof, 2L, depth, "*")
-    counts <- matrix(stats::rnbinom(length(mu), size = 2, mu = mu), nrow = n_genes)
-    # Every cell expresses something.
-    empty <- which(colSums(counts) == 0)
-    for (j in empty) counts[which.max(mu[, j]), j] <- 1
-    prefix <- if (query) "query_" else "ref_"
-    cells <- sprintf("%scell%05d", prefix, seq_len(n))
-    dimnames(counts) <- list(genes, cells)
-    list(counts = Matrix::Matrix(counts, sparse = TRUE),
-         metadata = data.frame(cell_type = types[k],
-                               domain = if (query) "query" else "reference",
-                               row.names = cells, stringsAsFactors = FALSE))
+  list(types = types, genes = genes, baseline = baseline, effect = effect, shift = shift,
+       batch = batch, response = response, type_response = type_response, weights = weights,
+       query_weights = c(weights, rep(mean(weights), n_query_only)))
+}
+
+# `n` cells of the reference (`query = FALSE`) or the query, drawn from `design`.
+simulate_part <- function(design, n, query) {
+  w <- if (query) design$query_weights else design$weights
+  k <- sample(seq_along(w), n, replace = TRUE, prob = w / sum(w))
+  logit <- design$baseline + design$effect[, k, drop = FALSE]
+  if (query) {
+    logit <- logit + design$batch + design$response + design$type_response[, k, drop = FALSE]
   }
-  list(reference = make(n_reference, FALSE), query = make(n_query, TRUE))
+  prof <- exp(logit)
+  prof <- sweep(prof, 2L, colSums(prof), "/")
+  mean_depth <- if (query) 1500 * (1 - 0.3 * min(design$shift, 1)) else 1500
+  depth <- stats::rlnorm(n, meanlog = log(mean_depth), sdlog = 0.35)
+  mu <- sweep(prof, 2L, depth, "*")
+  counts <- matrix(stats::rnbinom(length(mu), size = 2, mu = mu), nrow = length(design$genes))
+  # Every cell expresses something.
+  empty <- which(colSums(counts) == 0)
+  for (j in empty) counts[which.max(mu[, j]), j] <- 1
+  cells <- sprintf("%scell%05d", if (query) "query_" else "ref_", seq_len(n))
+  dimnames(counts) <- list(design$genes, cells)
+  list(counts = Matrix::Matrix(counts, sparse = TRUE),
+       metadata = data.frame(cell_type = design$types[k],
+                             domain = if (query) "query" else "reference",
+                             row.names = cells, stringsAsFactors = FALSE))
 }
 
 package_simulated <- function(part, output) {
@@ -146,9 +132,7 @@ package_simulated <- function(part, output) {
       assays = list(counts = counts),
       colData = S4Vectors::DataFrame(part$metadata, check.names = FALSE)
     ),
-    Seurat = suppressWarnings(
-      SeuratObject::CreateSeuratObject(counts = counts, meta.data = part$metadata,
-                                       min.cells = 0, min.features = 0)
-    )
+    Seurat = SeuratObject::CreateSeuratObject(counts = counts, meta.data = part$metadata,
+                                              min.cells = 0, min.features = 0)
   )
 }

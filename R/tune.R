@@ -47,7 +47,6 @@
 #' * `best_config`: the [scnym_config()] of the best setting;
 #' * `grid`: the settings as a data frame.
 #' @examples
-#' \donttest{
 #' sim <- scnym_simulate(n_reference = 200, n_query = 200, output = "matrix")
 #' tuned <- scnym_tune(sim$reference$counts, labels = sim$reference$metadata$cell_type,
 #'                     target = sim$query$counts, n_folds = 2,
@@ -55,7 +54,6 @@
 #'                     verbose = FALSE)
 #' tuned$summary
 #' tuned$best_config
-#' }
 #' @export
 scnym_tune <- function(x, labels, target = NULL, grid = NULL, n_folds = 3L, base = list(),
                        seed = 1L, threads = 1L, verbose = TRUE, assay = NULL, layer = NULL,
@@ -81,6 +79,22 @@ scnym_tune <- function(x, labels, target = NULL, grid = NULL, n_folds = 3L, base
                       list(assay = assay, layer = layer, assay_type = assay_type))
   parts <- with_rng_seed(seed, stratified_tenths(data$y))
 
+  folds <- tune_folds(data, parts, configs, n_folds, seed, threads, input, verbose)
+  summary <- cbind(data.frame(setting = seq_len(nrow(grid))), grid,
+                   tune_summary(folds$reverse_accuracy, folds$setting))
+  if (all(is.na(summary$mean_reverse_accuracy))) {
+    scnym_abort(c("Every reverse cross-validation fold failed.",
+                  x = "First error: {folds$error[1]}"), kind = "training_failed")
+  }
+  best <- which.max(summary$mean_reverse_accuracy)
+  summary$best <- seq_len(nrow(summary)) == best
+  rownames(summary) <- NULL
+  structure(list(summary = summary, folds = folds, best_config = configs[[best]], grid = grid),
+            class = "scnym_tuning")
+}
+
+# Reverse cross-validation of every setting on every fold: one row per setting and fold.
+tune_folds <- function(data, parts, configs, n_folds, seed, threads, input, verbose) {
   rows <- list()
   for (s in seq_along(configs)) {
     for (f in seq_len(n_folds)) {
@@ -98,18 +112,7 @@ scnym_tune <- function(x, labels, target = NULL, grid = NULL, n_folds = 3L, base
       }
     }
   }
-  folds <- do.call(rbind, rows)
-  summary <- cbind(data.frame(setting = seq_len(nrow(grid))), grid,
-                   tune_summary(folds$reverse_accuracy, folds$setting))
-  if (all(is.na(summary$mean_reverse_accuracy))) {
-    scnym_abort(c("Every reverse cross-validation fold failed.",
-                  x = "First error: {folds$error[1]}"), kind = "training_failed")
-  }
-  best <- which.max(summary$mean_reverse_accuracy)
-  summary$best <- seq_len(nrow(summary)) == best
-  rownames(summary) <- NULL
-  structure(list(summary = summary, folds = folds, best_config = configs[[best]], grid = grid),
-            class = "scnym_tuning")
+  do.call(rbind, rows)
 }
 
 #' @method print scnym_tuning
@@ -235,11 +238,10 @@ reverse_fold <- function(src, y, test, tgt, config, seed, threads, input) {
   train <- !test
   fwd <- scnym_train(src[, train, drop = FALSE], labels = y[train], target = tgt, config = config,
                      seed = seed, threads = threads, verbose = FALSE, input = input)
-  pseudo <- suppressWarnings(scnym_predict(fwd, tgt, threads = threads, input = input))$label
+  pseudo <- scnym_predict(fwd, tgt, threads = threads, input = input)$label
   rev <- scnym_train(tgt, labels = pseudo, target = src, config = config, seed = seed,
                      threads = threads, verbose = FALSE, input = input)
-  pred <- suppressWarnings(scnym_predict(rev, src[, test, drop = FALSE], threads = threads,
-                                         input = input))$label
+  pred <- scnym_predict(rev, src[, test, drop = FALSE], threads = threads, input = input)$label
   list(reverse_accuracy = mean(pred == y[test]),
        forward_val_accuracy = model_best(fwd)$val_accuracy,
        pseudolabel_classes = length(unique(pseudo)))

@@ -232,3 +232,25 @@ test_that("scnym_evaluate() refuses bad inputs with classed errors", {
                class = "scnym_error_invalid_argument")
   expect_error(scnym_mixing_entropy(matrix(1, 1, 1), "a"), class = "scnym_error_invalid_argument")
 })
+
+test_that("the kNN search is exact: the same neighbours as brute force", {
+  brute <- function(x, k, subset) {
+    d <- as.matrix(stats::dist(x))
+    t(vapply(subset, function(i) {
+      di <- d[i, ]
+      di[i] <- Inf
+      order(di)[seq_len(k)]
+    }, integer(k)))
+  }
+  set.seed(4)
+  x <- matrix(rnorm(400 * 6), 400, 6) + 4 * rep(0:3, each = 100)
+  expect_identical(knn_search(x, 10), brute(x, 10, seq_len(400)))
+  sub <- c(5L, 399L, 17L, 200L)
+  expect_identical(knn_search(x, 7, subset = sub), brute(x, 7, sub))
+  expect_identical(knn_search(x[1:5, ], 4), brute(x[1:5, ], 4, 1:5))
+  # integer coordinates and duplicated cells: no warning, each cell still left out of its own
+  xi <- rbind(matrix(1:6, 3, 2), matrix(1:6, 3, 2))
+  expect_no_warning(nn <- knn_search(xi, 2))
+  expect_false(any(nn == seq_len(6)))
+  expect_true(all(rowSums((xi - xi[nn[, 1], ])^2) == 0))
+})

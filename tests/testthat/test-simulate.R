@@ -28,6 +28,16 @@ test_that("a seed makes it reproducible and leaves R's RNG alone", {
   expect_false(identical(a$reference$counts, c$reference$counts))
 })
 
+test_that("a seed gives the same data whatever RNGkind() the session uses, and keeps it", {
+  a <- scnym_simulate(n_reference = 50, n_query = 50, output = "matrix", seed = 4)
+  old <- RNGkind("L'Ecuyer-CMRG", "Box-Muller")
+  on.exit(do.call(RNGkind, as.list(old)))
+  kind <- RNGkind()
+  b <- scnym_simulate(n_reference = 50, n_query = 50, output = "matrix", seed = 4)
+  expect_identical(RNGkind(), kind)
+  expect_identical(a, b)
+})
+
 test_that("query-only cell types appear only in the query", {
   sim <- scnym_simulate(n_reference = 100, n_query = 300, n_types = 3, n_query_only = 1,
                         output = "matrix")
