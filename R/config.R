@@ -78,8 +78,9 @@ config_spec <- list(
 #'   0.904) and lets the novelty score flag 96 to 97% of the cells of two cell lines absent from
 #'   the reference (AUROC 0.999 to 1.000, against 0.78 for the confidence under
 #'   `"no_new_identity"`); the ensemble of two raises accuracy / macro-F1 to 0.938 / 0.908, most
-#'   on the 100-cell references, where one network's seed moves accuracy by up to 0.1, for twice
-#'   the training time.
+#'   on the 100-cell references, where one network's seed moves accuracy by up to 0.1. On the
+#'   CPU the members train at the same time, one per thread, so on 2 cores the default takes
+#'   1.1 times the wall time of one network (`bench/results/ensemble/time_default.txt`).
 #' * `"no_new_identity"`: every pseudolabel is used (`pseudolabel_min_confidence = 0`) and the
 #'   adversary sees all target cells, as in the paper's benchmarks, with the class balance above;
 #'   the package's default before 0.99.0. For a query known to hold only reference types.
