@@ -293,8 +293,11 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
     ids <- seq(first, min(k, first + together - 1L))
     configs <- lapply(ids, member_config, config = config, single_threaded = length(ids) > 1L)
     if (verbose && k > 1L) {
-      seeds <- vapply(configs, `[[`, 0, "seed") # nolint: object_usage_linter. (cli glue)
-      cli::cli_inform(c(i = "Ensemble member{?s} {ids} of {k} (seed{?s} {seeds})."))
+      seeds <- vapply(configs, `[[`, 0, "seed")
+      cli::cli_inform(c(i = sprintf("Ensemble member%s %s of %d (seed%s %s).",
+                                    if (length(ids) > 1L) "s" else "", paste(ids, collapse = ", "),
+                                    k, if (length(ids) > 1L) "s" else "",
+                                    paste(seeds, collapse = ", "))))
     }
     handles <- lapply(configs, function(member) {
       rust_result(rs_trainer_new(config_json(member), train_data, plan$label_codes,

@@ -5,8 +5,10 @@ test_that("scnym_predict returns the documented table", {
   expect_s3_class(pred, "data.frame")
   expect_s3_class(pred, "scnym_predictions")
   expect_identical(rownames(pred), colnames(sim$query$counts))
-  expect_named(pred, c("label", "confidence", "novelty", "pruned_label", "probabilities",
-                       "embedding"))
+  # the default model is an ensemble of two networks: their disagreement is a column
+  expect_named(pred, c("label", "confidence", "novelty", "disagreement", "pruned_label",
+                       "probabilities", "embedding"))
+  expect_true(all(pred$disagreement >= 0))
   expect_true(is.numeric(pred$novelty) && !anyNA(pred$novelty) && all(pred$novelty >= 0))
   expect_type(pred$label, "character")
   expect_true(all(pred$label %in% m$classes))

@@ -15,6 +15,8 @@ const META_KEY: &str = "scnym";
 const CHECKSUM_KEY: &str = "scnym_checksum";
 /// The novelty reference's embeddings (cells x width), present when the metadata has `novelty`.
 const NOVELTY_TENSOR: &str = "novelty.reference";
+/// A tensor to write: name, shape and little-endian f32 bytes.
+type OwnedTensor = (String, Vec<usize>, Vec<u8>);
 /// JSON list of the further ensemble members' metadata (absent for a single model).
 const MEMBERS_KEY: &str = "scnym_members";
 
@@ -53,7 +55,7 @@ fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
 /// the tensors stored in the given order (the safetensors crate writes `__metadata__` from a
 /// HashMap, whose order changes between runs).
 fn write_safetensors(
-    tensors: &[(String, Vec<usize>, Vec<u8>)],
+    tensors: &[OwnedTensor],
     metadata: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Vec<u8>> {
     let mut header = serde_json::Map::new();
@@ -256,7 +258,7 @@ impl Model {
     }
 
     /// This model's tensors (without further members), names prefixed with `prefix`.
-    fn member_tensors(&self, prefix: &str) -> Result<Vec<(String, Vec<usize>, Vec<u8>)>> {
+    fn member_tensors(&self, prefix: &str) -> Result<Vec<OwnedTensor>> {
         let specs = self.net.shape.tensor_specs();
         let tensors = self.net.tensors();
         let mut owned = Vec::with_capacity(specs.len() + 1);

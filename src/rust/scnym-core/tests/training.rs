@@ -437,13 +437,8 @@ fn trainer_rejects_bad_inputs() {
     assert_eq!(kind(cfg, one, None, s.info()), Some("invalid_data"));
 }
 
-/// new_identity_discovery: a type absent from training gets lower confidence when the
-/// unconfident target cells are pulled toward the uniform distribution, and the known types are
-/// classified as well as without the pull.
-#[test]
-fn unconfident_cells_are_pulled_toward_uniform() {
-    let _serial = serial();
-    tch::set_num_threads(1);
+/// Four cell types in the target; the model info names only the first three.
+fn four_types() -> (Synth, ModelInfo) {
     let s = synth(&SynthSpec {
         n_types: 4,
         n_train: 400,
@@ -451,17 +446,32 @@ fn unconfident_cells_are_pulled_toward_uniform() {
         seed: 5,
         ..SynthSpec::default()
     });
-    // the fourth type is left out of training
+    let mut info = s.info();
+    info.classes.truncate(3);
+    (s, info)
+}
+
+/// The training cells of the first three types (the fourth is left out of training).
+fn first_three_types(s: &Synth) -> TrainData {
     let keep: Vec<usize> = (0..s.spec.n_train)
         .filter(|&i| s.train_labels[i] < 3)
         .collect();
-    let known = || TrainData {
+    TrainData {
         x: s.train_x().select_rows(&keep).unwrap(),
         labels: keep.iter().map(|&i| s.train_labels[i]).collect(),
         domains: vec![0; keep.len()],
-    };
-    let mut info = s.info();
-    info.classes.truncate(3);
+    }
+}
+
+/// new_identity_discovery: a type absent from training gets lower confidence when the
+/// unconfident target cells are pulled toward the uniform distribution, and the known types are
+/// classified as well as without the pull.
+#[test]
+fn unconfident_cells_are_pulled_toward_uniform() {
+    let _serial = serial();
+    tch::set_num_threads(1);
+    let (s, info) = four_types();
+    let known = || first_three_types(&s);
     let tx = s.target_x();
     let mut results = Vec::new();
     for weight in [0.0, 1.0] {
@@ -501,27 +511,10 @@ fn unconfident_cells_are_pulled_toward_uniform() {
 fn cells_of_a_type_absent_from_training_are_novel() {
     let _serial = serial();
     tch::set_num_threads(1);
-    let s = synth(&SynthSpec {
-        n_types: 4,
-        n_train: 400,
-        n_target: 400,
-        seed: 5,
-        ..SynthSpec::default()
-    });
-    // the fourth type is left out of training
-    let keep: Vec<usize> = (0..s.spec.n_train)
-        .filter(|&i| s.train_labels[i] < 3)
-        .collect();
-    let train = TrainData {
-        x: s.train_x().select_rows(&keep).unwrap(),
-        labels: keep.iter().map(|&i| s.train_labels[i]).collect(),
-        domains: vec![0; keep.len()],
-    };
-    let mut info = s.info();
-    info.classes.truncate(3);
+    let (s, info) = four_types();
     let model = train_data(
         quick_config("default", 30, 0),
-        train,
+        first_three_types(&s),
         Some(s.target_data()),
         info,
     );

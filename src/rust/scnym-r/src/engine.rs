@@ -368,6 +368,19 @@ fn rs_trainer_validation_cells(handle: Robj) -> Robj {
     })
 }
 
+/// A model handed to R: `list(bytes, meta, handle)`.
+fn model_result(model: Model) -> RResult<Robj> {
+    let bytes = model.to_bytes()?;
+    let meta = meta_json(&model)?;
+    let handle = ExternalPtr::new(ModelBox { model });
+    Ok(list!(
+        bytes = Raw::from_bytes(&bytes),
+        meta = meta,
+        handle = handle
+    )
+    .into())
+}
+
 /// Ends training: the best weights with the fitted temperature, as `list(bytes, meta, handle)`.
 #[extendr]
 fn rs_trainer_finish(handle: Robj) -> Robj {
@@ -378,16 +391,7 @@ fn rs_trainer_finish(handle: Robj) -> Robj {
             .trainer
             .take()
             .ok_or_else(|| RError::new("invalid_argument", "this trainer has already finished"))?;
-        let model = trainer.finish()?;
-        let bytes = model.to_bytes()?;
-        let meta = meta_json(&model)?;
-        let handle = ExternalPtr::new(ModelBox { model });
-        Ok(list!(
-            bytes = Raw::from_bytes(&bytes),
-            meta = meta,
-            handle = handle
-        )
-        .into())
+        model_result(trainer.finish()?)
     })
 }
 
@@ -405,16 +409,7 @@ fn rs_model_ensemble(members: Robj) -> Robj {
             })?;
             models.push(Model::from_bytes(raw)?);
         }
-        let model = Model::ensemble(models)?;
-        let bytes = model.to_bytes()?;
-        let meta = meta_json(&model)?;
-        let handle = ExternalPtr::new(ModelBox { model });
-        Ok(list!(
-            bytes = Raw::from_bytes(&bytes),
-            meta = meta,
-            handle = handle
-        )
-        .into())
+        model_result(Model::ensemble(models)?)
     })
 }
 
