@@ -79,10 +79,20 @@ scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, 
     scnym_abort("{.arg store} must be TRUE or FALSE.", kind = "invalid_argument")
   }
   all_cells <- input_cell_names(x)
+  # An object is read once; the cells of each class are then taken from its expression matrix
+  # (SeuratObject 5 cannot subset an object to a single cell).
+  args <- list(...)
+  values <- if (inherits(x, "Seurat") || methods::is(x, "SummarizedExperiment")) {
+    extract_input(x, assay = args$assay, layer = args$layer, assay_type = args$assay_type)$mat
+  } else {
+    x
+  }
+  dots <- args[setdiff(names(args), c("assay", "layer", "assay_type"))]
   plan <- if (!is.null(cells)) {
     explain_cells_plan(model, all_cells, cells, target)
   } else {
-    explain_class_plan(model, x, all_cells, classes, group, target, threads, ...)
+    do.call(explain_class_plan, c(list(model, values, all_cells, classes, group, target,
+                                       threads), dots))
   }
   mode <- attr(plan, "mode")
   plan <- with_rng_seed(seed, lapply(plan, function(i) {
@@ -90,8 +100,9 @@ scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, 
   }))
   per_class <- lapply(names(plan), function(k) {
     i <- plan[[k]]
-    ig <- model_integrated_gradients(model, subset_cells(x, i), target_class = k,
-                                     steps = steps, threads = threads, ...)
+    ig <- do.call(model_integrated_gradients,
+                  c(list(model, subset_cells(values, i), target_class = k, steps = steps,
+                         threads = threads), dots))
     att <- colMeans(ig)
     list(table = data.frame(class = k, gene = colnames(ig), attribution = unname(att),
                             rank = rank(-att, ties.method = "first"), n_cells = length(i)),
@@ -323,13 +334,10 @@ resolve_cells <- function(cells, all_cells, call = rlang::caller_env()) {
   idx
 }
 
-# The cells `i` of any supported input.
+# Columns (cells) `i` of an expression matrix (dense, sparse or DelayedArray).
 subset_cells <- function(x, i) {
   if (length(i) == ncol(x) && all(i == seq_len(ncol(x)))) return(x)
-  if (is.matrix(x) || inherits(x, c("Matrix", "DelayedArray"))) {
-    return(x[, i, drop = FALSE])
-  }
-  x[, i]
+  x[, i, drop = FALSE]
 }
 
 # A sparse `rows` x `cells` matrix holding the entries of `m` (matched by row and column names;
