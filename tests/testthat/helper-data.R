@@ -101,3 +101,31 @@ seurat_layer_data <- function(x, layer) {
     SeuratObject::SetAssayData(x, slot = layer, new.data = value)
   }
 }
+
+# Runs an R script in a background Rscript, sends it Ctrl-C (SIGINT) `after` seconds after it
+# created its start marker, and returns the lines it wrote to its result file. `script` is a
+# function of the two paths (start marker, result file) returning the script's lines.
+run_and_interrupt <- function(script, after) {
+  dir <- tempfile("scnym-interrupt-")
+  dir.create(dir)
+  started <- file.path(dir, "started")
+  result <- file.path(dir, "result.txt")
+  path <- file.path(dir, "script.R")
+  writeLines(script(started, result), path)
+  rscript <- file.path(R.home("bin"), "Rscript")
+  pid <- as.integer(system2("sh", c("-c", shQuote(sprintf("'%s' '%s' >/dev/null 2>&1 & echo $!",
+                                                        rscript, path))), stdout = TRUE))
+  wait_for <- function(file) {
+    waited <- 0
+    while (!file.exists(file) && waited < 120) {
+      Sys.sleep(0.5)
+      waited <- waited + 0.5
+    }
+    testthat::expect_true(file.exists(file))
+  }
+  wait_for(started)
+  Sys.sleep(after)
+  tools::pskill(pid, tools::SIGINT)
+  wait_for(result)
+  if (file.exists(result)) readLines(result) else character()
+}

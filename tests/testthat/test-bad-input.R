@@ -190,12 +190,7 @@ test_that("a failed save leaves no temporary file behind", {
 test_that("Ctrl-C during scnym_predict raises scnym_error_interrupted", {
   skip_on_cran()
   skip_on_os("windows")
-  dir <- tempfile("scnym-interrupt-predict-")
-  dir.create(dir)
-  script <- file.path(dir, "predict.R")
-  started <- file.path(dir, "started")
-  result <- file.path(dir, "result.txt")
-  writeLines(c(
+  out <- run_and_interrupt(function(started, result) c(
     "suppressMessages(library(scnym))",
     "sim <- scnym_simulate(n_reference = 300, n_query = 300, output = 'matrix', seed = 1)",
     "m <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,",
@@ -209,25 +204,8 @@ test_that("Ctrl-C during scnym_predict raises scnym_error_interrupted", {
     "  interrupt = function(e) 'base interrupt')",
     "again <- scnym_predict(m, sim$query$counts, threads = 1)",
     sprintf("writeLines(c(out, nrow(again)), '%s')", result)
-  ), script)
-  rscript <- file.path(R.home("bin"), "Rscript")
-  pid <- as.integer(system2("sh", c("-c", shQuote(sprintf("'%s' '%s' >/dev/null 2>&1 & echo $!",
-                                                        rscript, script))), stdout = TRUE))
-  waited <- 0
-  while (!file.exists(started) && waited < 120) {
-    Sys.sleep(0.5)
-    waited <- waited + 0.5
-  }
-  expect_true(file.exists(started))
-  Sys.sleep(3)
-  tools::pskill(pid, tools::SIGINT)
-  waited <- 0
-  while (!file.exists(result) && waited < 120) {
-    Sys.sleep(0.5)
-    waited <- waited + 0.5
-  }
-  expect_true(file.exists(result))
-  expect_identical(readLines(result), c("scnym_error_interrupted", "300"))
+  ), after = 3)
+  expect_identical(out, c("scnym_error_interrupted", "300"))
 })
 
 test_that("the next save removes temporary files of a save killed outright (kill -9)", {

@@ -1,12 +1,7 @@
 test_that("Ctrl-C during training raises scnym_error_interrupted and R stays usable", {
   skip_on_cran()
   skip_on_os("windows")
-  dir <- tempfile("scnym-interrupt-")
-  dir.create(dir)
-  script <- file.path(dir, "train.R")
-  started <- file.path(dir, "started")
-  result <- file.path(dir, "result.txt")
-  writeLines(c(
+  out <- run_and_interrupt(function(started, result) c(
     "suppressMessages(library(scnym))",
     "sim <- scnym_simulate(n_reference = 1500, n_query = 1500, output = 'matrix', seed = 1)",
     sprintf("file.create('%s')", started),
@@ -19,23 +14,6 @@ test_that("Ctrl-C during training raises scnym_error_interrupted and R stays usa
     "                     labels = sim$reference$metadata$cell_type[1:200], threads = 1,",
     "                     config = scnym_config(max_epochs = 2, min_epochs = 1), verbose = FALSE)",
     sprintf("writeLines(c(out, nrow(again$history)), '%s')", result)
-  ), script)
-  rscript <- file.path(R.home("bin"), "Rscript")
-  pid <- as.integer(system2("sh", c("-c", shQuote(sprintf("'%s' '%s' >/dev/null 2>&1 & echo $!",
-                                                        rscript, script))), stdout = TRUE))
-  waited <- 0
-  while (!file.exists(started) && waited < 120) {
-    Sys.sleep(0.5)
-    waited <- waited + 0.5
-  }
-  expect_true(file.exists(started))
-  Sys.sleep(2)
-  tools::pskill(pid, tools::SIGINT)
-  waited <- 0
-  while (!file.exists(result) && waited < 120) {
-    Sys.sleep(0.5)
-    waited <- waited + 0.5
-  }
-  expect_true(file.exists(result))
-  expect_identical(readLines(result), c("interrupted", "2"))
+  ), after = 2)
+  expect_identical(out, c("interrupted", "2"))
 })
