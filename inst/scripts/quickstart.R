@@ -36,7 +36,7 @@ predicted <- query$scNym
 cat(sprintf("\nAccuracy on the query: %.3f (%d of %d cells) in %.1f s\n", mean(predicted == truth),
             sum(predicted == truth), length(truth), seconds))
 n_pruned <- sum(is.na(query$scNym_pruned))
-cat(sprintf("Mean confidence %.3f; %d cell%s with confidence below 0.5 (no pruned label)\n\n",
+cat(sprintf("Mean confidence %.3f; %d cell%s unassigned (pruned label NA: novel or ambiguous)\n\n",
             mean(query$scNym_confidence), n_pruned, if (n_pruned == 1) "" else "s"))
 cat("Predicted (rows) vs simulated truth (columns):\n")
 print(table(predicted = predicted, truth = truth))
@@ -45,16 +45,18 @@ pred_file <- file.path(out_dir, "query_predictions.tsv")
 utils::write.table(data.frame(cell = colnames(query), truth = unname(truth),
                               scNym = unname(predicted),
                               scNym_confidence = unname(query$scNym_confidence),
+                              scNym_novelty = unname(query$scNym_novelty),
                               scNym_pruned = unname(query$scNym_pruned)),
                    pred_file, sep = "\t", quote = FALSE, row.names = FALSE)
 obj_file <- file.path(out_dir, "query_annotated.rds")
 saveRDS(query, obj_file)
 cat("\nResults written:\n")
 if (use_sce) {
-  cat("  in the object: colData(query)$scNym, $scNym_confidence, $scNym_pruned;",
+  cat("  in the object: colData(query)$scNym, $scNym_confidence, $scNym_novelty, $scNym_pruned;",
       "reducedDim(query, \"scnym\"); metadata(query)$scnym_annotate\n")
 } else {
-  cat("  in the object: query$scNym, query$scNym_confidence, query$scNym_pruned;",
+  cat("  in the object: query$scNym, query$scNym_confidence, query$scNym_novelty,",
+      "query$scNym_pruned;",
       "query[[\"scnym\"]]; Tool(query, \"scnym_annotate\")\n")
 }
 cat("  ", pred_file, "\n", sep = "")
