@@ -336,12 +336,7 @@ impl Model {
             .into_iter()
             .map(Member::into_model)
             .collect::<Result<Vec<_>>>()?;
-        if models.iter().any(|m| {
-            m.meta.genes != models[0].meta.genes || m.meta.classes != models[0].meta.classes
-        }) {
-            return Err(corrupt("ensemble members with different genes or classes"));
-        }
-        Model::ensemble(models)
+        Model::ensemble(models).map_err(|e| corrupt(e.to_string()))
     }
 
     /// Writes the model file (to a temporary file first, then renamed into place).

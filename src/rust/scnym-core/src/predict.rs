@@ -58,21 +58,16 @@ impl Model {
         let c = p.n_classes;
         let entropy =
             |row: &[f32]| -> f32 { row.iter().filter(|&&q| q > 0.0).map(|&q| -q * q.ln()).sum() };
-        let mean_entropy = |members: &[&Vec<f32>]| -> Vec<f32> {
-            (0..p.n_cells)
-                .map(|i| {
-                    members
-                        .iter()
-                        .map(|m| entropy(&m[i * c..(i + 1) * c]))
-                        .sum::<f32>()
-                        / k
-                })
-                .collect()
-        };
-        let members: Vec<&Vec<f32>> = std::iter::once(&p.probabilities)
-            .chain(others.iter().map(|q| &q.probabilities))
-            .collect();
-        let member_entropy = mean_entropy(&members);
+        // sum over members of each cell's entropy, before the probabilities are averaged
+        let mut member_entropy: Vec<f32> = p.probabilities.chunks_exact(c).map(entropy).collect();
+        for q in &others {
+            for (h, row) in member_entropy
+                .iter_mut()
+                .zip(q.probabilities.chunks_exact(c))
+            {
+                *h += entropy(row);
+            }
+        }
         let average = |own: &mut Vec<f32>, of: fn(&Predictions) -> &Vec<f32>| {
             for q in &others {
                 own.iter_mut().zip(of(q)).for_each(|(a, b)| *a += b);
@@ -90,7 +85,7 @@ impl Model {
             .probabilities
             .chunks_exact(c)
             .zip(member_entropy)
-            .map(|(row, h)| (entropy(row) - h).max(0.0))
+            .map(|(row, h)| (entropy(row) - h / k).max(0.0))
             .collect();
         Ok(p)
     }

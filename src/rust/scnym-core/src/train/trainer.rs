@@ -31,7 +31,7 @@ use crate::model::adversary::Adversary;
 use crate::model::classifier::{Classifier, Shape};
 use crate::model::{Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
 use crate::novelty::{argmax_rows, unit_rows, NoveltyIndex, SAMPLE_PER_CLASS};
-use crate::predict::predict_rows;
+use crate::predict::{predict_rows, RowOutputs};
 use crate::rng::{self, EngineRng, Stream};
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::seq::SliceRandom;
@@ -633,14 +633,32 @@ impl Trainer {
             }
             None => self.history.len(),
         };
-        let temperature = if self.val_rows.is_empty() {
-            1.0
+        // One eval pass over the validation cells serves the temperature and the novelty unit.
+        let validation = if self.val_rows.is_empty() {
+            None
         } else {
-            let (logits, labels) = self.validation_logits()?;
-            fit_temperature(&logits, &labels, self.info.classes.len())
+            let _guard = tch::no_grad_guard();
+            Some(predict_rows(
+                &self.net,
+                &self.train_x,
+                &self.val_rows,
+                1.0,
+                self.mode,
+                None,
+            )?)
+        };
+        let temperature = match &validation {
+            None => 1.0,
+            Some(val) => {
+                let labels: Vec<i64> = self.val_rows.iter().map(|&r| self.labels[r]).collect();
+                fit_temperature(&val.logits, &labels, self.info.classes.len())
+            }
         };
         self.net.set_requires_grad(false)?;
-        let novelty = self.novelty_index()?;
+        let novelty = match &validation {
+            None => None,
+            Some(val) => Some(self.novelty_index(val)?),
+        };
         let meta = ModelMeta {
             format_version: FORMAT_VERSION,
             config: self.config,
@@ -658,11 +676,8 @@ impl Trainer {
     }
 
     /// The novelty reference: up to `SAMPLE_PER_CLASS` fitting cells of each class, calibrated on
-    /// the validation cells (none without them).
-    fn novelty_index(&mut self) -> Result<Option<NoveltyIndex>> {
-        if self.val_rows.is_empty() {
-            return Ok(None);
-        }
+    /// the validation cells' outputs `val`.
+    fn novelty_index(&mut self, val: &RowOutputs) -> Result<NoveltyIndex> {
         let mut members: Vec<Vec<usize>> = vec![Vec::new(); self.info.classes.len()];
         for &r in &self.fit_rows {
             members[self.labels[r] as usize].push(r);
@@ -682,17 +697,9 @@ impl Trainer {
             predict_rows(&self.net, &self.train_x, &sample, 1.0, self.mode, None)?.embedding;
         unit_rows(&mut rows, width);
         let mut index = NoveltyIndex::new(sizes, rows, width)?;
-        let val = predict_rows(
-            &self.net,
-            &self.train_x,
-            &self.val_rows,
-            1.0,
-            self.mode,
-            None,
-        )?;
         let predicted = argmax_rows(&val.logits, self.info.classes.len());
         index.calibrate(&index.distances(&val.embedding, &predicted));
-        Ok(Some(index))
+        Ok(index)
     }
 }
 
