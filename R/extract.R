@@ -34,48 +34,39 @@ extract_input <- function(x, assay = NULL, layer = NULL, assay_type = NULL, arg 
                             "(genes are rows, cells are columns).")),
                 kind = "invalid_data", call = call)
   }
-  if (anyNA(genes) || any(!nzchar(genes))) {
-    scnym_abort(c(paste("{.arg {arg}} has {sum(is.na(genes) | !nzchar(genes))} missing or",
-                        "empty gene name{?s}."),
-                  i = "Every row needs a gene name."),
-                kind = "invalid_data", call = call)
-  }
-  dup <- unique(genes[duplicated(genes)])
-  if (length(dup)) {
-    scnym_abort(c(paste("{.arg {arg}} has {length(dup)} duplicated gene name{?s}:",
-                        "{.val {first_few(dup)}}."),
-                  i = paste("Make them unique first, e.g.",
-                            "{.code rownames(x) <- make.unique(rownames(x))}.")),
-                kind = "invalid_data", call = call)
-  }
+  check_names(genes, "gene", "rownames", "Every row needs a gene name.", arg, call)
   cells <- colnames(mat)
   if (is.null(cells)) {
     cells <- paste0("cell", seq_len(ncol(mat)))
   }
-  check_cell_names(cells, arg, call)
+  check_names(cells, "cell", "colnames",
+              paste("Every column needs a cell name, e.g.",
+                    "{.code colnames(x) <- paste0(\"cell\", seq_len(ncol(x)))}."),
+              arg, call)
   out$genes <- genes
   out$cells <- cells
   out
 }
 
-# Cell names become row names of the results: they must be present and unique.
-check_cell_names <- function(cells, arg, call) {
-  bad <- is.na(cells) | !nzchar(cells)
+# Gene (row) and cell (column) names name the model's inputs and the results: they must be
+# present and unique. `what` is "gene" or "cell", `accessor` "rownames" or "colnames", and
+# `missing_hint` says how to name them.
+check_names <- function(names, what, accessor, missing_hint, arg, call) {
+  bad <- is.na(names) | !nzchar(names)
   if (any(bad)) {
-    scnym_abort(c("{.arg {arg}} has {sum(bad)} missing or empty cell name{?s}.",
-                  i = paste("Every column needs a cell name, e.g.",
-                            "{.code colnames(x) <- paste0(\"cell\", seq_len(ncol(x)))}.")),
+    scnym_abort(c(paste0("{.arg {arg}} has {sum(bad)} missing or empty ", what, " name{?s}."),
+                  i = missing_hint),
                 kind = "invalid_data", call = call)
   }
-  dup <- unique(cells[duplicated(cells)])
+  dup <- unique(names[duplicated(names)])
   if (length(dup)) {
-    scnym_abort(c(paste("{.arg {arg}} has {length(dup)} duplicated cell name{?s}:",
-                        "{.val {first_few(dup)}}."),
-                  i = paste("Make them unique first, e.g.",
-                            "{.code colnames(x) <- make.unique(colnames(x))}.")),
+    scnym_abort(c(paste0("{.arg {arg}} has {length(dup)} duplicated ", what, " name{?s}: ",
+                         "{.val {first_few(dup)}}."),
+                  i = paste0("Make them unique first, e.g. {.code ", accessor,
+                             "(x) <- make.unique(", accessor, "(x))}.")),
                 kind = "invalid_data", call = call)
   }
-  invisible(cells)
+  invisible(names)
 }
 
 # A genes x cells dgCMatrix or double matrix from a matrix-like object.

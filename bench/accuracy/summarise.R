@@ -49,14 +49,6 @@ macro_f1 <- function(truth, pred) {
     2 * tp / (2 * tp + fp + fn)
   }, numeric(1)))
 }
-auroc <- function(pos, neg) {
-  pos <- pos[!is.na(pos)]
-  neg <- neg[!is.na(neg)]
-  if (!length(pos) || !length(neg)) return(NA_real_)
-  r <- rank(c(pos, neg))
-  (sum(r[seq_along(pos)]) - length(pos) * (length(pos) + 1) / 2) / (length(pos) * length(neg))
-}
-
 ref_labels <- lapply(stats::setNames(all_tasks, all_tasks), task_reference_labels)
 runs <- list()
 rare <- list()

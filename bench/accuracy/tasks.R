@@ -122,6 +122,16 @@ export_task <- function(task, cache_dir, force = FALSE, data_root = accuracy_dat
   invisible(dir)
 }
 
+# Area under the ROC curve of scores `pos` (positives) against `neg` (ties count one half; NA
+# scores dropped; NA without both).
+auroc <- function(pos, neg) {
+  pos <- pos[!is.na(pos)]
+  neg <- neg[!is.na(neg)]
+  if (!length(pos) || !length(neg)) return(NA_real_)
+  r <- rank(c(pos, neg))
+  (sum(r[seq_along(pos)]) - length(pos) * (length(pos) + 1) / 2) / (length(pos) * length(neg))
+}
+
 # Shared helpers for the peers' prediction caches.
 prediction_file <- function(here, method, task, seed) {
   file.path(here, "bench", "results", "accuracy", "predictions", method,

@@ -44,13 +44,6 @@ single <- function(job) {
        known = x$query_labels %in% x$ref_labels)
 }
 
-auroc <- function(score, positive) {
-  r <- rank(score)
-  n1 <- sum(positive)
-  n0 <- sum(!positive)
-  (sum(r[positive]) - n1 * (n1 + 1) / 2) / (n1 * n0)
-}
-
 grid <- expand.grid(seed = 0:(max(base_seeds) + max(sizes) - 1L), task = tasks,
                     stringsAsFactors = FALSE)
 jobs_list <- lapply(seq_len(nrow(grid)), function(i) as.list(grid[i, ]))
@@ -81,8 +74,8 @@ for (task in tasks) {
     rows[[length(rows) + 1L]] <- data.frame(
       task = task, ensemble_size = k, seed = s, accuracy = ev$accuracy, macro_f1 = ev$macro_f1,
       ece = ev$ece,
-      auroc_novelty = if (any(!known)) auroc(novelty, !known) else NA_real_,
-      auroc_disagreement = if (any(!known) && k > 1) auroc(disagreement, !known) else NA_real_,
+      auroc_novelty = auroc(novelty[!known], novelty[known]),
+      auroc_disagreement = if (k > 1) auroc(disagreement[!known], disagreement[known]) else NA_real_,
       unseen_unassigned = if (any(!known)) mean(unassigned[!known]) else NA_real_,
       known_unassigned = mean(unassigned[known]),
       train_seconds = sum(vapply(members, `[[`, 0, "seconds")),
