@@ -22,6 +22,8 @@ rs_debug_store <- function(data) .Call("wrap__rs_debug_store", data, PACKAGE = "
 
 rs_trainer_new <- function(config_json, train, labels, domains, target, target_domains, genes, classes, domain_names) .Call("wrap__rs_trainer_new", config_json, train, labels, domains, target, target_domains, genes, classes, domain_names, PACKAGE = "scnym")
 
+rs_trainer_adapt <- function(handle, member, config_json, target, target_domains, domain_names) .Call("wrap__rs_trainer_adapt", handle, member, config_json, target, target_domains, domain_names, PACKAGE = "scnym")
+
 rs_trainer_run_epoch <- function(handle) .Call("wrap__rs_trainer_run_epoch", handle, PACKAGE = "scnym")
 
 rs_trainers_run_epoch <- function(handles) .Call("wrap__rs_trainers_run_epoch", handles, PACKAGE = "scnym")

@@ -40,7 +40,8 @@ model_view <- function(meta_json) {
     versions = meta$versions,
     format_version = meta$format_version,
     ensemble_size = as.integer(meta$ensemble_size %||% 1L),
-    member_seeds = as.numeric(meta$member_seeds %||% meta$config$seed)
+    member_seeds = as.numeric(meta$member_seeds %||% meta$config$seed),
+    reference_sample = as.integer(meta$reference_sample$n_cells %||% 0L)
   )
 }
 

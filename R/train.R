@@ -286,6 +286,32 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
                                   length(plan$domains), if (length(plan$domains) == 1) "" else "s",
                                   config$seed)))
   }
+  new_trainer <- function(member, i) {
+    rs_trainer_new(config_json(member), train_data, plan$label_codes, plan$ref_domain_codes,
+                   target_data, plan$target_domain_codes, plan$genes, plan$classes,
+                   plan$domains)
+  }
+  trained <- train_members(new_trainer, config, verbose, call)
+  rm(train_data, target_data)
+  seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
+  training <- list(n_labelled = length(plan$labelled), n_target = n_target, seconds = seconds,
+                   validation_cells = plan$cells[trained$validation])
+  model <- new_scnym_model(trained$model$bytes, trained$model$meta,
+                           handle = trained$model$handle, training = training)
+  if (verbose) {
+    cli::cli_inform(c(v = sprintf(paste("Trained %d epochs in %s; best epoch %d (validation",
+                                        "accuracy %.3f); temperature %.2f."),
+                                  nrow(model$history), format_seconds(seconds), model$best_epoch,
+                                  model_best(model)$val_accuracy, model$temperature)))
+  }
+  model
+}
+
+# Trains the `config$ensemble_size` members of a model, as many at a time as members_at_once()
+# allows: `new_trainer(member_config, i)` returns the core's trainer of member `i`. Returns the
+# finished model (an ensemble when k > 1: `bytes`, `meta`, `handle`) and the first member's
+# validation rows.
+train_members <- function(new_trainer, config, verbose, call) {
   k <- config$ensemble_size %||% 1L
   together <- members_at_once(config)
   members <- vector("list", k)
@@ -299,35 +325,20 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
                                     k, if (length(ids) > 1L) "s" else "",
                                     paste(seeds, collapse = ", "))))
     }
-    handles <- lapply(configs, function(member) {
-      rust_result(rs_trainer_new(config_json(member), train_data, plan$label_codes,
-                                 plan$ref_domain_codes, target_data, plan$target_domain_codes,
-                                 plan$genes, plan$classes, plan$domains), call = call)
-    })
+    handles <- Map(function(member, i) rust_result(new_trainer(member, i), call = call),
+                   configs, ids)
     with_interrupt_class(run_epochs(handles, config, verbose, call), call = call)
     if (first == 1L) {
       validation <- rust_result(rs_trainer_validation_cells(handles[[1L]]), call = call)
     }
     members[ids] <- lapply(handles, function(h) rust_result(rs_trainer_finish(h), call = call))
   }
-  rm(train_data, target_data)
-  finished <- if (k == 1L) {
+  model <- if (k == 1L) {
     members[[1L]]
   } else {
     rust_result(rs_model_ensemble(lapply(members, `[[`, "bytes")), call = call)
   }
-  seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
-  training <- list(n_labelled = length(plan$labelled), n_target = n_target, seconds = seconds,
-                   validation_cells = plan$cells[validation])
-  model <- new_scnym_model(finished$bytes, finished$meta, handle = finished$handle,
-                           training = training)
-  if (verbose) {
-    cli::cli_inform(c(v = sprintf(paste("Trained %d epochs in %s; best epoch %d (validation",
-                                        "accuracy %.3f); temperature %.2f."),
-                                  nrow(model$history), format_seconds(seconds), model$best_epoch,
-                                  model_best(model)$val_accuracy, model$temperature)))
-  }
-  model
+  list(model = model, validation = validation)
 }
 
 # How many ensemble members train at the same time: one per libtorch thread on the CPU (each

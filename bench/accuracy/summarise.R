@@ -39,16 +39,6 @@ methods <- c(scnym_methods, peers)
 all_tasks <- names(accuracy_tasks())
 display <- function(m) ifelse(m %in% names(peer_names), peer_names[m], m)
 
-macro_f1 <- function(truth, pred) {
-  classes <- sort(union(truth, pred[!is.na(pred)]))
-  mean(vapply(classes, function(k) {
-    tp <- sum(truth == k & pred == k, na.rm = TRUE)
-    if (tp == 0) return(0)
-    fp <- sum(truth != k & pred == k, na.rm = TRUE)
-    fn <- sum(truth == k & (is.na(pred) | pred != k))
-    2 * tp / (2 * tp + fp + fn)
-  }, numeric(1)))
-}
 ref_labels <- lapply(stats::setNames(all_tasks, all_tasks), task_reference_labels)
 runs <- list()
 rare <- list()

@@ -122,6 +122,19 @@ export_task <- function(task, cache_dir, force = FALSE, data_root = accuracy_dat
   invisible(dir)
 }
 
+# Macro-F1 over the classes in the truth or the predictions (sklearn's average = "macro"); an NA
+# prediction counts as wrong.
+macro_f1 <- function(truth, pred) {
+  classes <- sort(union(truth, pred[!is.na(pred)]))
+  mean(vapply(classes, function(k) {
+    tp <- sum(truth == k & pred == k, na.rm = TRUE)
+    if (tp == 0) return(0)
+    fp <- sum(truth != k & pred == k, na.rm = TRUE)
+    fn <- sum(truth == k & (is.na(pred) | pred != k))
+    2 * tp / (2 * tp + fp + fn)
+  }, numeric(1)))
+}
+
 # Area under the ROC curve of scores `pos` (positives) against `neg` (ties count one half; NA
 # scores dropped; NA without both).
 auroc <- function(pos, neg) {

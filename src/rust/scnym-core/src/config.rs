@@ -69,6 +69,13 @@ pub struct Config {
     /// Absent in models saved before it existed (1).
     #[serde(default = "one")]
     pub ensemble_size: usize,
+    /// Labelled reference cells kept in the model file (class-balanced: every cell of the rarer
+    /// classes, an equal share of the others) so that the model can later be adapted to a new
+    /// query without the reference data ([`crate::train::Trainer::adapt`]); 0 keeps none. The
+    /// cells' normalised expression is then in the file. Absent in models saved before it
+    /// existed (0).
+    #[serde(default)]
+    pub reference_sample: usize,
     /// Temperature used to sharpen pseudolabels.
     pub sharpen_temperature: f64,
     /// MixUp Beta(alpha, alpha) parameter (0 disables MixUp).
@@ -129,6 +136,7 @@ impl Default for Config {
             class_balance: 0.5,
             min_steps_per_epoch: 0,
             ensemble_size: 2,
+            reference_sample: 0,
             sharpen_temperature: 0.5,
             mixup_alpha: 0.3,
             mask_prob: 0.1,
@@ -265,6 +273,13 @@ impl Config {
         }
         if !(1..=50).contains(&self.ensemble_size) {
             return Err(bad("ensemble_size", self.ensemble_size, "in 1..=50"));
+        }
+        if self.reference_sample > 1_000_000 {
+            return Err(bad(
+                "reference_sample",
+                self.reference_sample,
+                "in 0..=1000000",
+            ));
         }
         finite_in(
             "unconfident_weight",

@@ -19,6 +19,7 @@ pub mod novelty;
 mod par;
 mod persist;
 mod predict;
+pub mod reference_sample;
 mod rng;
 mod tensor_io;
 #[cfg(test)]

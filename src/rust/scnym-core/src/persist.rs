@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::model::classifier::{Classifier, Shape};
 use crate::model::{Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
 use crate::novelty::NoveltyIndex;
+use crate::reference_sample::ReferenceSample;
 use safetensors::tensor::{Dtype, SafeTensors};
 use serde::Deserialize;
 use std::path::Path;
@@ -15,6 +16,15 @@ const META_KEY: &str = "scnym";
 const CHECKSUM_KEY: &str = "scnym_checksum";
 /// The novelty reference's embeddings (cells x width), present when the metadata has `novelty`.
 const NOVELTY_TENSOR: &str = "novelty.reference";
+/// The reference sample's tensors (see [`ReferenceSample::to_vectors`]), present when the
+/// metadata has `reference_sample`.
+const SAMPLE_TENSORS: [&str; 5] = [
+    "reference_sample.row_nnz",
+    "reference_sample.columns",
+    "reference_sample.values",
+    "reference_sample.labels",
+    "reference_sample.held_out",
+];
 /// A tensor to write: name, shape and little-endian f32 bytes.
 type OwnedTensor = (String, Vec<usize>, Vec<u8>);
 /// JSON list of the further ensemble members' metadata (absent for a single model).
@@ -127,6 +137,8 @@ struct Member<'a> {
     /// (name with prefix, bytes, dims) in the order the checksum covers them.
     datas: Vec<(String, &'a [u8], Vec<i64>)>,
     novelty_at: Option<usize>,
+    /// Index of the first of the reference sample's tensors.
+    sample_at: Option<usize>,
 }
 
 /// Reads and checks one member's metadata and tensors (names prefixed with `prefix`).
@@ -168,6 +180,17 @@ fn read_member<'a>(st: &SafeTensors<'a>, meta_json: &str, prefix: &str) -> Resul
             vec![cells as i64, shape.width as i64],
         ));
     }
+    let mut sample_at = None;
+    if let Some(sm) = &meta.reference_sample {
+        if meta.genes.len() >= 1 << 24 || meta.classes.len() >= 1 << 24 {
+            return Err(corrupt("a reference sample with too many genes or classes"));
+        }
+        sample_at = Some(specs.len());
+        let lengths = [sm.n_cells, sm.nnz, sm.nnz, sm.n_cells, sm.n_cells];
+        for (name, len) in SAMPLE_TENSORS.iter().zip(lengths) {
+            specs.push((format!("{prefix}{name}"), vec![len as i64]));
+        }
+    }
     let mut datas = Vec::with_capacity(specs.len());
     for (name, dims) in specs {
         let view = st
@@ -190,6 +213,7 @@ fn read_member<'a>(st: &SafeTensors<'a>, meta_json: &str, prefix: &str) -> Resul
         shape,
         datas,
         novelty_at,
+        sample_at,
     })
 }
 
@@ -198,6 +222,7 @@ impl Member<'_> {
         let device = self.meta.config.torch_device();
         let mut tensors = Vec::with_capacity(self.datas.len());
         let mut novelty = None;
+        let mut sample_parts: Vec<Vec<f32>> = Vec::new();
         for (i, (name, data, dims)) in self.datas.iter().enumerate() {
             let values: Vec<f32> = data
                 .chunks_exact(4)
@@ -218,14 +243,33 @@ impl Member<'_> {
                 novelty = Some(NoveltyIndex::from_parts(n, values, self.shape.width)?);
                 continue;
             }
+            if self
+                .sample_at
+                .is_some_and(|at| i >= at && i < at + SAMPLE_TENSORS.len())
+            {
+                sample_parts.push(values);
+                continue;
+            }
             tensors.push(
                 Tensor::f_from_slice(&values)?
                     .f_view(dims.as_slice())?
                     .f_to_device(device)?,
             );
         }
+        let sample = match sample_parts.as_slice() {
+            [] => None,
+            [a, b, c, d, e] => Some(
+                ReferenceSample::from_vectors(
+                    [a, b, c, d, e],
+                    self.shape.n_genes,
+                    self.shape.n_classes,
+                )
+                .map_err(|e| corrupt(e.to_string()))?,
+            ),
+            _ => return Err(corrupt("reference sample")),
+        };
         let net = Classifier::from_tensors(self.shape, self.meta.config.dropout, tensors)?;
-        Model::from_parts(net, self.meta, device, DEFAULT_FIRST_LAYER, novelty)
+        Model::from_parts(net, self.meta, device, DEFAULT_FIRST_LAYER, novelty, sample)
     }
 }
 
@@ -274,6 +318,12 @@ impl Model {
                 vec![n, index.width],
                 data,
             ));
+        }
+        if let Some(sample) = &self.sample {
+            for (name, values) in SAMPLE_TENSORS.iter().zip(sample.to_vectors()) {
+                let data = values.iter().flat_map(|x| x.to_le_bytes()).collect();
+                owned.push((format!("{prefix}{name}"), vec![values.len()], data));
+            }
         }
         Ok(owned)
     }

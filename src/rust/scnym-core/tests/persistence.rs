@@ -392,3 +392,56 @@ fn files_with_a_valid_checksum_but_bad_content_are_refused() {
         "shape",
     );
 }
+
+#[test]
+fn a_reference_sample_round_trips_and_adapts_the_model() {
+    use scnym_core::train::{TargetData, Trainer};
+    let _serial = serial();
+    tch::set_num_threads(1);
+    let s = synth(&SynthSpec {
+        n_train: 100,
+        n_target: 50,
+        n_genes: 60,
+        ..SynthSpec::default()
+    });
+    let mut cfg = quick_config("default", 3, 7);
+    cfg.hidden_width = 16;
+    let plain = train(cfg.clone(), &s, false);
+    cfg.reference_sample = 40;
+    let model = train(cfg.clone(), &s, false);
+    assert_eq!(model.reference_sample_size(), 40);
+    assert_eq!(model.meta().reference_sample.as_ref().unwrap().n_cells, 40);
+    let bytes = model.to_bytes().unwrap();
+    let loaded = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(loaded.reference_sample_size(), 40);
+    assert_eq!(loaded.to_bytes().unwrap(), bytes);
+    // the sample's content is checked like every tensor
+    let bad_column = |d: &mut [u8]| d[..4].copy_from_slice(&1e9f32.to_le_bytes());
+    let forged = resealed(&bytes, |_| {}, Some("reference_sample.columns"), bad_column);
+    let e = Model::from_bytes(&forged).unwrap_err();
+    assert_eq!(e.kind(), "model_file");
+    assert!(e.to_string().contains("reference sample"), "{e}");
+    // adaptation: the model's weights, the sample as labelled cells, the target as query
+    let n = s.target_x().n_rows();
+    let target = || TargetData {
+        x: s.target_x(),
+        domains: vec![1; n],
+    };
+    let domains = vec!["reference".to_string(), "query".to_string()];
+    let mut t = Trainer::adapt(&loaded, 0, cfg.clone(), target(), domains.clone()).unwrap();
+    assert!(t.uses_target() && t.uses_adversary());
+    t.run_epoch(&mut || false).unwrap();
+    let adapted = t.finish().unwrap();
+    assert_eq!(adapted.reference_sample_size(), 40);
+    assert_eq!(adapted.meta().class_counts, model.meta().class_counts);
+    let p = adapted.predict(&s.target_x(), true, 1).unwrap();
+    assert!(p.probabilities.iter().all(|v| v.is_finite()));
+    assert_ne!(p, model.predict(&s.target_x(), true, 1).unwrap());
+    // refused: no sample, another network shape, a member that does not exist
+    let e = Trainer::adapt(&plain, 0, cfg.clone(), target(), domains.clone()).err();
+    assert_eq!(e.map(|e| e.kind()), Some("invalid_argument"));
+    let mut wide = cfg.clone();
+    wide.hidden_width = 32;
+    assert!(Trainer::adapt(&loaded, 0, wide, target(), domains.clone()).is_err());
+    assert!(Trainer::adapt(&loaded, 1, cfg, target(), domains).is_err());
+}

@@ -293,6 +293,40 @@ fn rs_trainer_new(
     })
 }
 
+/// A trainer that adapts member `member` (0-based) of a model to target cells, starting from its
+/// weights, with its stored reference sample as the labelled cells (domain code 0).
+#[extendr]
+fn rs_trainer_adapt(
+    handle: Robj,
+    member: i32,
+    config_json: &str,
+    target: Robj,
+    target_domains: Robj,
+    domain_names: Robj,
+) -> Robj {
+    guard(|| {
+        let ptr = model_ptr(handle)?;
+        let boxed = ptr.try_addr()?;
+        let target = TargetData {
+            x: csr_from_data(&target)?,
+            domains: codes(&target_domains, "target_domains")?,
+        };
+        let member = usize::try_from(member)
+            .map_err(|_| RError::new("internal", "member must be a non-negative index"))?;
+        let trainer = Trainer::adapt(
+            &boxed.model,
+            member,
+            parse_config(config_json)?,
+            target,
+            strings(&domain_names, "domain_names")?,
+        )?;
+        Ok(ExternalPtr::new(TrainerBox {
+            trainer: Some(trainer),
+        })
+        .into())
+    })
+}
+
 /// Runs one epoch (Ctrl-C stops it with an "interrupted" error); returns its statistics.
 #[extendr]
 fn rs_trainer_run_epoch(handle: Robj) -> Robj {
@@ -505,6 +539,7 @@ extendr_module! {
     fn rs_config_validate;
     fn rs_debug_store;
     fn rs_trainer_new;
+    fn rs_trainer_adapt;
     fn rs_trainer_run_epoch;
     fn rs_trainers_run_epoch;
     fn rs_trainer_is_finished;

@@ -263,6 +263,11 @@ impl CsrMatrix {
         self.values.len()
     }
 
+    /// Row pointer, column indices and values.
+    pub(crate) fn parts(&self) -> (&[usize], &[u32], &[f32]) {
+        (&self.indptr, &self.indices, &self.values)
+    }
+
     /// The sorted model columns and values of row `i` (panics if `i` is out of range; callers
     /// index only rows they validated).
     pub(crate) fn row(&self, i: usize) -> (&[u32], &[f32]) {

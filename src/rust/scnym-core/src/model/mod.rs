@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::data::FirstLayerMode;
 use crate::error::{Error, Result};
 use crate::novelty::{NoveltyIndex, NoveltyMeta};
+use crate::reference_sample::{ReferenceSample, SampleMeta};
 use crate::train::EpochStats;
 use classifier::Classifier;
 use serde::{Deserialize, Serialize};
@@ -17,8 +18,9 @@ use std::collections::BTreeMap;
 use tch::Device;
 
 /// Version of the model file format this build writes (and the newest it reads). Version 2 adds
-/// the novelty reference (read as absent from version 1 files).
-pub const FORMAT_VERSION: u32 = 2;
+/// the novelty reference (read as absent from version 1 files), version 3 the optional
+/// reference sample (absent from older files).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// How the first layer is computed unless changed (measured faster; see bench/engine).
 pub(crate) const DEFAULT_FIRST_LAYER: FirstLayerMode = FirstLayerMode::Auto;
@@ -61,6 +63,9 @@ pub struct ModelMeta {
     /// validation cells).
     #[serde(default)]
     pub novelty: Option<NoveltyMeta>,
+    /// The stored reference sample's size (`None` without one, and in files before version 3).
+    #[serde(default)]
+    pub reference_sample: Option<SampleMeta>,
 }
 
 /// A trained classifier with its metadata.
@@ -70,6 +75,8 @@ pub struct Model {
     pub(crate) device: Device,
     pub(crate) mode: FirstLayerMode,
     pub(crate) novelty: Option<NoveltyIndex>,
+    /// Labelled reference cells for adaptation (kept by the first member only).
+    pub(crate) sample: Option<ReferenceSample>,
     /// The further members of an ensemble (same genes and classes; none for a single model).
     pub(crate) others: Vec<Model>,
 }
@@ -92,21 +99,25 @@ impl Model {
         device: Device,
         mode: FirstLayerMode,
         novelty: Option<NoveltyIndex>,
+        sample: Option<ReferenceSample>,
     ) -> Result<Model> {
         let mut meta = meta;
         meta.novelty = novelty.as_ref().map(|n| n.meta.clone());
+        meta.reference_sample = sample.as_ref().map(ReferenceSample::meta);
         Ok(Model {
             net,
             meta,
             device,
             mode,
             novelty,
+            sample,
             others: Vec::new(),
         })
     }
 
     /// An ensemble of independently trained models of the same genes and classes: predictions
-    /// average the members' probabilities. The first model's metadata describes the ensemble.
+    /// average the members' probabilities. The first model's metadata describes the ensemble,
+    /// and only its reference sample is kept.
     pub fn ensemble(models: Vec<Model>) -> Result<Model> {
         let mut models = models.into_iter();
         let mut first = models
@@ -119,6 +130,8 @@ impl Model {
                 ));
             }
             let rest = std::mem::take(&mut m.others);
+            m.sample = None;
+            m.meta.reference_sample = None;
             first.others.push(m);
             first.others.extend(rest);
         }
@@ -128,6 +141,25 @@ impl Model {
     /// Number of members (1 for a single model).
     pub fn n_members(&self) -> usize {
         1 + self.others.len()
+    }
+
+    /// Member `i` (0 is the first, this model itself).
+    pub(crate) fn member(&self, i: usize) -> Result<&Model> {
+        match i {
+            0 => Ok(self),
+            _ => self.others.get(i - 1).ok_or_else(|| {
+                Error::arg(format!(
+                    "member {} of an ensemble of {}",
+                    i + 1,
+                    self.n_members()
+                ))
+            }),
+        }
+    }
+
+    /// Number of reference cells stored for adaptation (0: none).
+    pub fn reference_sample_size(&self) -> usize {
+        self.sample.as_ref().map_or(0, |s| s.x.n_rows())
     }
 
     /// The members' metadata, first member first.

@@ -32,6 +32,7 @@ use crate::model::classifier::{Classifier, Shape};
 use crate::model::{Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
 use crate::novelty::{argmax_rows, unit_rows, NoveltyIndex, SAMPLE_PER_CLASS};
 use crate::predict::{predict_rows, RowOutputs};
+use crate::reference_sample::ReferenceSample;
 use crate::rng::{self, EngineRng, Stream};
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::seq::SliceRandom;
@@ -94,6 +95,9 @@ pub struct Trainer {
     best: Option<Vec<Tensor>>,
     history: Vec<EpochStats>,
     class_counts: Vec<usize>,
+    /// When adapting: the class sizes of the model's training data, which the sample's fitting
+    /// cells stand for (see `epoch_order`).
+    represented: Option<Vec<usize>>,
     finished: bool,
 }
 
@@ -136,6 +140,17 @@ impl Trainer {
         train: TrainData,
         target: Option<TargetData>,
         info: ModelInfo,
+    ) -> Result<Trainer> {
+        Trainer::build(config, train, target, info, None)
+    }
+
+    /// As [`Trainer::new`], with the (fitting, validation) rows given or drawn (`None`).
+    fn build(
+        config: Config,
+        train: TrainData,
+        target: Option<TargetData>,
+        info: ModelInfo,
+        split: Option<(Vec<usize>, Vec<usize>)>,
     ) -> Result<Trainer> {
         config.validate()?;
         apply_threads(config.threads)?;
@@ -193,13 +208,15 @@ impl Trainer {
         for &l in &train.labels {
             class_counts[l as usize] += 1;
         }
-        let mut split_rng = rng::stream(config.seed, Stream::Split);
-        let (fit_rows, val_rows) = validation_split(
-            &train.labels,
-            n_classes,
-            config.val_fraction,
-            &mut split_rng,
-        );
+        let (fit_rows, val_rows) = match split {
+            Some(split) => split,
+            None => validation_split(
+                &train.labels,
+                n_classes,
+                config.val_fraction,
+                &mut rng::stream(config.seed, Stream::Split),
+            ),
+        };
 
         // which parts of the method are active
         let use_ssl = target.is_some() && config.ssl_weight > 0.0;
@@ -308,8 +325,57 @@ impl Trainer {
             best: None,
             history: Vec::new(),
             class_counts,
+            represented: None,
             finished: false,
         })
+    }
+
+    /// A trainer that adapts member `member` of a trained model to new target cells: the
+    /// member's weights are the starting point and the model's reference sample is the labelled
+    /// data (domain code 0, `domains[0]`; the sample's held-out cells validate), with a fresh
+    /// adversary and optimiser. `config` must keep the model's network shape; the finished model
+    /// reports the model's class counts.
+    pub fn adapt(
+        model: &Model,
+        member: usize,
+        config: Config,
+        target: TargetData,
+        domains: Vec<String>,
+    ) -> Result<Trainer> {
+        let sample = model.sample.as_ref().ok_or_else(|| {
+            Error::arg("the model holds no reference sample; train it with reference_sample > 0")
+        })?;
+        let source = model.member(member)?;
+        let shape = source.net.shape;
+        if config.hidden_width != shape.width || config.n_hidden != shape.n_hidden {
+            return Err(Error::arg(
+                "the adaptation's configuration must keep the model's hidden_width and n_hidden",
+            ));
+        }
+        let train = TrainData {
+            x: sample.x.clone(),
+            labels: sample.labels.clone(),
+            domains: vec![0; sample.labels.len()],
+        };
+        let info = ModelInfo {
+            genes: model.meta.genes.clone(),
+            classes: model.meta.classes.clone(),
+            domains,
+        };
+        let split = sample.split();
+        if split.0.len() < 2 {
+            return Err(Error::data(format!(
+                "the model's reference sample holds {} cells to fit (at least 2 are needed); \
+                 train the model with a larger reference_sample",
+                split.0.len()
+            )));
+        }
+        let split = Some(split);
+        let mut trainer = Trainer::build(config, train, Some(target), info, split)?;
+        trainer.net.restore(&source.net.snapshot()?)?;
+        trainer.class_counts = source.meta.class_counts.clone();
+        trainer.represented = Some(source.meta.class_counts.clone());
+        Ok(trainer)
     }
 
     /// Chooses how the first layer multiplies batches (both give the same result up to rounding).
@@ -444,6 +510,9 @@ impl Trainer {
     /// (the paper) gives `ceil(n / batch)` steps; with `min_steps_per_epoch` above that, passes are
     /// repeated up to that many full batches. With `class_balance > 0` the rows are drawn with
     /// replacement, a cell of a class with `n_k` training cells with weight `n_k^-class_balance`.
+    /// An adaptation's sample cells stand for the model's training data: a cell of a class with
+    /// `s_k` fitting cells in the sample and `n_k` cells in that data is drawn with weight
+    /// `n_k^(1 - class_balance) / s_k`, the class mix the model was trained with.
     fn epoch_order(&mut self) -> Result<Vec<usize>> {
         let n = self.fit_rows.len();
         let natural = batch_bounds(n, self.batch_size).len();
@@ -452,7 +521,8 @@ impl Trainer {
         } else {
             n
         };
-        if self.config.class_balance == 0.0 {
+        let balance = self.config.class_balance;
+        if balance == 0.0 && self.represented.is_none() {
             let mut order = Vec::with_capacity(len + n);
             while order.len() < len {
                 let start = order.len();
@@ -466,10 +536,18 @@ impl Trainer {
         for &r in &self.fit_rows {
             counts[self.labels[r] as usize] += 1;
         }
+        let class_weight: Vec<f64> = match &self.represented {
+            None => counts.iter().map(|&c| (c as f64).powf(-balance)).collect(),
+            Some(full) => full
+                .iter()
+                .zip(&counts)
+                .map(|(&f, &c)| (f as f64).powf(1.0 - balance) / c.max(1) as f64)
+                .collect(),
+        };
         let weights = self
             .fit_rows
             .iter()
-            .map(|&r| (counts[self.labels[r] as usize] as f64).powf(-self.config.class_balance));
+            .map(|&r| class_weight[self.labels[r] as usize]);
         let pick = WeightedIndex::new(weights)
             .map_err(|e| Error::internal(format!("class-balanced sampling: {e}")))?;
         Ok((0..len)
@@ -659,6 +737,18 @@ impl Trainer {
             None => None,
             Some(val) => Some(self.novelty_index(val)?),
         };
+        let sample = if self.config.reference_sample > 0 {
+            Some(ReferenceSample::choose(
+                &self.train_x,
+                &self.labels,
+                &self.val_rows,
+                self.info.classes.len(),
+                self.config.reference_sample,
+                &mut self.rng,
+            )?)
+        } else {
+            None
+        };
         let meta = ModelMeta {
             format_version: FORMAT_VERSION,
             config: self.config,
@@ -671,8 +761,9 @@ impl Trainer {
             temperature,
             versions: crate::backend_versions(),
             novelty: None,
+            reference_sample: None,
         };
-        Model::from_parts(self.net, meta, self.device, self.mode, novelty)
+        Model::from_parts(self.net, meta, self.device, self.mode, novelty, sample)
     }
 
     /// The novelty reference: up to `SAMPLE_PER_CLASS` fitting cells of each class, calibrated on

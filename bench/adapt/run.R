@@ -1,0 +1,119 @@
+#!/usr/bin/env Rscript
+# Adapting a saved model to a new query (scnym_adapt) against training from scratch with the query
+# as target (the default scnym_train), side by side on the accuracy benchmark's Kang and panc8
+# leave-one-technology-out tasks (bench/accuracy/tasks.R), 3 seeds:
+#   scratch: scnym_train(ref, labels, target = query, seed = s)                 (default config)
+#   base:    scnym_train(ref, labels, seed = s, config = scnym_config(reference_sample = N))
+#            (no query: the model a user trains once and saves; not timed against the others)
+#   adapt:   scnym_adapt(base, query, seed = s)                                (default epochs)
+# Every run uses threads = 1 (ensemble members one after the other), --jobs runs in parallel.
+# Writes bench/results/adapt/runs.csv (one row per task, seed and method) and table.md.
+#
+# Usage: Rscript bench/adapt/run.R [--tasks a,b] [--seeds 0,1,2] [--sample 1000] [--jobs 2]
+Sys.setenv(OMP_NUM_THREADS = "1", OPENBLAS_NUM_THREADS = "1", MKL_NUM_THREADS = "1")
+script <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
+source(file.path(dirname(script), "..", "accuracy", "tasks.R"))
+suppressPackageStartupMessages(library(scnym))
+args <- commandArgs(trailingOnly = TRUE)
+opt <- function(name, default) {
+  i <- match(paste0("--", name), args)
+  if (is.na(i)) default else args[[i + 1L]]
+}
+default_tasks <- c("kang_ctrl_to_stim", "kang_stim_to_ctrl", paste0("panc8_loto_",
+                   c("celseq", "celseq2", "fluidigmc1", "indrop", "smartseq2")))
+tasks <- parse_list_opt(args, "tasks", paste(default_tasks, collapse = ","))
+seeds <- as.integer(parse_list_opt(args, "seeds", "0,1,2"))
+sample_size <- as.integer(opt("sample", "1000"))
+jobs <- as.integer(opt("jobs", "1"))
+out_dir <- file.path(accuracy_root(), "bench", "results", "adapt")
+dir.create(out_dir, recursive = TRUE, showWarnings = FALSE)
+load_avg <- function() as.numeric(strsplit(readLines("/proc/loadavg"), " ")[[1]][1])
+
+scores <- function(pred, x) {
+  pred <- pred[x$query_cells, , drop = FALSE]
+  known <- x$query_labels %in% x$ref_labels
+  data.frame(accuracy = mean(pred$label[known] == x$query_labels[known]),
+             macro_f1 = macro_f1(x$query_labels[known], pred$label[known]),
+             unassigned = mean(is.na(pred$pruned_label[known])))
+}
+
+timed <- function(expr) {
+  t0 <- proc.time()[["elapsed"]]
+  value <- expr
+  list(value = value, seconds = proc.time()[["elapsed"]] - t0)
+}
+
+one_run <- function(job) {
+  x <- load_task(job$task)
+  s <- job$seed
+  load <- load_avg()
+  scratch <- timed(scnym_train(x$ref_counts, labels = x$ref_labels, target = x$query_counts,
+                               seed = s, threads = 1, verbose = FALSE, input = "counts"))
+  base <- timed(scnym_train(x$ref_counts, labels = x$ref_labels, seed = s, threads = 1,
+                            verbose = FALSE, input = "counts",
+                            config = scnym_config(reference_sample = sample_size)))
+  adapted <- timed(scnym_adapt(base$value, x$query_counts, seed = s, threads = 1,
+                               verbose = FALSE, input = "counts"))
+  predict_query <- function(m) scnym_predict(m, x$query_counts, input = "counts")
+  rows <- list(scratch = scratch, base = base, adapt = adapted)
+  do.call(rbind, lapply(names(rows), function(method) {
+    cbind(data.frame(task = job$task, seed = s, method = method,
+                     seconds = round(rows[[method]]$seconds, 2),
+                     epochs = nrow(rows[[method]]$value$history),
+                     n_labelled = rows[[method]]$value$training$n_labelled),
+          scores(predict_query(rows[[method]]$value), x),
+          data.frame(load_average_before = load, load_average_after = load_avg()))
+  }))
+}
+
+grid <- expand.grid(seed = seeds, task = tasks, stringsAsFactors = FALSE)
+grid <- grid[order(-grepl("^kang_", grid$task), match(grid$task, tasks), grid$seed), ]
+job_list <- lapply(seq_len(nrow(grid)), function(i) as.list(grid[i, ]))
+run_one <- function(job) {
+  r <- one_run(job)
+  message(sprintf("%-22s seed %d: scratch %.3f in %.0f s | adapt %.3f in %.1f s | base %.3f",
+                  job$task, job$seed, r$accuracy[1], r$seconds[1], r$accuracy[3], r$seconds[3],
+                  r$accuracy[2]))
+  r
+}
+rows <- if (jobs > 1L) {
+  parallel::mclapply(job_list, run_one, mc.cores = jobs, mc.preschedule = FALSE)
+} else {
+  lapply(job_list, run_one)
+}
+failed <- Filter(function(r) !is.data.frame(r), rows)
+if (length(failed)) stop("failed runs: ", paste(vapply(failed, as.character, ""), collapse = "; "))
+runs <- do.call(rbind, rows)
+utils::write.csv(runs, file.path(out_dir, "runs.csv"), row.names = FALSE)
+
+# table: per task, means over seeds; speed-up = scratch seconds / adapt seconds (per seed, median)
+f3 <- function(v) formatC(v, format = "f", digits = 3)
+lines <- c("# Adapting a saved model (scnym_adapt) against training from scratch",
+           "",
+           sprintf("Generated by `Rscript bench/adapt/run.R --sample %d --jobs %d` on %s; seeds %s;",
+                   sample_size, jobs, format(Sys.time(), "%Y-%m-%d %H:%M"),
+                   paste(seeds, collapse = ", ")),
+           sprintf("load average %.1f-%.1f. Means over seeds; `unassigned`: known-type query cells",
+                   min(runs$load_average_before), max(runs$load_average_after)),
+           paste("with `pruned_label` NA. `scratch`: the default `scnym_train()` with the query as",
+                 "target; `base`: trained on the reference alone with"),
+           sprintf(paste("`reference_sample = %d` (no query); `adapt`: `scnym_adapt(base, query)`",
+                         "(default epochs). Speed-up: median over seeds of scratch / adapt seconds."),
+                   sample_size),
+           "",
+           paste("| task | scratch acc / F1 | adapt acc / F1 | base acc / F1 | unassigned scratch /",
+                 "adapt | scratch s | adapt s | speed-up |"),
+           "|---|---|---|---|---|---|---|---|")
+for (t in unique(runs$task)) {
+  r <- runs[runs$task == t, ]
+  m <- function(method, col) mean(r[r$method == method, col])
+  speed <- stats::median(r$seconds[r$method == "scratch"] / r$seconds[r$method == "adapt"])
+  lines <- c(lines, sprintf("| %s | %s / %s | %s / %s | %s / %s | %s / %s | %.1f | %.1f | %.1fx |",
+                            t, f3(m("scratch", "accuracy")), f3(m("scratch", "macro_f1")),
+                            f3(m("adapt", "accuracy")), f3(m("adapt", "macro_f1")),
+                            f3(m("base", "accuracy")), f3(m("base", "macro_f1")),
+                            f3(m("scratch", "unassigned")), f3(m("adapt", "unassigned")),
+                            m("scratch", "seconds"), m("adapt", "seconds"), speed))
+}
+writeLines(lines, file.path(out_dir, "table.md"))
+cat(lines, sep = "\n")
