@@ -70,15 +70,25 @@ domain_covariates <- function(value, data, arg, data_arg, call) {
     name <- if (is.character(value) && length(value) == 1L && n != 1L) value else "domain"
     out <- stats::setNames(list(cell_values(value, data, arg, data_arg, call = call)), name)
   }
-  for (k in seq_along(out)) {
-    if (anyNA(out[[k]])) {
-      where <- if (length(out) > 1L) sprintf(" in covariate \"%s\"", names(out)[k]) else ""
-      scnym_abort(c("{.arg {arg}} has {sum(is.na(out[[k]]))} NA value{?s}{where}.",
+  check_covariates_complete(out, arg, call)
+}
+
+# Refuses NA values in any covariate; returns the covariates.
+check_covariates_complete <- function(covariates, arg, call) {
+  for (k in seq_along(covariates)) {
+    if (anyNA(covariates[[k]])) {
+      msg <- "{.arg {arg}} has {sum(is.na(covariates[[k]]))} NA value{?s}"
+      msg <- if (length(covariates) > 1L) {
+        paste(msg, "in covariate {.val {names(covariates)[k]}}.")
+      } else {
+        paste0(msg, ".")
+      }
+      scnym_abort(c(msg,
                     i = "Give every cell a domain (e.g. its batch or condition)."),
                   kind = "invalid_data", call = call)
     }
   }
-  out
+  covariates
 }
 
 # The covariates of a data.frame or list (one named element per covariate; a data.frame's row
@@ -90,7 +100,8 @@ covariate_list <- function(value, data, arg, data_arg, call) {
                         "unique names."),
                   x = if (length(value)) "Its names are {.val {keys %||% \"\"}}." else
                     "It has none.",
-                  i = "E.g. {.code data.frame(donor = ..., tech = ...)} or {.code c(\"donor\", \"tech\")}."),
+                  i = paste("E.g. {.code data.frame(donor = ..., tech = ...)} or",
+                            "{.code c(\"donor\", \"tech\")}.")),
                 kind = "invalid_argument", call = call)
   }
   cells <- if (is.data.frame(value) && .row_names_info(value) > 0L) rownames(value) else NULL

@@ -84,9 +84,11 @@
 #'   one covariate; with several, `"covariate:level"`), `covariates` (a named list: per covariate
 #'   its levels), `domain_weights` (named: per covariate its weight), `class_counts`
 #'   (labelled training cells per class), `history` (a data.frame, one row per epoch: `epoch`,
-#'   `loss`, `loss_sup`, `loss_ssl`, `loss_adv`, `ssl_weight`, `adv_weight`, `val_loss`,
+#'   `loss`, `loss_sup`, `loss_ssl`, `loss_adv` (summed over the covariates' heads, each times its
+#'   weight), `ssl_weight`, `adv_weight`, `val_loss`,
 #'   `val_accuracy`, `is_best`, `seconds`), `best_epoch`, `temperature` (fitted on the held-out
-#'   cells), `versions`, `format_version`, `training` (`n_labelled`, `n_target`, `seconds`,
+#'   cells), `versions`, `format_version` (of the model file; files of older formats are
+#'   upgraded when loaded), `training` (`n_labelled`, `n_target`, `seconds`,
 #'   `validation_cells`: names of the held-out labelled cells), `ensemble_size` and
 #'   `member_seeds` (for an ensemble, `config$ensemble_size > 1`, the members' seeds; `history`,
 #'   `best_epoch`, `temperature` and `validation_cells` are then the first member's) and a
@@ -142,7 +144,8 @@ scnym_train_container <- function(x, labels, target, ..., domain = NULL, target_
                                   input = c("auto", "counts", "lognorm"), domain_weight = NULL,
                                   extract, call) {
   train_entry(x, labels = labels, target = target, domain = domain,
-              target_domain = target_domain, domain_weight = domain_weight, config = config, seed = seed, threads = threads,
+              target_domain = target_domain, domain_weight = domain_weight, config = config,
+              seed = seed, threads = threads,
               device = device, verbose = verbose, input = input, dots = list(...),
               extract = extract, call = call)
 }
