@@ -42,10 +42,10 @@ plan_domains <- function(ref, tgt, labels, labelled, target_ref, domain, target_
   }
   single <- lengths(levels) < 2L
   if (length(covariates) > 1L && any(single)) {
-    scnym_abort(c(paste("Covariate{?s} {.val {covariates[single]}} of {.arg {nm$domain}}",
-                        "{?has/have} a single level among the training cells."),
+    scnym_abort(c(paste("Covariate{?s} {.val {covariates[single]}} {?has/have} a single level",
+                        "among the training cells."),
                   i = paste("The adversary can only remove a covariate with two levels or more:",
-                            "drop {?it/them} from {.arg {nm$domain}}.")),
+                            "drop {cli::qty(sum(single))}{?it/them} from {.arg {nm$domain}}.")),
                 kind = "invalid_data", call = call)
   }
   list(levels = levels, weights = domain_weights(domain_weight, covariates, call),

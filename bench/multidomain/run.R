@@ -21,15 +21,17 @@
 #   tech_only   domain = tech                          one head over 5 levels
 #   no_adversary domain = tech, adv_weight = 0          no adversary: how much of each covariate
 #                                                      the embedding keeps without one
-# Every run: default configuration with ensemble_size = 1, threads = 1, input = "counts".
+# Every run: default configuration with ensemble_size = 1 (and adv_weight = --adv-weight when
+# given), threads = 1, input = "counts".
 #
 # Metrics, per run: on the query cells accuracy and macro-F1 (scnym_evaluate()); on all 500 cells
 # (reference and query, embeddings of scnym_predict()) the entropy of mixing of the technology
 # (max log 5 = 1.609) and of the donor (max log 3 = 1.099), scnym_mixing_entropy() with k = 50
 # neighbours of every cell. Means over the five held-out technologies and three seeds.
 #
-# Usage: Rscript bench/multidomain/run.R [--jobs 2] [--seeds 0,1,2]
-#        (writes bench/results/multidomain/runs.csv, summary.csv, table.md)
+# Usage: Rscript bench/multidomain/run.R [--jobs 2] [--seeds 0,1,2] [--sdlog 1] [--adv-weight w]
+#          [--out subdir]
+#        (writes bench/results/multidomain/[subdir/]runs.csv, summary.csv, table.md)
 Sys.setenv(OMP_NUM_THREADS = "1", MKL_NUM_THREADS = "1")
 script <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
 source(file.path(dirname(script), "..", "accuracy", "tasks.R"))
@@ -46,6 +48,7 @@ jobs <- as.integer(opt("jobs", "2"))
 seeds <- as.integer(strsplit(opt("seeds", "0,1,2"), ",")[[1]])
 data_seed <- as.integer(opt("data-seed", "1"))
 sdlog <- as.numeric(opt("sdlog", "1"))
+adv_weight <- opt("adv-weight", NULL) # the configuration's default unless given
 arms <- c("two_heads", "combined", "tech_only", "no_adversary")
 out_dir <- file.path(accuracy_root(), "bench", "results", "multidomain", opt("out", ""))
 dir.create(out_dir, recursive = TRUE, showWarnings = FALSE)
@@ -75,6 +78,11 @@ covariates <- function(cells, arm) {
          no_adversary = cells$tech)
 }
 
+run_config <- function(arm) {
+  w <- if (arm == "no_adversary") 0 else if (!is.null(adv_weight)) as.numeric(adv_weight)
+  do.call(scnym_config, c(list(ensemble_size = 1), if (!is.null(w)) list(adv_weight = w)))
+}
+
 run_one <- function(job) {
   cells <- data$cells
   q <- cells$tech == job$query
@@ -84,10 +92,7 @@ run_one <- function(job) {
   model <- scnym_train(ref, labels = cells$label[!q], target = qry,
                        domain = covariates(cells[!q, ], job$arm),
                        target_domain = covariates(cells[q, ], job$arm),
-                       config = do.call(scnym_config, c(list(ensemble_size = 1),
-                                                         if (job$arm == "no_adversary") {
-                                                           list(adv_weight = 0)
-                                                         })),
+                       config = run_config(job$arm),
                        seed = job$seed, threads = 1,
                        verbose = FALSE, input = "counts")
   secs <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
@@ -123,24 +128,43 @@ utils::write.csv(summary, file.path(out_dir, "summary.csv"), row.names = FALSE)
 by_query <- stats::aggregate(runs[c("accuracy", "mixing_tech", "mixing_donor")],
                              runs[c("query", "arm")], mean)
 
+# paired differences (same held-out technology and seed): mean, its standard error, wins
+paired <- function(a, b, metric) {
+  key <- function(arm) {
+    r <- runs[runs$arm == arm, ]
+    r[order(r$query, r$seed), metric]
+  }
+  d <- key(a) - key(b)
+  sprintf("%+.3f +- %.3f (%d of %d higher)", mean(d), stats::sd(d) / sqrt(length(d)),
+          sum(d > 0), length(d))
+}
+paired_rows <- function(a, b) {
+  vapply(c("accuracy", "macro_f1", "mixing_tech", "mixing_donor"), function(m) {
+    paired(a, b, m)
+  }, "")
+}
+
 f <- function(v) formatC(v, format = "f", digits = 3)
 md <- c(
   "# Several nuisance covariates: two heads vs one combined factor vs technology only",
   "",
-  sprintf("Command: `Rscript bench/multidomain/run.R --jobs %d --seeds %s --sdlog %s` (data seed %d;",
-          jobs, paste(seeds, collapse = ","), format(sdlog), data_seed),
+  sprintf("Command: `Rscript bench/multidomain/run.R %s` (data seed %d;",
+          paste(args, collapse = " "), data_seed),
   sprintf("%d runs in %.1f min on %d shared cores, threads = 1 per run).", nrow(runs), total,
           jobs),
   "",
   paste("panc8, leave one technology out (reference: four technologies, 400 cells; query: the",
         "fifth, 100 cells, the target of training); a simulated donor (3 levels, crossed with",
-        sprintf("the technology, per-gene log-normal shift, sdlog %s, Poisson resampled).", format(sdlog)),
+        sprintf("the technology, per-gene log-normal shift, sdlog %s, Poisson resampled).",
+                format(sdlog)),
+        sprintf("Adversary weight adv_weight = %s.", if (is.null(adv_weight)) "0.1 (default)" else adv_weight),
         "Means over 5",
         "held-out technologies x", length(seeds), "seeds. Accuracy and macro-F1 on the query;",
         "entropy of mixing on all 500 cells (k = 50; max: technology log 5 = 1.609, donor",
         "log 3 = 1.099) and of the donor among the query cells (k = 30). Higher is better."),
   "",
-  "| arm | covariates given | accuracy | macro-F1 | mixing tech | mixing donor | mixing donor (query) | s / run |",
+  paste("| arm | covariates given | accuracy | macro-F1 | mixing tech | mixing donor |",
+        "mixing donor (query) | s / run |"),
   "|---|---|---|---|---|---|---|---|",
   vapply(seq_len(nrow(summary)), function(i) {
     s <- summary[i, ]
@@ -151,6 +175,18 @@ md <- c(
             f(s$macro_f1), f(s$mixing_tech), f(s$mixing_donor), f(s$mixing_donor_query),
             s$seconds)
   }, ""),
+  "",
+  paste("Paired differences (same held-out technology and seed): mean +- standard error, and in",
+        "how many of the", nrow(runs) / length(arms), "pairs the first arm is higher."),
+  "",
+  "| comparison | accuracy | macro-F1 | mixing tech | mixing donor |",
+  "|---|---|---|---|---|",
+  sprintf("| two_heads - combined | %s |", paste(paired_rows("two_heads", "combined"),
+                                               collapse = " | ")),
+  sprintf("| two_heads - tech_only | %s |", paste(paired_rows("two_heads", "tech_only"),
+                                                collapse = " | ")),
+  sprintf("| two_heads - no_adversary | %s |", paste(paired_rows("two_heads", "no_adversary"),
+                                                   collapse = " | ")),
   "",
   "Per held-out technology (means over seeds): accuracy / mixing tech / mixing donor",
   "",
