@@ -54,7 +54,7 @@ plan_domains <- function(ref, tgt, labels, labelled, target_ref, domain, target_
 
 # One side's covariates: NULL, or a named list of character vectors with one value per cell.
 # `value` is a vector or a metadata column name (one covariate), several metadata column names,
-# or a data.frame or list with one element per covariate.
+# or a data.frame (also a Bioconductor DataFrame) or list with one element per covariate.
 domain_covariates <- function(value, data, arg, data_arg, call) {
   if (is.null(value)) {
     return(NULL)
@@ -63,6 +63,9 @@ domain_covariates <- function(value, data, arg, data_arg, call) {
   cols <- if (is.null(data$meta)) character() else colnames(data$meta)
   if (is.character(value) && length(value) > 1L && length(value) != n && any(value %in% cols)) {
     value <- stats::setNames(as.list(value), value)
+  }
+  if (methods::is(value, "DataFrame")) {
+    value <- as.data.frame(value) # Bioconductor's DataFrame, e.g. colData(x)[, c("donor", "tech")]
   }
   if (is.list(value)) {
     out <- covariate_list(value, data, arg, data_arg, call)

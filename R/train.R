@@ -59,7 +59,8 @@
 #'   `x` with `NA` labels (if any).
 #' @param domain Domain of each cell of `x`: a metadata column name or a vector (one covariate);
 #'   or, for several nuisance covariates, a character vector of metadata column names or a
-#'   data.frame or named list with one column per covariate (one value per cell; a data.frame's
+#'   data.frame (also a Bioconductor `DataFrame`) or named list with one column per covariate
+#'   (one value per cell; a data.frame's
 #'   row names, when set, are matched to the cell names). `NULL`: `"reference"` for labelled and
 #'   `"query"` for unlabelled cells.
 #' @param target_domain Domain of each cell of `target`, given as `domain` is (columns of

@@ -1,10 +1,5 @@
 # Several nuisance covariates (R/domains.R): one adversary head per covariate.
 
-expect_scnym_error <- function(expr, kind) {
-  err <- expect_error(expr, class = paste0("scnym_error_", kind))
-  expect_s3_class(err, "scnym_error")
-}
-
 train_quiet <- function(...) scnym_train(..., config = quick_config(), verbose = FALSE, threads = 1)
 
 # Two covariates for the simulated reference and query: a batch (three in the reference, one
@@ -89,6 +84,12 @@ test_that("covariates are metadata column names of a SingleCellExperiment or Seu
                    target_domain = c("batch", "donor"), domain_weight = c(1, 0.25), seed = 5)
   expect_identical(m$covariates, list(donor = c("d1", "d2", "d3"), batch = c("b1", "b2", "b3")))
   expect_identical(m$domain_weights, c(donor = 1, batch = 0.25))
+  # a Bioconductor DataFrame of covariates (row names: the cells, here in another order)
+  covs <- SummarizedExperiment::colData(ref)[rev(seq_len(ncol(ref))), c("donor", "batch")]
+  m_df <- train_quiet(ref, labels = "cell_type", target = qry, domain = covs,
+                      target_domain = c("batch", "donor"), domain_weight = c(1, 0.25), seed = 5)
+  expect_identical(m_df$covariates, m$covariates)
+  expect_identical(m_df$history$loss, m$history$loss)
   # scnym_annotate() passes them on
   out <- scnym_annotate(qry, ref, labels = "cell_type", domain = c("batch", "donor"),
                         reference_domain = c("batch", "donor"), domain_weight = c(2, 1),
@@ -137,12 +138,11 @@ test_that("bad covariates are refused with classed errors", {
   # a covariate with a single level among the training cells
   one <- cv$ref
   one$donor <- "d1"
+  one_q <- data.frame(batch = "b4", donor = rep("d1", ncol(q)))
   expect_scnym_error(train_quiet(x, labels = labels, target = q, domain = one,
-                                 target_domain = data.frame(batch = "b4", donor = rep("d1", ncol(q)))),
-                     "invalid_data")
+                                 target_domain = one_q), "invalid_data")
   expect_snapshot(train_quiet(x, labels = labels, target = q, domain = one,
-                              target_domain = data.frame(batch = "b4", donor = rep("d1", ncol(q)))),
-                  error = TRUE, cnd_class = TRUE)
+                              target_domain = one_q), error = TRUE, cnd_class = TRUE)
   # weights: one positive number per covariate, named by covariate when named
   for (w in list(1, c(1, -1), c(1, NA), c(1, Inf), c("1", "2"), c(batch = 1, tech = 1))) {
     expect_scnym_error(train_quiet(x, labels = labels, target = q, domain = cv$ref,
