@@ -28,11 +28,12 @@
 #' @param labels Labels of the reference cells: a metadata column name or a vector (of the
 #'   reference, or of `x` when `reference = NULL`).
 #' @param ... Further arguments to [scnym_train()] when a model is trained: `config`, `seed`,
-#'   `threads`, `device`, `verbose`, `input`.
+#'   `threads`, `device`, `verbose`, `input`, `domain_weight`.
 #' @param domain Domain of each cell of `x` (a column name of `x` or a vector); several query
-#'   domains are allowed.
+#'   domains are allowed. Several nuisance covariates as in [scnym_train()]: column names of `x`
+#'   or a data.frame with one column per covariate.
 #' @param reference_domain Domain of each reference cell (a column name of the reference or a
-#'   vector).
+#'   vector), with the same covariates as `domain`.
 #' @param key_added Name of the metadata column with the labels; also the prefix of the other
 #'   columns and (lower case) the name of the reduction.
 #' @param calibrated,prune_below,novelty_above As in [scnym_predict()].
@@ -152,7 +153,7 @@ annotate_run <- function(x, reference, labels, ..., domain, reference_domain, ke
   check_number(novelty_above, min = 0, call = call)
   check_flag(store_model, call = call)
   train_args <- list(...)
-  allowed <- c("config", "seed", "threads", "device", "verbose", "input")
+  allowed <- c("config", "seed", "threads", "device", "verbose", "input", "domain_weight")
   unknown <- setdiff(names(train_args), allowed)
   if (length(unknown) || (length(train_args) && is.null(names(train_args)))) {
     scnym_abort(c("Unknown argument{?s} {.arg {unknown}}.",
@@ -183,11 +184,13 @@ annotate_run <- function(x, reference, labels, ..., domain, reference_domain, ke
                     }),
                   kind = "invalid_argument", call = call)
     }
-    train_args <- train_args[setdiff(names(train_args), "input")]
+    domain_weight <- train_args$domain_weight
+    train_args <- train_args[setdiff(names(train_args), c("input", "domain_weight"))]
     if (is.null(reference)) {
       ref_data <- extract_input(x, assay = extract$assay, layer = extract$layer,
                                 assay_type = extract$assay_type, arg = "x", call = call)
-      plan <- training_plan(ref_data, NULL, labels, domain, NULL, call = call)
+      plan <- training_plan(ref_data, NULL, labels, domain, NULL, call = call,
+                            domain_weight = domain_weight)
       if (!is.null(reference_domain)) {
         scnym_abort(c("{.arg reference_domain} is given but {.arg reference} is {.code NULL}.",
                       i = paste("With reference and query in {.arg x}, give all domains with",
@@ -201,6 +204,7 @@ annotate_run <- function(x, reference, labels, ..., domain, reference_domain, ke
       tgt_data <- extract_input(x, assay = extract$assay, layer = extract$layer,
                                 assay_type = extract$assay_type, arg = "x", call = call)
       plan <- training_plan(ref_data, tgt_data, labels, reference_domain, domain, call = call,
+                            domain_weight = domain_weight,
                             names = c(x = "reference", labels = "labels",
                                       domain = "reference_domain", target = "x",
                                       target_domain = "domain"))
@@ -226,6 +230,7 @@ annotate_run <- function(x, reference, labels, ..., domain, reference_domain, ke
     trained = trained,
     model = list(classes = model$classes, class_counts = model$class_counts,
                  n_genes = length(model$genes), domains = model$domains,
+                 covariates = model$covariates, domain_weights = model$domain_weights,
                  preset = model$config$preset, seed = model$config$seed,
                  n_epochs = nrow(model$history), best_epoch = model$best_epoch,
                  temperature = model$temperature,

@@ -20,7 +20,7 @@ rs_config_validate <- function(json) .Call("wrap__rs_config_validate", json, PAC
 
 rs_debug_store <- function(data) .Call("wrap__rs_debug_store", data, PACKAGE = "scnym")
 
-rs_trainer_new <- function(config_json, train, labels, domains, target, target_domains, genes, classes, domain_names) .Call("wrap__rs_trainer_new", config_json, train, labels, domains, target, target_domains, genes, classes, domain_names, PACKAGE = "scnym")
+rs_trainer_new <- function(config_json, train, labels, domains, target, target_domains, genes, classes, covariates, covariate_weights) .Call("wrap__rs_trainer_new", config_json, train, labels, domains, target, target_domains, genes, classes, covariates, covariate_weights, PACKAGE = "scnym")
 
 rs_trainer_adapt <- function(handle, member, config_json, target, target_domains, domain_names) .Call("wrap__rs_trainer_adapt", handle, member, config_json, target, target_domains, domain_names, PACKAGE = "scnym")
 

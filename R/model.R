@@ -28,11 +28,24 @@ model_view <- function(meta_json) {
   meta <- jsonlite::fromJSON(meta_json, simplifyVector = TRUE)
   class_counts <- as.integer(meta$class_counts)
   names(class_counts) <- meta$classes
+  # parsed unsimplified: levels of equal length would become a matrix
+  covariates <- jsonlite::parse_json(meta_json)$covariates
+  cov_names <- vapply(covariates, function(cv) cv$name, "")
+  levels <- stats::setNames(lapply(covariates, function(cv) as.character(unlist(cv$levels))),
+                            cov_names)
+  domains <- if (length(levels) == 1L) {
+    levels[[1L]]
+  } else {
+    unlist(lapply(cov_names, function(k) paste0(k, ":", levels[[k]])))
+  }
   list(
     config = config_object(meta$config),
     genes = as.character(meta$genes),
     classes = as.character(meta$classes),
-    domains = as.character(meta$domains),
+    domains = domains,
+    covariates = levels,
+    domain_weights = stats::setNames(vapply(covariates, function(cv) as.numeric(cv$weight), 0),
+                                     cov_names),
     class_counts = class_counts,
     history = history_frame(meta$history),
     best_epoch = as.integer(meta$best_epoch),
@@ -125,9 +138,8 @@ print.scnym_model <- function(x, ...) {
   best <- model_best(x)
   n_epochs <- nrow(x$history)
   fmt <- function(v, d = 3) if (is.na(v)) "NA" else format(round(v, d), nsmall = min(d, 2))
-  cat(sprintf("<scnym_model> %d classes, %d genes, %d domain%s (%s)\n", length(x$classes),
-              length(x$genes), length(x$domains), if (length(x$domains) == 1L) "" else "s",
-              paste(x$domains, collapse = ", ")))
+  cat(sprintf("<scnym_model> %d classes, %d genes, %s\n", length(x$classes),
+              length(x$genes), domains_text(x$covariates, x$domain_weights, list_levels = TRUE)))
   cat(sprintf("  preset \"%s\", seed %s; %d epoch%s, best epoch %d (validation accuracy %s)\n",
               x$config$preset, format(x$config$seed), n_epochs, if (n_epochs == 1L) "" else "s",
               x$best_epoch, fmt(best$val_accuracy)))
@@ -148,7 +160,8 @@ print.scnym_model <- function(x, ...) {
 #' @param object An `scnym_model` from [scnym_train()] or [scnym_load()].
 #' @param ... Unused.
 #' @return A `summary.scnym_model` list with `classes` (a data.frame with columns `class` and
-#'   `n_train`, the number of labelled training cells), `n_genes`, `genes`, `domains`, `config`
+#'   `n_train`, the number of labelled training cells), `n_genes`, `genes`, `domains`,
+#'   `covariates`, `domain_weights` (as in [scnym_train()]), `config`
 #'   (the [scnym_config()]), `history` (one row per epoch: `epoch`, `loss`, `loss_sup`,
 #'   `loss_ssl`, `loss_adv`, `ssl_weight`, `adv_weight`, `val_loss`, `val_accuracy`, `is_best`,
 #'   `seconds`), `best_epoch`, `val_accuracy` and `val_loss` (at the best epoch), `temperature`,
@@ -170,6 +183,8 @@ summary.scnym_model <- function(object, ...) {
     n_genes = length(object$genes),
     genes = object$genes,
     domains = object$domains,
+    covariates = object$covariates,
+    domain_weights = object$domain_weights,
     config = object$config,
     history = object$history,
     best_epoch = object$best_epoch,
@@ -184,8 +199,12 @@ summary.scnym_model <- function(object, ...) {
 #' @method print summary.scnym_model
 #' @export
 print.summary.scnym_model <- function(x, ...) {
-  cat(sprintf("scNym model: %d classes, %d genes, domains: %s\n\n", nrow(x$classes),
-              x$n_genes, paste(x$domains, collapse = ", ")))
+  domains <- if (length(x$covariates) > 1L) {
+    domains_text(x$covariates, x$domain_weights)
+  } else {
+    paste("domains:", paste(x$domains, collapse = ", "))
+  }
+  cat(sprintf("scNym model: %d classes, %d genes, %s\n\n", nrow(x$classes), x$n_genes, domains))
   cat("Classes (labelled training cells):\n")
   print(x$classes, row.names = FALSE)
   cat("\n")

@@ -14,6 +14,18 @@
 #' `"reference"` and the target cells the domain `"query"`. Several training and target domains
 #' are allowed; every domain gets its own code for the adversary.
 #'
+#' **Several nuisance covariates** (e.g. donor and technology) are removed together when
+#' `domain` names several metadata columns (`domain = c("donor", "tech")`) or is a data.frame
+#' (or list) with one column per covariate. Each covariate gets its own adversary head, and the
+#' adversarial loss is the sum over covariates of `domain_weight` times the head's
+#' cross-entropy, all behind one gradient reversal of weight `adv_weight`. `target_domain` must
+#' then name the same covariates (in any order); when it is `NULL` the target cells are the level
+#' `"query"` of every covariate. A covariate with a single level among the training cells is an
+#' error (the adversary cannot remove it; drop it). This differs from one combined factor
+#' (`interaction(donor, tech)`): a combined factor asks the embedding to hide every
+#' donor-technology pair from one head, whereas separate heads ask it to hide each covariate, with
+#' its own weight. With one covariate, training is as before.
+#'
 #' **Input values** (`input = "auto"`): values that are all whole numbers are raw counts and are
 #' normalised to `log(1 + CPM)` over all genes of a cell; other non-negative values no larger
 #' than `log(1 + 1e6)` are log-normalised expression (on the CPM scale they are used as they are;
@@ -45,9 +57,17 @@
 #'   marks unlabelled cells.
 #' @param target Optional target (query) cells, of any type `x` may be; `NULL` uses the cells of
 #'   `x` with `NA` labels (if any).
-#' @param domain Domain of each cell of `x`: a metadata column name or a vector.
-#' @param target_domain Domain of each cell of `target`: a metadata column name of `target` or a
-#'   vector.
+#' @param domain Domain of each cell of `x`: a metadata column name or a vector (one covariate);
+#'   or, for several nuisance covariates, a character vector of metadata column names or a
+#'   data.frame (also a Bioconductor `DataFrame`) or named list with one column per covariate
+#'   (one value per cell; a data.frame's
+#'   row names, when set, are matched to the cell names). `NULL`: `"reference"` for labelled and
+#'   `"query"` for unlabelled cells.
+#' @param target_domain Domain of each cell of `target`, given as `domain` is (columns of
+#'   `target`), with the same covariates as `domain`; `NULL`: `"query"` in every covariate.
+#' @param domain_weight Weight of each covariate's adversary head, a factor on the configuration's
+#'   `adv_weight`: positive numbers, one per covariate (named by covariate, or in the order of
+#'   `domain`); `NULL` gives every covariate weight 1.
 #' @param config An [scnym_config()] object or a preset name.
 #' @param seed Random seed (a whole number), or `NULL` to draw one from R's RNG.
 #' @param threads Number of libtorch threads, or `NULL` for the configuration's setting. On a
@@ -61,11 +81,15 @@
 #' @param assay_type For SingleCellExperiment/SummarizedExperiment objects: the assay (name or
 #'   index); default `"counts"`, else `"logcounts"`. Also used for such a `target`.
 #' @return An `scnym_model`: a list with `bytes` (the model file as a raw vector), `config`
-#'   (the [scnym_config()], with the seed used), `genes`, `classes`, `domains`, `class_counts`
+#'   (the [scnym_config()], with the seed used), `genes`, `classes`, `domains` (the levels of the
+#'   one covariate; with several, `"covariate:level"`), `covariates` (a named list: per covariate
+#'   its levels), `domain_weights` (named: per covariate its weight), `class_counts`
 #'   (labelled training cells per class), `history` (a data.frame, one row per epoch: `epoch`,
-#'   `loss`, `loss_sup`, `loss_ssl`, `loss_adv`, `ssl_weight`, `adv_weight`, `val_loss`,
+#'   `loss`, `loss_sup`, `loss_ssl`, `loss_adv` (summed over the covariates' heads, each times its
+#'   weight), `ssl_weight`, `adv_weight`, `val_loss`,
 #'   `val_accuracy`, `is_best`, `seconds`), `best_epoch`, `temperature` (fitted on the held-out
-#'   cells), `versions`, `format_version`, `training` (`n_labelled`, `n_target`, `seconds`,
+#'   cells), `versions`, `format_version` (of the model file; files of older formats are
+#'   upgraded when loaded), `training` (`n_labelled`, `n_target`, `seconds`,
 #'   `validation_cells`: names of the held-out labelled cells), `ensemble_size` and
 #'   `member_seeds` (for an ensemble, `config$ensemble_size > 1`, the members' seeds; `history`,
 #'   `best_epoch`, `temperature` and `validation_cells` are then the first member's) and a
@@ -91,9 +115,11 @@ scnym_train <- function(x, ...) {
 scnym_train.default <- function(x, labels, target = NULL, domain = NULL, target_domain = NULL,
                                 config = scnym_config(), seed = NULL, threads = NULL,
                                 device = NULL, verbose = TRUE,
-                                input = c("auto", "counts", "lognorm"), ...) {
+                                input = c("auto", "counts", "lognorm"), domain_weight = NULL,
+                                ...) {
   train_entry(x, labels = if (missing(labels)) NULL else labels, target = target,
-              domain = domain, target_domain = target_domain, config = config, seed = seed,
+              domain = domain, target_domain = target_domain, domain_weight = domain_weight,
+              config = config, seed = seed,
               threads = threads, device = device, verbose = verbose, input = input,
               dots = list(...), call = rlang::current_env())
 }
@@ -116,16 +142,18 @@ scnym_train.SummarizedExperiment <- function(x, labels, target = NULL, ..., assa
 scnym_train_container <- function(x, labels, target, ..., domain = NULL, target_domain = NULL,
                                   config = scnym_config(), seed = NULL, threads = NULL,
                                   device = NULL, verbose = TRUE,
-                                  input = c("auto", "counts", "lognorm"), extract, call) {
+                                  input = c("auto", "counts", "lognorm"), domain_weight = NULL,
+                                  extract, call) {
   train_entry(x, labels = labels, target = target, domain = domain,
-              target_domain = target_domain, config = config, seed = seed, threads = threads,
+              target_domain = target_domain, domain_weight = domain_weight, config = config,
+              seed = seed, threads = threads,
               device = device, verbose = verbose, input = input, dots = list(...),
               extract = extract, call = call)
 }
 
 # Checks the arguments shared by every method, extracts the data and trains.
-train_entry <- function(x, labels, target, domain, target_domain, config, seed, threads, device,
-                        verbose, input, dots, extract = list(), call) {
+train_entry <- function(x, labels, target, domain, target_domain, domain_weight, config, seed,
+                        threads, device, verbose, input, dots, extract = list(), call) {
   if (length(dots)) {
     scnym_abort(c("Unknown argument{?s} {.arg {names(dots)}}.",
                   i = "Training parameters go in {.code config = scnym_config(...)}."),
@@ -150,7 +178,8 @@ train_entry <- function(x, labels, target, domain, target_domain, config, seed, 
     tgt <- extract_input(target, assay = extract$assay, layer = extract$layer,
                          assay_type = extract$assay_type, arg = "target", call = call)
   }
-  plan <- training_plan(ref, tgt, labels, domain, target_domain, call = call)
+  plan <- training_plan(ref, tgt, labels, domain, target_domain, call = call,
+                        domain_weight = domain_weight)
   ref <- check_values(ref, input, "x", call = call)
   if (!is.null(tgt)) tgt <- check_values(tgt, input, "target", call = call)
   if (is.null(seed)) {
@@ -168,11 +197,10 @@ min_shared_genes <- 0.5
 #' Decide which cells train, their labels, domains and the model genes
 #'
 #' @return A list: `labelled` (indices into `ref`), `target_ref` (indices of `ref` cells used as
-#'   target), `classes`, `label_codes`, `domains`, `ref_domain_codes` (for `labelled`),
-#'   `target_domain_codes` (for the target cells, in the order: `target_ref` then `tgt`),
-#'   `genes` (model genes).
+#'   target), `classes`, `label_codes`, `domains` (the covariates, their weights and the cells'
+#'   codes: see `plan_domains()`), `genes` (model genes).
 #' @noRd
-training_plan <- function(ref, tgt, labels, domain, target_domain, call,
+training_plan <- function(ref, tgt, labels, domain, target_domain, call, domain_weight = NULL,
                           names = c(x = "x", labels = "labels", domain = "domain",
                                     target = "target", target_domain = "target_domain")) {
   nm <- as.list(names)
@@ -203,35 +231,17 @@ training_plan <- function(ref, tgt, labels, domain, target_domain, call,
     cli::cli_inform(c(i = paste("{length(unlabelled)} cell{?s} of {.arg {nm$x}} without a label",
                                 "{?is/are} left out (the target is {.arg {nm$target}}).")))
   }
-  dom <- cell_values(domain, ref, nm$domain, nm$x, call = call)
-  if (!is.null(dom) && anyNA(dom)) {
-    scnym_abort(c("{.arg {nm$domain}} has {sum(is.na(dom))} NA value{?s}.",
-                  i = "Give every cell a domain (e.g. its batch or condition)."),
-                kind = "invalid_data", call = call)
+  if (!is.null(tgt) && length(tgt$cells) == 0L) {
+    scnym_abort("{.arg {nm$target}} has no cells.", kind = "invalid_data", call = call)
   }
-  if (is.null(dom)) {
-    dom <- ifelse(is.na(labels), "query", "reference")
-  }
-  tdom <- character()
-  if (!is.null(tgt)) {
-    if (length(tgt$cells) == 0L) {
-      scnym_abort("{.arg {nm$target}} has no cells.", kind = "invalid_data", call = call)
-    }
-    tdom <- cell_values(target_domain, tgt, nm$target_domain, nm$target, call = call)
-    if (!is.null(tdom) && anyNA(tdom)) {
-      scnym_abort(c("{.arg {nm$target_domain}} has {sum(is.na(tdom))} NA value{?s}.",
-                    i = "Give every target cell a domain."),
-                  kind = "invalid_data", call = call)
-    }
-    if (is.null(tdom)) tdom <- rep("query", length(tgt$cells))
-  } else if (!is.null(target_domain)) {
+  if (is.null(tgt) && !is.null(target_domain)) {
     scnym_abort(c("{.arg {nm$target_domain}} is given but {.arg {nm$target}} is not.",
                   i = paste("With target cells inside {.arg {nm$x}} (NA labels), set their",
                             "domains with {.arg {nm$domain}}.")),
                 kind = "invalid_argument", call = call)
   }
-  all_dom <- c(dom[labelled], dom[target_ref], tdom)
-  domains <- unique(all_dom)
+  domains <- plan_domains(ref, tgt, labels, labelled, target_ref, domain, target_domain,
+                          domain_weight, nm, call)
   genes <- ref$genes
   if (!is.null(tgt)) {
     genes <- genes[genes %in% tgt$genes]
@@ -254,8 +264,6 @@ training_plan <- function(ref, tgt, labels, domain, target_domain, call,
   }
   list(labelled = labelled, target_ref = target_ref, classes = classes,
        label_codes = match(labels[labelled], classes) - 1L, domains = domains,
-       ref_domain_codes = match(dom[labelled], domains) - 1L,
-       target_domain_codes = match(c(dom[target_ref], tdom), domains) - 1L,
        genes = genes, cells = ref$cells[labelled])
 }
 
@@ -280,16 +288,15 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
   }
   if (verbose) {
     cli::cli_inform(c(i = sprintf(paste("Training scNym (\"%s\") on %d labelled and %d target",
-                                        "cells, %d genes, %d classes, %d domain%s; seed %d."),
+                                        "cells, %d genes, %d classes, %s; seed %d."),
                                   config$preset, length(plan$labelled), n_target,
                                   length(plan$genes), length(plan$classes),
-                                  length(plan$domains), if (length(plan$domains) == 1) "" else "s",
-                                  config$seed)))
+                                  domains_text(plan$domains$levels), config$seed)))
   }
   new_trainer <- function(member, i) {
-    rs_trainer_new(config_json(member), train_data, plan$label_codes, plan$ref_domain_codes,
-                   target_data, plan$target_domain_codes, plan$genes, plan$classes,
-                   plan$domains)
+    rs_trainer_new(config_json(member), train_data, plan$label_codes, plan$domains$ref_codes,
+                   target_data, plan$domains$target_codes, plan$genes, plan$classes,
+                   plan$domains$levels, unname(plan$domains$weights))
   }
   trained <- train_members(new_trainer, config, verbose, call)
   rm(train_data, target_data)

@@ -129,3 +129,9 @@ run_and_interrupt <- function(script, after) {
   wait_for(result)
   if (file.exists(result)) readLines(result) else character()
 }
+
+# An error of class `scnym_error_<kind>` (and `scnym_error`).
+expect_scnym_error <- function(expr, kind) {
+  err <- expect_error(expr, class = paste0("scnym_error_", kind))
+  expect_s3_class(err, "scnym_error")
+}

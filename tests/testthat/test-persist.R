@@ -6,8 +6,8 @@ test_that("scnym_save and scnym_load round-trip a model", {
   expect_identical(readBin(path, "raw", file.size(path)), m$bytes)
   back <- scnym_load(path)
   expect_s3_class(back, "scnym_model")
-  for (field in c("genes", "classes", "domains", "class_counts", "best_epoch", "temperature",
-                  "config", "history", "versions")) {
+  for (field in c("genes", "classes", "domains", "covariates", "domain_weights", "class_counts",
+                  "best_epoch", "temperature", "config", "history", "versions")) {
     expect_identical(back[[field]], m[[field]], info = field)
   }
   expect_identical(scnym_predict(back, q)$probabilities, scnym_predict(m, q)$probabilities)
@@ -58,11 +58,11 @@ test_that("a missing, corrupt or newer model file is refused with a classed erro
   expect_error(scnym_load(flipped), class = "scnym_error_model_file")
   newer <- tempfile(fileext = ".scnym")
   text <- rawToChar(m$bytes[9:min(length(m$bytes), 9 + 4000)], multiple = TRUE)
-  at <- regexpr("format_version\\\\\":2", paste(text, collapse = ""))
+  at <- regexpr("format_version\\\\\":3", paste(text, collapse = ""))
   expect_gt(at, 0)
   bytes <- m$bytes
   pos <- 8L + at + attr(at, "match.length") - 1L
-  expect_identical(rawToChar(bytes[pos]), "2")
+  expect_identical(rawToChar(bytes[pos]), "3")
   bytes[pos] <- charToRaw("9")
   writeBin(bytes, newer)
   err <- expect_error(scnym_load(newer), class = "scnym_error_model_file")
@@ -79,4 +79,15 @@ test_that("a model file of format 1 (before the novelty reference) loads and pre
   expect_equal(p$confidence, then$confidence, tolerance = 1e-6)
   expect_true(all(is.na(p$novelty)))
   expect_identical(is.na(p$pruned_label), p$confidence < 0.5)
+  # its domains are one covariate "domain" of weight 1 (format 3 records covariates); saved again
+  # it is a format 3 file with the same predictions
+  expect_identical(m$covariates, list(domain = c("reference", "query")))
+  expect_identical(m$domains, c("reference", "query"))
+  expect_identical(m$domain_weights, c(domain = 1))
+  expect_identical(m$format_version, 3L)
+  path <- tempfile(fileext = ".scnym")
+  scnym_save(m, path)
+  again <- scnym_load(path)
+  expect_identical(again$covariates, m$covariates)
+  expect_identical(scnym_predict(again, q, threads = 1)$probabilities, p$probabilities)
 })

@@ -7,11 +7,6 @@ val_data <- function() {
        q = sim$query$counts)
 }
 
-expect_scnym_error <- function(expr, kind) {
-  err <- expect_error(expr, class = paste0("scnym_error_", kind))
-  expect_s3_class(err, "scnym_error")
-}
-
 train_quiet <- function(...) scnym_train(..., verbose = FALSE, threads = 1)
 
 test_that("wrong object types", {

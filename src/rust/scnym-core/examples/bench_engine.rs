@@ -8,7 +8,7 @@
 
 use scnym_core::config::Config;
 use scnym_core::data::{CsrMatrix, FirstLayerMode};
-use scnym_core::train::{ModelInfo, TargetData, TrainData, Trainer};
+use scnym_core::train::{Covariate, ModelInfo, TargetData, TrainData, Trainer};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -245,22 +245,22 @@ fn main() -> AnyResult<()> {
             .iter()
             .map(|&i| class_code[meta[i].0.as_str()])
             .collect(),
-        domains: train_rows
+        domains: vec![train_rows
             .iter()
             .map(|&i| domain_code[meta[i].1.as_str()])
-            .collect(),
+            .collect()],
     };
     let target = TargetData {
         x: target_x.clone(),
-        domains: target_rows
+        domains: vec![target_rows
             .iter()
             .map(|&i| domain_code[meta[i].1.as_str()])
-            .collect(),
+            .collect()],
     };
     let info = ModelInfo {
         genes,
         classes: classes.clone(),
-        domains,
+        covariates: vec![Covariate::single(domains)],
     };
     let batch_size = config.batch_size;
     let mut trainer = Trainer::new(config, train, Some(target), info)?;

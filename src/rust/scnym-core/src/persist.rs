@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::classifier::{Classifier, Shape};
-use crate::model::{Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
+use crate::model::{Covariate, Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
 use crate::novelty::NoveltyIndex;
 use crate::reference_sample::ReferenceSample;
 use safetensors::tensor::{Dtype, SafeTensors};
@@ -142,9 +142,31 @@ struct Member<'a> {
 }
 
 /// Reads and checks one member's metadata and tensors (names prefixed with `prefix`).
-fn read_member<'a>(st: &SafeTensors<'a>, meta_json: &str, prefix: &str) -> Result<Member<'a>> {
-    let meta: ModelMeta =
+/// A member's metadata, upgraded to this format: files before version 3 list the `domains` of
+/// one covariate, read as the covariate `"domain"` of weight 1. The upgraded metadata says
+/// version 3 (saving it again writes a version 3 file, which older builds refuse by its version).
+fn parse_meta(meta_json: &str) -> Result<ModelMeta> {
+    let mut value: serde_json::Value =
         serde_json::from_str(meta_json).map_err(|e| corrupt(format!("metadata: {e}")))?;
+    if let Some(obj) = value.as_object_mut() {
+        let version = obj.get("format_version").and_then(|v| v.as_u64());
+        if version.is_some_and(|v| v < 3) {
+            let levels: Vec<String> = match obj.remove("domains") {
+                Some(d) => serde_json::from_value(d)
+                    .map_err(|e| corrupt(format!("metadata (domains): {e}")))?,
+                None => return Err(corrupt("metadata: no domains")),
+            };
+            let covariates = serde_json::to_value(vec![Covariate::single(levels)])
+                .map_err(|e| Error::internal(e.to_string()))?;
+            obj.insert("covariates".into(), covariates);
+            obj.insert("format_version".into(), FORMAT_VERSION.into());
+        }
+    }
+    serde_json::from_value(value).map_err(|e| corrupt(format!("metadata: {e}")))
+}
+
+fn read_member<'a>(st: &SafeTensors<'a>, meta_json: &str, prefix: &str) -> Result<Member<'a>> {
+    let meta = parse_meta(meta_json)?;
     meta.config
         .validate()
         .map_err(|e| corrupt(format!("stored configuration: {e}")))?;
@@ -157,6 +179,14 @@ fn read_member<'a>(st: &SafeTensors<'a>, meta_json: &str, prefix: &str) -> Resul
     }
     check_names("gene", &meta.genes)?;
     check_names("class", &meta.classes)?;
+    if meta.covariates.is_empty()
+        || meta
+            .covariates
+            .iter()
+            .any(|c| !(c.weight.is_finite() && c.weight > 0.0))
+    {
+        return Err(corrupt("inconsistent covariates"));
+    }
     let shape = Shape {
         n_genes: meta.genes.len(),
         width: meta.config.hidden_width,

@@ -329,6 +329,35 @@ fn resealed(
     safetensors::tensor::serialize(views, &Some(map)).unwrap()
 }
 
+/// A format 2 file (one list of `domains`, before covariates) loads as one covariate "domain" of
+/// weight 1 and predicts as the model it was written from.
+#[test]
+fn format_2_files_load_as_one_covariate() {
+    let (model, s) = small_model();
+    let bytes = model.to_bytes().unwrap();
+    let old = resealed(
+        &bytes,
+        |m| {
+            let obj = m.as_object_mut().unwrap();
+            let levels = obj.remove("covariates").unwrap()[0]["levels"].clone();
+            obj.insert("domains".into(), levels);
+            obj.insert("format_version".into(), 2.into());
+        },
+        None,
+        |_| {},
+    );
+    let loaded = Model::from_bytes(&old).unwrap();
+    assert_eq!(loaded.meta(), model.meta());
+    assert_eq!(loaded.meta().covariates[0].name, "domain");
+    assert_eq!(loaded.meta().covariates[0].weight, 1.0);
+    assert_eq!(loaded.meta().format_version, 3);
+    let x = s.target_x();
+    assert_eq!(
+        loaded.predict(&x, true, 1).unwrap(),
+        model.predict(&x, true, 1).unwrap()
+    );
+}
+
 #[test]
 fn files_with_a_valid_checksum_but_bad_content_are_refused() {
     let (model, _) = small_model();
@@ -425,7 +454,7 @@ fn a_reference_sample_round_trips_and_adapts_the_model() {
     let n = s.target_x().n_rows();
     let target = || TargetData {
         x: s.target_x(),
-        domains: vec![1; n],
+        domains: vec![vec![1; n]],
     };
     let domains = vec!["reference".to_string(), "query".to_string()];
     let mut t = Trainer::adapt(&loaded, 0, cfg.clone(), target(), domains.clone()).unwrap();

@@ -4,7 +4,8 @@ mod common;
 use common::*;
 use scnym_core::config::Config;
 use scnym_core::data::{CsrMatrix, FirstLayerMode};
-use scnym_core::train::{ModelInfo, TargetData, TrainData, Trainer};
+use scnym_core::train::{Covariate, ModelInfo, TargetData, TrainData, Trainer};
+use scnym_core::Model;
 
 #[test]
 fn scnym_beats_supervised_on_shifted_target() {
@@ -131,11 +132,11 @@ fn tiny_data_sets_train_with_every_preset() {
         TrainData {
             x,
             labels,
-            domains: vec![0; 3],
+            domains: vec![vec![0; 3]],
         },
         Some(TargetData {
             x: target,
-            domains: vec![1],
+            domains: vec![vec![1]],
         }),
         s.info(),
     )
@@ -161,7 +162,7 @@ fn supervised_path_and_adversary_over_training_domains() {
     });
     // no target, two training domains: adversary on
     let mut data = s.train_data();
-    data.domains = (0..100).map(|i| (i % 2) as i64).collect();
+    data.domains = vec![(0..100).map(|i| (i % 2) as i64).collect()];
     let mut t = Trainer::new(quick_config("default", 2, 0), data, None, s.info()).unwrap();
     assert!(!t.uses_target() && t.uses_adversary());
     let st = t.run_epoch(&mut || false).unwrap();
@@ -186,10 +187,10 @@ fn supervised_path_and_adversary_over_training_domains() {
     assert!(t.uses_target() && !t.uses_adversary());
     // several target domains
     let mut info = s.info();
-    info.domains.push("target2".into());
+    info.covariates[0].levels.push("target2".into());
     let target = TargetData {
         x: s.target_x(),
-        domains: (0..10).map(|i| 1 + (i % 2) as i64).collect(),
+        domains: vec![(0..10).map(|i| 1 + (i % 2) as i64).collect()],
     };
     let mut t = Trainer::new(
         quick_config("new_identity_discovery", 2, 0),
@@ -200,6 +201,68 @@ fn supervised_path_and_adversary_over_training_domains() {
     .unwrap();
     assert!(t.uses_adversary());
     t.run_epoch(&mut || false).unwrap();
+}
+
+/// Two covariates (the domain and a three-level "donor"): one adversary head each, with its own
+/// weight; a covariate whose cells show one level gets no head; codes are checked per covariate;
+/// the covariates are recorded in the model and its file.
+#[test]
+fn one_adversary_head_per_covariate() {
+    let _serial = serial();
+    tch::set_num_threads(1);
+    let s = synth(&SynthSpec {
+        n_train: 100,
+        n_target: 40,
+        ..SynthSpec::default()
+    });
+    let donors = Covariate {
+        name: "donor".into(),
+        levels: vec!["d1".into(), "d2".into(), "d3".into()],
+        weight: 0.5,
+    };
+    let mut info = s.info();
+    info.covariates.push(donors.clone());
+    let two = |train_donor: Vec<i64>, target_donor: Vec<i64>| {
+        let mut train = s.train_data();
+        train.domains.push(train_donor);
+        let mut target = s.target_data();
+        target.domains.push(target_donor);
+        (train, target)
+    };
+    let cfg = quick_config("default", 2, 0);
+    let (train, target) = two(
+        (0..100).map(|i| i % 3).collect(),
+        (0..40).map(|i| i % 3).collect(),
+    );
+    let mut t = Trainer::new(cfg.clone(), train, Some(target), info.clone()).unwrap();
+    assert_eq!(t.adversary_covariates(), vec![0, 1]);
+    let st = t.run_epoch(&mut || false).unwrap();
+    assert!(st.loss_adv > 0.0 && st.loss_adv.is_finite());
+    let model = t.finish().unwrap();
+    assert_eq!(model.meta().covariates, info.covariates);
+    let loaded = Model::from_bytes(&model.to_bytes().unwrap()).unwrap();
+    assert_eq!(loaded.meta().covariates[1], donors);
+    // every cell of one donor: no head for the donor
+    let (train, target) = two(vec![1; 100], vec![1; 40]);
+    let t = Trainer::new(cfg.clone(), train, Some(target), info.clone()).unwrap();
+    assert_eq!(t.adversary_covariates(), vec![0]);
+    // codes per covariate: a missing covariate, a short one, a code outside the levels,
+    // and a weight that is not positive are refused
+    let kind = |train: TrainData, target: TargetData, info: ModelInfo| {
+        Trainer::new(cfg.clone(), train, Some(target), info)
+            .err()
+            .map(|e| e.kind())
+    };
+    let err = Some("invalid_argument");
+    assert_eq!(kind(s.train_data(), s.target_data(), info.clone()), err);
+    let (train, target) = two(vec![0; 99], vec![0; 40]);
+    assert_eq!(kind(train, target, info.clone()), err);
+    let (train, target) = two(vec![0; 100], vec![3; 40]);
+    assert_eq!(kind(train, target, info.clone()), err);
+    let mut zero = info.clone();
+    zero.covariates[1].weight = 0.0;
+    let (train, target) = two(vec![0; 100], vec![0; 40]);
+    assert_eq!(kind(train, target, zero), err);
 }
 
 #[test]
@@ -397,13 +460,13 @@ fn trainer_rejects_bad_inputs() {
         Some("invalid_argument")
     );
     let mut d = s.train_data();
-    d.domains.pop();
+    d.domains[0].pop();
     assert_eq!(
         kind(cfg.clone(), d, None, s.info()),
         Some("invalid_argument")
     );
     let mut d = s.train_data();
-    d.domains[0] = 5;
+    d.domains[0][0] = 5;
     assert_eq!(
         kind(cfg.clone(), d, None, s.info()),
         Some("invalid_argument")
@@ -423,7 +486,7 @@ fn trainer_rejects_bad_inputs() {
     let narrow = CsrMatrix::from_dense(1, 2, &[1.0, 2.0], &[0, 1], 2, true).unwrap();
     let t = TargetData {
         x: narrow,
-        domains: vec![1],
+        domains: vec![vec![1]],
     };
     assert_eq!(
         kind(cfg.clone(), s.train_data(), Some(t), s.info()),
@@ -432,7 +495,7 @@ fn trainer_rejects_bad_inputs() {
     let one = TrainData {
         x: s.train_x().select_rows(&[0]).unwrap(),
         labels: vec![0],
-        domains: vec![0],
+        domains: vec![vec![0]],
     };
     assert_eq!(kind(cfg, one, None, s.info()), Some("invalid_data"));
 }
@@ -459,7 +522,7 @@ fn first_three_types(s: &Synth) -> TrainData {
     TrainData {
         x: s.train_x().select_rows(&keep).unwrap(),
         labels: keep.iter().map(|&i| s.train_labels[i]).collect(),
-        domains: vec![0; keep.len()],
+        domains: vec![vec![0; keep.len()]],
     }
 }
 

@@ -11,7 +11,7 @@ use extendr_api::prelude::*;
 use scnym_core::config::Config;
 use scnym_core::data::CsrMatrix;
 use scnym_core::train::{
-    run_epochs_together, EpochStats, ModelInfo, TargetData, TrainData, Trainer,
+    run_epochs_together, Covariate, EpochStats, ModelInfo, TargetData, TrainData, Trainer,
 };
 use scnym_core::Model;
 
@@ -108,6 +108,15 @@ fn csr_from_data(data: &Robj) -> RResult<CsrMatrix> {
 /// Integer codes (0-based) from R as the core's i64 codes.
 fn codes(value: &Robj, what: &str) -> RResult<Vec<i64>> {
     Ok(int_slice(value, what)?.iter().map(|&c| c as i64).collect())
+}
+
+/// A list of integer code vectors (one per covariate) from R.
+fn code_list(value: &Robj, what: &str) -> RResult<Vec<Vec<i64>>> {
+    List::try_from(value)
+        .map_err(|_| RError::new("internal", format!("`{what}` must be a list")))?
+        .values()
+        .map(|codes_robj| codes(&codes_robj, what))
+        .collect()
 }
 
 fn strings(value: &Robj, what: &str) -> RResult<Vec<String>> {
@@ -263,27 +272,46 @@ fn rs_trainer_new(
     target_domains: Robj,
     genes: Robj,
     classes: Robj,
-    domain_names: Robj,
+    covariates: Robj,
+    covariate_weights: &[f64],
 ) -> Robj {
     guard(|| {
         let config = parse_config(config_json)?;
         let train = TrainData {
             x: csr_from_data(&train)?,
             labels: codes(&labels, "labels")?,
-            domains: codes(&domains, "domains")?,
+            domains: code_list(&domains, "domains")?,
         };
         let target = if target.is_null() {
             None
         } else {
             Some(TargetData {
                 x: csr_from_data(&target)?,
-                domains: codes(&target_domains, "target_domains")?,
+                domains: code_list(&target_domains, "target_domains")?,
             })
         };
+        let levels = List::try_from(&covariates)
+            .map_err(|_| RError::new("internal", "`covariates` must be a named list"))?;
+        if levels.len() != covariate_weights.len() {
+            return Err(RError::new(
+                "internal",
+                "one weight per covariate is needed",
+            ));
+        }
         let info = ModelInfo {
             genes: strings(&genes, "genes")?,
             classes: strings(&classes, "classes")?,
-            domains: strings(&domain_names, "domain_names")?,
+            covariates: levels
+                .iter()
+                .zip(covariate_weights)
+                .map(|((name, levels), &weight)| {
+                    Ok(Covariate {
+                        name: name.to_string(),
+                        levels: strings(&levels, "covariates")?,
+                        weight,
+                    })
+                })
+                .collect::<RResult<Vec<_>>>()?,
         };
         let trainer = Trainer::new(config, train, target, info)?;
         let ptr = ExternalPtr::new(TrainerBox {
@@ -309,7 +337,7 @@ fn rs_trainer_adapt(
         let boxed = ptr.try_addr()?;
         let target = TargetData {
             x: csr_from_data(&target)?,
-            domains: codes(&target_domains, "target_domains")?,
+            domains: vec![codes(&target_domains, "target_domains")?],
         };
         let member = usize::try_from(member)
             .map_err(|_| RError::new("internal", "member must be a non-negative index"))?;

@@ -18,9 +18,32 @@ use std::collections::BTreeMap;
 use tch::Device;
 
 /// Version of the model file format this build writes (and the newest it reads). Version 2 adds
-/// the novelty reference (read as absent from version 1 files), version 3 the optional
-/// reference sample (absent from older files).
+/// the novelty reference (read as absent from version 1 files); version 3 replaces the one list
+/// of `domains` by the nuisance `covariates` (older files read as one covariate `"domain"` of
+/// weight 1, see `persist`) and adds the optional reference sample of adaptation (absent from
+/// older files).
 pub const FORMAT_VERSION: u32 = 3;
+
+/// One nuisance covariate the domain adversary removes from the embedding (batch, donor,
+/// technology): its name, its levels (the domain codes of training index them) and the weight of
+/// its adversary head, a factor on the adversarial weight `adv_weight`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Covariate {
+    pub name: String,
+    pub levels: Vec<String>,
+    pub weight: f64,
+}
+
+impl Covariate {
+    /// The one covariate of a model trained before covariates existed (format 1 and 2 files).
+    pub fn single(levels: Vec<String>) -> Covariate {
+        Covariate {
+            name: "domain".to_string(),
+            levels,
+            weight: 1.0,
+        }
+    }
+}
 
 /// How the first layer is computed unless changed (measured faster; see bench/engine).
 pub(crate) const DEFAULT_FIRST_LAYER: FirstLayerMode = FirstLayerMode::Auto;
@@ -49,7 +72,8 @@ pub struct ModelMeta {
     pub config: Config,
     pub genes: Vec<String>,
     pub classes: Vec<String>,
-    pub domains: Vec<String>,
+    /// The nuisance covariates of training (one adversary head each).
+    pub covariates: Vec<Covariate>,
     /// Labeled training cells per class (validation cells included).
     pub class_counts: Vec<usize>,
     pub history: Vec<EpochStats>,

@@ -47,6 +47,20 @@ pub(crate) fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> 
         .f_neg()?)
 }
 
+/// The adversarial loss over the nuisance covariates: `sum_c w_c * CE(logits_c, codes_c)`, with
+/// each head's logits, domain codes and weight.
+pub(crate) fn adversary_loss(heads: &[(Tensor, Tensor, f64)]) -> Result<Tensor> {
+    let mut total: Option<Tensor> = None;
+    for (logits, codes, weight) in heads {
+        let term = cross_entropy(logits, codes)?.f_mul_scalar(*weight)?;
+        total = Some(match total {
+            Some(t) => t.f_add(&term)?,
+            None => term,
+        });
+    }
+    total.ok_or_else(|| crate::error::Error::internal("an adversary without heads"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +91,27 @@ mod tests {
         // row 1 is uniform already; row 2 is (1 - p1, p1)
         let expect_u = (2.0 * (p1 - 0.5).powi(2)) / 3.0;
         assert!((val(&pull_to_uniform(&z, 3.0).unwrap()) - expect_u).abs() < 1e-5);
+        // the adversary over two covariates: the weighted sum of their cross-entropies
+        let z2 = Tensor::f_from_slice(&[2.0f32, 0.0, -1.0, 0.5, 0.5, 0.0])
+            .unwrap()
+            .f_view([2, 3])
+            .unwrap();
+        let codes2 = Tensor::f_from_slice(&[2i64, 0]).unwrap();
+        let ce2 = val(&cross_entropy(&z2, &codes2).unwrap());
+        let heads = [
+            (z.shallow_clone(), labels.shallow_clone(), 0.5),
+            (z2.shallow_clone(), codes2.shallow_clone(), 2.0),
+        ];
+        let expect_adv = 0.5 * expect_ce + 2.0 * ce2;
+        assert!((val(&adversary_loss(&heads).unwrap()) - expect_adv).abs() < 1e-5);
+        // one head of weight 1 is its cross-entropy, bit for bit
+        let one = adversary_loss(
+            &heads[..1]
+                .iter()
+                .map(|(l, c, _)| (l.shallow_clone(), c.shallow_clone(), 1.0))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert_eq!(val(&one), val(&cross_entropy(&z, &labels).unwrap()));
     }
 }

@@ -15,27 +15,29 @@ pub use stats::EpochStats;
 pub use trainer::{run_epochs_together, Trainer};
 
 use crate::data::CsrMatrix;
+pub use crate::model::Covariate;
 
-/// Labeled training cells: expression, class codes (0..n_classes) and domain codes.
+/// Labeled training cells: expression, class codes (0..n_classes) and domain codes, one vector
+/// per covariate (`domains[c][cell]` indexes the levels of covariate `c`).
 pub struct TrainData {
     pub x: CsrMatrix,
     pub labels: Vec<i64>,
-    pub domains: Vec<i64>,
+    pub domains: Vec<Vec<i64>>,
 }
 
-/// Unlabeled target cells: expression and domain codes.
+/// Unlabeled target cells: expression and domain codes (one vector per covariate).
 pub struct TargetData {
     pub x: CsrMatrix,
-    pub domains: Vec<i64>,
+    pub domains: Vec<Vec<i64>>,
 }
 
-/// Names behind the codes: model genes (columns of `x`), classes (label codes) and domains
-/// (domain codes of training and target cells).
+/// Names behind the codes: model genes (columns of `x`), classes (label codes) and the nuisance
+/// covariates (their levels name the domain codes of training and target cells).
 #[derive(Clone, Debug, Default)]
 pub struct ModelInfo {
     pub genes: Vec<String>,
     pub classes: Vec<String>,
-    pub domains: Vec<String>,
+    pub covariates: Vec<Covariate>,
 }
 
 pub(crate) use temperature::fit_temperature;

@@ -9,11 +9,12 @@
 //! A  the unconfident target rows (with `unconfident_weight`: no dropout and the pull to uniform),
 //!    then the MixUp rows whose dominant partner is a target cell (consistency)
 //! B  the MixUp rows whose dominant partner is a labeled cell (supervised)
-//! C  the unmixed step rows [target; labeled], into the adversary through gradient reversal
+//! C  the unmixed step rows [target; labeled], through one gradient reversal into the adversary
+//!    heads (one per nuisance covariate)
 //! ```
 //! A joins B when it has fewer than two rows (BatchNorm needs two).
 
-use super::losses::{consistency_loss, cross_entropy, pull_to_uniform, soft_cross_entropy};
+use super::losses::{adversary_loss, consistency_loss, pull_to_uniform, soft_cross_entropy};
 use crate::error::{Error, Result};
 use crate::model::adversary::Adversary;
 use crate::model::classifier::Classifier;
@@ -22,13 +23,19 @@ use crate::model::grl::gradient_reversal;
 use crate::rng::EngineRng;
 use tch::Tensor;
 
+/// One adversary head of a step: the network, the domain codes of the loss rows in its covariate
+/// and the covariate's weight.
+pub(crate) struct AdversaryHead<'a> {
+    pub net: &'a Adversary,
+    pub codes: &'a [i64],
+    pub weight: f64,
+}
+
 /// The adversary's part of a step.
 pub(crate) struct AdversaryPlan<'a> {
-    pub net: &'a Adversary,
+    pub heads: Vec<AdversaryHead<'a>>,
     /// Which step rows (indices into `0..n_u + n_l`) enter its loss.
     pub loss_rows: &'a [i64],
-    /// Their domain codes.
-    pub codes: &'a [i64],
     /// Gradient reversal weight.
     pub lambda: f64,
 }
@@ -65,7 +72,7 @@ pub(crate) struct StepResult {
     pub total: f64,
     /// Gradients of the classifier's autograd parameters, in `Classifier::autograd_params` order.
     pub classifier_grads: Vec<Tensor>,
-    /// Gradients of the adversary's parameters, in `Adversary::params` order.
+    /// Gradients of the adversary heads' parameters, head by head in `Adversary::params` order.
     pub adversary_grads: Vec<Tensor>,
     /// Gradient with respect to `h_pre` ([n_u + n_l, width]).
     pub d_h_pre: Tensor,
@@ -192,14 +199,22 @@ pub(crate) fn train_step(
     let mut inputs: Vec<&Tensor> = net.autograd_params();
     let n_classifier = inputs.len();
     if let Some(ap) = &plan.adversary {
-        // pass C
+        // pass C: one reversal, then every head; the encoder's gradient is
+        // -lambda * sum_c w_c dCE_c/de
         let emb = trunk_train(net, &h, 0, rng)?;
         let e = emb.f_index_select(0, &long(ap.loss_rows)?)?;
-        let domain_logits = ap.net.forward(&gradient_reversal(&e, ap.lambda)?)?;
-        let loss_adv = cross_entropy(&domain_logits, &long(ap.codes)?)?;
+        let reversed = gradient_reversal(&e, ap.lambda)?;
+        let mut heads = Vec::with_capacity(ap.heads.len());
+        for head in &ap.heads {
+            if head.codes.len() != ap.loss_rows.len() {
+                return Err(Error::internal("inconsistent adversary plan"));
+            }
+            heads.push((head.net.forward(&reversed)?, long(head.codes)?, head.weight));
+            inputs.extend(head.net.params());
+        }
+        let loss_adv = adversary_loss(&heads)?;
         adv = loss_adv.f_double_value(&[])?;
         total = total.f_add(&loss_adv)?;
-        inputs.extend(ap.net.params());
     }
 
     inputs.push(&h);
@@ -292,15 +307,21 @@ mod tests {
         // BatchNorm affine parameters away from their initial 1 and 0
         nudge(&net.norms[0].weight, 1, 0.4);
         nudge(&net.norms[1].bias, 2, -0.3);
-        let a32 = Adversary::new(6, 3, &mut rng, Device::Cpu).unwrap();
+        // two adversary heads (two covariates: 3 and 2 levels)
         let linear = |l: &Linear| Linear {
             weight: double(&l.weight, true),
             bias: double(&l.bias, true),
         };
-        let adversary = Adversary {
-            hidden: linear(&a32.hidden),
-            output: linear(&a32.output),
-        };
+        let adversaries: Vec<Adversary> = [3, 2]
+            .into_iter()
+            .map(|levels| {
+                let a32 = Adversary::new(6, levels, &mut rng, Device::Cpu).unwrap();
+                Adversary {
+                    hidden: linear(&a32.hidden),
+                    output: linear(&a32.output),
+                }
+            })
+            .collect();
         let n0 = n_u + n_l;
         let h_pre = double(
             &Tensor::f_randn([n0 as i64, 6], (Kind::Float, Device::Cpu)).unwrap(),
@@ -320,6 +341,7 @@ mod tests {
         let codes: Vec<i64> = (0..n0)
             .map(|i| if i < n_u { 2 } else { (i % 2) as i64 })
             .collect();
+        let codes2: Vec<i64> = (0..n0).map(|i| ((i / 3) % 2) as i64).collect();
         let (lambda_ssl, lambda_adv) = (0.7, 0.4);
         let plan = StepPlan {
             h_pre: &h_pre,
@@ -333,9 +355,19 @@ mod tests {
             lambda_ssl,
             unconfident_weight,
             adversary: Some(AdversaryPlan {
-                net: &adversary,
+                heads: vec![
+                    AdversaryHead {
+                        net: &adversaries[0],
+                        codes: &codes,
+                        weight: 1.0,
+                    },
+                    AdversaryHead {
+                        net: &adversaries[1],
+                        codes: &codes2,
+                        weight: 0.6,
+                    },
+                ],
                 loss_rows: &loss_rows,
-                codes: &codes,
                 lambda: lambda_adv,
             }),
         };
@@ -345,7 +377,8 @@ mod tests {
         assert!((result.total - (result.sup + lambda_ssl * result.ssl + result.adv)).abs() < 1e-12);
 
         // what the gradients are of: the classifier and h_pre receive the adversary's gradient
-        // reversed and scaled by lambda_adv; the adversary its own
+        // (the weighted sum over both heads) reversed and scaled by lambda_adv; each head its own
+        // weighted loss (the heads share no parameters, so the gradient of the sum)
         let trunk_objective = |r: &StepResult| r.sup + lambda_ssl * r.ssl - lambda_adv * r.adv;
         let adversary_objective = |r: &StepResult| r.adv;
         let eps = 1e-6;
@@ -375,11 +408,13 @@ mod tests {
         {
             compare(p, g, &trunk_objective);
         }
-        for (p, g) in adversary.params().into_iter().zip(&result.adversary_grads) {
+        let head_params: Vec<&Tensor> = adversaries.iter().flat_map(|a| a.params()).collect();
+        assert_eq!(head_params.len(), result.adversary_grads.len());
+        for (p, g) in head_params.into_iter().zip(&result.adversary_grads) {
             compare(p, g, &adversary_objective);
         }
         compare(&h_pre, &result.d_h_pre, &trunk_objective);
-        assert_eq!(checked, 3 * (net.autograd_params().len() + 4 + 1));
+        assert_eq!(checked, 3 * (net.autograd_params().len() + 2 * 4 + 1));
     }
 
     #[test]
@@ -431,10 +466,13 @@ mod tests {
             .skip(1)
             .filter_map(|s| s.split('(').next())
             .collect();
-        assert_eq!(defined.len(), 4, "{defined:?}");
+        assert_eq!(defined.len(), 5, "{defined:?}");
+        // every loss is used by the step, directly or inside another loss (the adversary's
+        // cross-entropy inside the weighted sum over covariates)
         for name in defined {
+            let call = format!("{name}(");
             assert!(
-                code.contains(&format!("{name}(")),
+                code.contains(&call) || losses.matches(&call).count() > 1,
                 "the step does not use {name}"
             );
         }

@@ -9,9 +9,9 @@
 //!    product with W1 is needed.
 //! 4. Train-mode passes through the hidden blocks, each its own BatchNorm batch as in the
 //!    reference: target-dominant mixed rows (with the unconfident target rows), labeled-dominant
-//!    mixed rows, and the unmixed `[H_u; H_l]` rows that feed the adversary through gradient
-//!    reversal; the losses and their gradients by autograd (`step`), and `dW1 = X^T dH` from
-//!    the gradient with respect to `H`.
+//!    mixed rows, and the unmixed `[H_u; H_l]` rows that feed the adversary heads (one per
+//!    nuisance covariate) through gradient reversal; the losses and their gradients by autograd
+//!    (`step`), and `dW1 = X^T dH` from the gradient with respect to `H`.
 //! 5. One Adadelta step over classifier and adversary.
 //!
 //! During the steps libtorch runs single-threaded inside the engine's own threads (`par`).
@@ -21,9 +21,9 @@ use super::optim::Adadelta;
 use super::schedules;
 use super::split::validation_split;
 use super::stats::EpochStats;
-use super::step::{train_step, AdversaryPlan, StepPlan};
+use super::step::{train_step, AdversaryHead, AdversaryPlan, StepPlan};
 use super::thresholds::Thresholds;
-use super::{fit_temperature, ModelInfo, TargetData, TrainData};
+use super::{fit_temperature, Covariate, ModelInfo, TargetData, TrainData};
 use crate::config::{apply_threads, Config};
 use crate::data::{mixup_plan, CsrMatrix, FirstLayerMode, SparseBatch};
 use crate::error::{Error, Result};
@@ -45,7 +45,7 @@ pub(crate) const EVAL_BATCH: usize = 1024;
 /// Target cells, served in shuffled order, cycling independently of the labeled epochs.
 struct TargetStream {
     x: CsrMatrix,
-    domains: Vec<i64>,
+    domains: Vec<Vec<i64>>,
     order: Vec<usize>,
     pos: usize,
     batch: usize,
@@ -79,11 +79,13 @@ pub struct Trainer {
     device: Device,
     mode: FirstLayerMode,
     net: Classifier,
-    adversary: Option<Adversary>,
+    /// One adversary head per covariate with at least two levels among the cells it sees: the
+    /// covariate's index and the head.
+    adversaries: Vec<(usize, Adversary)>,
     optimizer: Adadelta,
     train_x: CsrMatrix,
     labels: Vec<i64>,
-    domains: Vec<i64>,
+    domains: Vec<Vec<i64>>,
     fit_rows: Vec<usize>,
     val_rows: Vec<usize>,
     target: Option<TargetStream>,
@@ -99,6 +101,48 @@ pub struct Trainer {
     /// cells stand for (see `epoch_order`).
     represented: Option<Vec<usize>>,
     finished: bool,
+}
+
+/// Checks the domain codes of `n` cells: one vector per covariate, each of `n` codes within the
+/// covariate's levels; and each covariate's weight.
+fn check_domains(
+    domains: &[Vec<i64>],
+    n: usize,
+    covariates: &[Covariate],
+    what: &str,
+) -> Result<()> {
+    if covariates.is_empty() {
+        return Err(Error::arg("training needs at least one covariate (domain)"));
+    }
+    if domains.len() != covariates.len() {
+        return Err(Error::arg(format!(
+            "the {what} data have domain codes for {} covariates, but there are {}",
+            domains.len(),
+            covariates.len()
+        )));
+    }
+    for (codes, cov) in domains.iter().zip(covariates) {
+        if codes.len() != n {
+            return Err(Error::arg(format!(
+                "the {what} data have {n} cells but {} codes of covariate `{}`",
+                codes.len(),
+                cov.name
+            )));
+        }
+        if !(cov.weight.is_finite() && cov.weight > 0.0) {
+            return Err(Error::arg(format!(
+                "the weight of covariate `{}` must be positive and finite, not {}",
+                cov.name, cov.weight
+            )));
+        }
+        check_codes(
+            codes,
+            cov.levels.len(),
+            &format!("{what} domain (covariate `{}`)", cov.name),
+            "levels",
+        )?;
+    }
+    Ok(())
 }
 
 fn check_codes(codes: &[i64], n: usize, what: &str, names: &str) -> Result<()> {
@@ -155,7 +199,6 @@ impl Trainer {
         config.validate()?;
         apply_threads(config.threads)?;
         let n_classes = info.classes.len();
-        let n_domains = info.domains.len();
         let n_genes = train.x.n_cols();
         if n_classes < 2 {
             return Err(Error::arg(format!(
@@ -169,11 +212,10 @@ impl Trainer {
             )));
         }
         let n = train.x.n_rows();
-        if train.labels.len() != n || train.domains.len() != n {
+        if train.labels.len() != n {
             return Err(Error::arg(format!(
-                "the training data have {n} cells but {} labels and {} domain codes",
-                train.labels.len(),
-                train.domains.len()
+                "the training data have {n} cells but {} labels",
+                train.labels.len()
             )));
         }
         if n < 2 {
@@ -182,7 +224,7 @@ impl Trainer {
             )));
         }
         check_codes(&train.labels, n_classes, "label", "classes")?;
-        check_codes(&train.domains, n_domains, "domain", "domains")?;
+        check_domains(&train.domains, n, &info.covariates, "training")?;
         let target = match target {
             Some(t) if t.x.n_rows() > 0 => {
                 if t.x.n_cols() != n_genes {
@@ -191,14 +233,7 @@ impl Trainer {
                         t.x.n_cols()
                     )));
                 }
-                if t.domains.len() != t.x.n_rows() {
-                    return Err(Error::arg(format!(
-                        "the target data have {} cells but {} domain codes",
-                        t.x.n_rows(),
-                        t.domains.len()
-                    )));
-                }
-                check_codes(&t.domains, n_domains, "target domain", "domains")?;
+                check_domains(&t.domains, t.x.n_rows(), &info.covariates, "target")?;
                 Some(t)
             }
             _ => None,
@@ -220,20 +255,28 @@ impl Trainer {
 
         // which parts of the method are active
         let use_ssl = target.is_some() && config.ssl_weight > 0.0;
-        let mut seen = vec![false; n_domains];
-        for &d in &train.domains {
-            seen[d as usize] = true;
-        }
-        let mut target_stream = None;
         let adv_candidate = config.adv_weight > 0.0;
-        if let Some(t) = &target {
-            if use_ssl || adv_candidate {
-                for &d in &t.domains {
-                    seen[d as usize] = true;
-                }
-            }
-        }
-        let use_adv = adv_candidate && seen.iter().filter(|&&s| s).count() >= 2;
+        let target_seen = target
+            .as_ref()
+            .filter(|_| use_ssl || adv_candidate)
+            .map(|t| &t.domains);
+        // a head for each covariate whose cells show two levels or more
+        let adversarial: Vec<usize> = if adv_candidate {
+            (0..info.covariates.len())
+                .filter(|&c| {
+                    let mut seen = vec![false; info.covariates[c].levels.len()];
+                    let target_codes = target_seen.map_or(&[][..], |d| &d[c][..]);
+                    for &d in train.domains[c].iter().chain(target_codes) {
+                        seen[d as usize] = true;
+                    }
+                    seen.iter().filter(|&&s| s).count() >= 2
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let use_adv = !adversarial.is_empty();
+        let mut target_stream = None;
         let batch_size = config.batch_size.min(fit_rows.len());
         let mut train_rng = rng::stream(config.seed, Stream::Train);
         if let Some(t) = target {
@@ -246,7 +289,9 @@ impl Trainer {
                 let (x, domains) = if use_ssl && !val_rows.is_empty() {
                     let x = t.x.append_rows(&train.x, &val_rows)?;
                     let mut domains = t.domains;
-                    domains.extend(val_rows.iter().map(|&r| train.domains[r]));
+                    for (d, train_d) in domains.iter_mut().zip(&train.domains) {
+                        d.extend(val_rows.iter().map(|&r| train_d[r]));
+                    }
                     (x, domains)
                 } else {
                     (t.x, t.domains)
@@ -274,19 +319,19 @@ impl Trainer {
         let mut init_rng = rng::stream(config.seed, Stream::Init);
         let mut net = Classifier::new(shape, config.dropout, &mut init_rng, device)?;
         net.set_requires_grad(true)?;
-        let adversary = if use_adv {
-            Some(Adversary::new(
-                config.hidden_width,
-                n_domains,
-                &mut init_rng,
-                device,
-            )?)
-        } else {
-            None
-        };
+        let adversaries = adversarial
+            .into_iter()
+            .map(|c| {
+                let n_levels = info.covariates[c].levels.len();
+                Ok((
+                    c,
+                    Adversary::new(config.hidden_width, n_levels, &mut init_rng, device)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut params: Vec<&Tensor> = vec![&net.input_weight];
         params.extend(net.autograd_params());
-        if let Some(a) = &adversary {
+        for (_, a) in &adversaries {
             params.extend(a.params());
         }
         let optimizer = Adadelta::new(
@@ -309,7 +354,7 @@ impl Trainer {
             device,
             mode: DEFAULT_FIRST_LAYER,
             net,
-            adversary,
+            adversaries,
             optimizer,
             train_x: train.x,
             labels: train.labels,
@@ -332,7 +377,8 @@ impl Trainer {
 
     /// A trainer that adapts member `member` of a trained model to new target cells: the
     /// member's weights are the starting point and the model's reference sample is the labelled
-    /// data (domain code 0, `domains[0]`; the sample's held-out cells validate), with a fresh
+    /// data (one covariate with the levels `domains`: the sample is `domains[0]`, code 0; the
+    /// target's single code vector indexes `domains`; the sample's held-out cells validate), with a fresh
     /// adversary and optimiser. `config` must keep the model's network shape; the finished model
     /// reports the model's class counts.
     pub fn adapt(
@@ -355,12 +401,12 @@ impl Trainer {
         let train = TrainData {
             x: sample.x.clone(),
             labels: sample.labels.clone(),
-            domains: vec![0; sample.labels.len()],
+            domains: vec![vec![0; sample.labels.len()]],
         };
         let info = ModelInfo {
             genes: model.meta.genes.clone(),
             classes: model.meta.classes.clone(),
-            domains,
+            covariates: vec![Covariate::single(domains)],
         };
         let split = sample.split();
         if split.0.len() < 2 {
@@ -410,7 +456,12 @@ impl Trainer {
 
     /// Whether a domain adversary is trained.
     pub fn uses_adversary(&self) -> bool {
-        self.adversary.is_some()
+        !self.adversaries.is_empty()
+    }
+
+    /// The covariates (indices into the model's covariates) that have an adversary head.
+    pub fn adversary_covariates(&self) -> Vec<usize> {
+        self.adversaries.iter().map(|(c, _)| *c).collect()
     }
 
     /// Trains one epoch; calls `should_stop()` before every mini-batch and returns an
@@ -431,7 +482,7 @@ impl Trainer {
         } else {
             0.0
         };
-        let lambda_adv = if self.adversary.is_some() {
+        let lambda_adv = if self.uses_adversary() {
             schedules::adv_weight(&self.config, t)
         } else {
             0.0
@@ -629,18 +680,27 @@ impl Trainer {
         }
         let mix = mixup_plan(n_s, cfg.mixup_alpha, &mut self.rng)?;
 
-        // 4. the adversary's rows (unmixed; with thresholding only confident target rows)
+        // 4. the adversary's rows (unmixed; with thresholding only confident target rows) and
+        // their codes in each covariate with a head
+        let rows = tgt.unwrap_or(&[]);
+        let adv_target: Vec<usize> = if cfg.adv_confident_only && self.use_ssl {
+            conf.clone()
+        } else {
+            (0..n_u).collect()
+        };
         let mut loss_rows: Vec<i64> = (n_u as i64..(n_u + n_l) as i64).collect();
-        let mut codes: Vec<i64> = lab.iter().map(|&r| self.domains[r]).collect();
-        if let (Some(rows), Some(ts)) = (tgt, self.target.as_ref()) {
-            if cfg.adv_confident_only && self.use_ssl {
-                loss_rows.extend(conf.iter().map(|&i| i as i64));
-                codes.extend(conf.iter().map(|&i| ts.domains[rows[i]]));
-            } else {
-                loss_rows.extend(0..n_u as i64);
-                codes.extend(rows.iter().map(|&r| ts.domains[r]));
-            }
-        }
+        loss_rows.extend(adv_target.iter().map(|&i| i as i64));
+        let codes: Vec<Vec<i64>> = self
+            .adversaries
+            .iter()
+            .map(|&(c, _)| {
+                let mut codes: Vec<i64> = lab.iter().map(|&r| self.domains[c][r]).collect();
+                if let Some(ts) = self.target.as_ref() {
+                    codes.extend(adv_target.iter().map(|&i| ts.domains[c][rows[i]]));
+                }
+                codes
+            })
+            .collect();
         let plan = StepPlan {
             h_pre: &h_pre,
             n_u,
@@ -652,10 +712,18 @@ impl Trainer {
             gamma: &mix.gamma,
             lambda_ssl,
             unconfident_weight: cfg.unconfident_weight,
-            adversary: self.adversary.as_ref().map(|net| AdversaryPlan {
-                net,
+            adversary: (!self.adversaries.is_empty()).then(|| AdversaryPlan {
+                heads: self
+                    .adversaries
+                    .iter()
+                    .zip(&codes)
+                    .map(|((c, net), codes)| AdversaryHead {
+                        net,
+                        codes,
+                        weight: self.info.covariates[*c].weight,
+                    })
+                    .collect(),
                 loss_rows: &loss_rows,
-                codes: &codes,
                 lambda: lambda_adv,
             }),
         };
@@ -673,7 +741,7 @@ impl Trainer {
         // 6. optimiser step over [W1, autograd params..., adversary params...]
         let mut params: Vec<&Tensor> = vec![&self.net.input_weight];
         params.extend(self.net.autograd_params());
-        if let Some(a) = &self.adversary {
+        for (_, a) in &self.adversaries {
             params.extend(a.params());
         }
         let mut grads: Vec<Option<&Tensor>> = vec![Some(&dw1)];
@@ -754,7 +822,7 @@ impl Trainer {
             config: self.config,
             genes: self.info.genes,
             classes: self.info.classes,
-            domains: self.info.domains,
+            covariates: self.info.covariates,
             class_counts: self.class_counts,
             history: self.history,
             best_epoch,
@@ -875,12 +943,12 @@ mod tests {
         let info = ModelInfo {
             genes: vec!["a".into(), "b".into(), "c".into()],
             classes: (0..counts.len()).map(|k| format!("t{k}")).collect(),
-            domains: vec!["d".into()],
+            covariates: vec![Covariate::single(vec!["d".into()])],
         };
         let train = TrainData {
             x,
             labels,
-            domains: vec![0; n],
+            domains: vec![vec![0; n]],
         };
         Trainer::new(config, train, None, info).unwrap()
     }

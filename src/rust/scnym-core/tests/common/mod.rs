@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma, Normal, Poisson};
 use scnym_core::config::Config;
 use scnym_core::data::CsrMatrix;
-use scnym_core::train::{ModelInfo, TargetData, TrainData, Trainer};
+use scnym_core::train::{Covariate, ModelInfo, TargetData, TrainData, Trainer};
 use scnym_core::Model;
 
 /// Parameters of a synthetic data set.
@@ -171,7 +171,10 @@ impl Synth {
         ModelInfo {
             genes: (0..self.spec.n_genes).map(|j| format!("Gene{j}")).collect(),
             classes: (0..self.spec.n_types).map(|t| format!("T{t}")).collect(),
-            domains: vec!["source".to_string(), "target".to_string()],
+            covariates: vec![Covariate::single(vec![
+                "source".to_string(),
+                "target".to_string(),
+            ])],
         }
     }
 
@@ -179,14 +182,14 @@ impl Synth {
         TrainData {
             x: self.train_x(),
             labels: self.train_labels.clone(),
-            domains: vec![0; self.spec.n_train],
+            domains: vec![vec![0; self.spec.n_train]],
         }
     }
 
     pub fn target_data(&self) -> TargetData {
         TargetData {
             x: self.target_x(),
-            domains: vec![1; self.spec.n_target],
+            domains: vec![vec![1; self.spec.n_target]],
         }
     }
 }
