@@ -1,62 +1,22 @@
-# Training configuration. Preset values live in one place, the Rust core
-# (`scnym_core::config::Config::preset`); R starts from them, checks overrides with messages that
-# name the parameter and its allowed range, and lets the core re-validate the result.
+# Training configuration. Preset values and the parameters' schema live in one place, the Rust
+# core (`scnym_core::config`); R starts from a preset, checks overrides against the schema with
+# messages that name the parameter and its allowed range, and lets the core re-validate.
 
-# What each parameter may be, for R-side messages. type: "count" (whole number), "number",
-# "flag", "choice", "seed". The core checks the same ranges again.
-config_spec <- list(
-  hidden_width = list(type = "count", min = 1, max = 65536,
-                      doc = "width of every hidden layer (and of the embedding)"),
-  n_hidden = list(type = "count", min = 1, max = 64, doc = "number of hidden layers"),
-  dropout = list(type = "number", min = 0, max = 1, max_open = TRUE, doc = "dropout probability"),
-  batch_size = list(type = "count", min = 2, max = 1048576,
-                    doc = "cells per mini-batch (labelled and target each)"),
-  max_epochs = list(type = "count", min = 1, max = 1e6, doc = "maximum number of epochs"),
-  lr = list(type = "number", min = 0, max = Inf, min_open = TRUE, doc = "Adadelta learning rate"),
-  rho = list(type = "number", min = 0, max = 1, max_open = TRUE, doc = "Adadelta decay"),
-  eps = list(type = "number", min = 0, max = Inf, min_open = TRUE, doc = "Adadelta epsilon"),
-  weight_decay = list(type = "number", min = 0, max = 1, doc = "L2 weight decay"),
-  ssl_weight = list(type = "number", min = 0, max = 1e6,
-                    doc = "maximum weight of the semisupervised loss"),
-  ssl_ramp_epochs = list(type = "count", min = 0, max = 1e6,
-                         doc = "epochs over which the SSL weight ramps up"),
-  ssl_ramp = list(type = "choice", choices = c("linear", "sigmoid"), doc = "shape of the SSL ramp"),
-  adv_weight = list(type = "number", min = 0, max = 1e6,
-                    doc = "maximum weight of the domain adversary's reversed gradient"),
-  adv_ramp_epochs = list(type = "count", min = 0, max = 1e6,
-                         doc = "epochs over which the adversary weight ramps up"),
-  pseudolabel_min_confidence = list(type = "number", min = 0, max = 1,
-                                    doc = "pseudolabel confidence threshold"),
-  pseudolabel_adaptive = list(type = "flag",
-                              doc = "per-class pseudolabel thresholds (FlexMatch)"),
-  adv_confident_only = list(type = "flag", doc = "only confident target cells train the adversary"),
-  unconfident_weight = list(type = "number", min = 0, max = 1e6,
-                            doc = "weight of pulling unconfident target cells toward uniform"),
-  class_balance = list(type = "number", min = 0, max = 1,
-                       doc = "class balance of labelled mini-batches (0 = shuffle, 1 = equal)"),
-  min_steps_per_epoch = list(type = "count", min = 0, max = 100000,
-                             doc = "minimum optimizer steps per epoch"),
-  ensemble_size = list(type = "count", min = 1, max = 50,
-                       doc = "number of models (seeds seed, seed + 1, ...) averaged"),
-  reference_sample = list(type = "count", min = 0, max = 1e6,
-                          doc = "reference cells kept in the model for scnym_adapt()"),
-  sharpen_temperature = list(type = "number", min = 0, max = 100, min_open = TRUE,
-                             doc = "pseudolabel sharpening temperature"),
-  mixup_alpha = list(type = "number", min = 0, max = 1000,
-                     doc = "MixUp Beta(alpha, alpha) parameter (0 = no MixUp)"),
-  mask_prob = list(type = "number", min = 0, max = 1, max_open = TRUE,
-                   doc = "probability of masking a gene in augmentation"),
-  val_fraction = list(type = "number", min = 0, max = 0.5,
-                      doc = "fraction of labelled cells held out for model selection"),
-  min_epochs = list(type = "count", min = 0, max = 1e6,
-                    doc = "no model selection before this epoch"),
-  patience = list(type = "count", min = 1, max = 1e6,
-                  doc = "stop after this many epochs without improvement"),
-  seed = list(type = "seed", min = 0, max = .Machine$integer.max,
-              doc = "random seed (NULL: drawn from R's RNG when training)"),
-  threads = list(type = "count", min = 0, max = 4096, doc = "libtorch threads (0 = its default)"),
-  device = list(type = "choice", choices = c("cpu", "cuda", "auto"), doc = "compute device")
-)
+# What each parameter may be (kind, range, choices, description), read once from the core,
+# which owns the schema (`scnym_core::config::SCHEMA`) and checks the same ranges again. A named
+# list of lists with `type`, `min`, `max` (Inf when unbounded), `min_open`, `max_open`,
+# `choices`, `doc`.
+config_spec <- function() {
+  if (is.null(config_cache$spec)) {
+    schema <- jsonlite::fromJSON(rust_result(rs_config_schema()), simplifyVector = FALSE)
+    config_cache$spec <- stats::setNames(lapply(schema, function(p) {
+      list(type = p$kind, min = p$min, max = p$max %||% Inf, min_open = p$min_open,
+           max_open = p$max_open, choices = unlist(p$choices), doc = p$doc)
+    }), vapply(schema, `[[`, "", "name"))
+  }
+  config_cache$spec
+}
+config_cache <- new.env(parent = emptyenv())
 
 #' Configure scNym training
 #'
@@ -184,11 +144,11 @@ apply_config_overrides <- function(config, overrides, call = rlang::caller_env()
                   i = "For example {.code scnym_config(\"no_dan\", max_epochs = 50)}."),
                 kind = "invalid_argument", call = call)
   }
-  unknown <- setdiff(nms, names(config_spec))
+  unknown <- setdiff(nms, names(config_spec()))
   if (length(unknown)) {
     close <- vapply(unknown, function(u) {
-      d <- utils::adist(u, names(config_spec))
-      if (min(d) <= 3) names(config_spec)[which.min(d)] else NA_character_
+      d <- utils::adist(u, names(config_spec()))
+      if (min(d) <= 3) names(config_spec())[which.min(d)] else NA_character_
     }, character(1))
     close <- unique(stats::na.omit(close))
     scnym_abort(c("Unknown parameter{?s} {.val {unknown}}.",
@@ -204,7 +164,7 @@ apply_config_overrides <- function(config, overrides, call = rlang::caller_env()
 
 # One parameter's value, checked against `config_spec`; returns it in its canonical type.
 check_config_value <- function(name, value, call) {
-  spec <- config_spec[[name]]
+  spec <- config_spec()[[name]]
   checked <- switch(spec$type,
     seed = if (is.null(value)) list(NULL) else config_whole(value, spec),
     count = config_whole(value, spec),
@@ -256,7 +216,7 @@ config_number <- function(value, spec) {
 
 # Builds the config object after the core has validated it.
 new_config <- function(config, call = rlang::caller_env()) {
-  config <- config[c("preset", intersect(names(config_spec), names(config)))]
+  config <- config[c("preset", intersect(names(config_spec()), names(config)))]
   rust_result(rs_config_validate(config_json(config, seed = 0L)), call = call)
   structure(config, class = "scnym_config")
 }
@@ -268,7 +228,7 @@ config_json <- function(config, seed = NULL) {
     config$seed <- seed
   }
   for (name in names(config)) {
-    spec <- config_spec[[name]]
+    spec <- config_spec()[[name]]
     if (!is.null(spec) && spec$type %in% c("count", "seed") && !is.null(config[[name]])) {
       config[[name]] <- as.integer(config[[name]])
     }
@@ -278,7 +238,7 @@ config_json <- function(config, seed = NULL) {
 
 # A configuration object from the parsed configuration stored in a model.
 config_object <- function(config) {
-  structure(config[c("preset", intersect(names(config_spec), names(config)))],
+  structure(config[c("preset", intersect(names(config_spec()), names(config)))],
             class = "scnym_config")
 }
 

@@ -111,6 +111,272 @@ fn one() -> usize {
     1
 }
 
+/// How one configuration parameter is checked and described: the one definition behind the
+/// core's validation and R's checks and messages (`rs_config_schema`).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    /// "count" (whole number), "number", "flag", "choice" or "seed" (a whole number; R also
+    /// accepts NULL, drawn when training).
+    pub kind: &'static str,
+    pub min: f64,
+    /// Largest allowed value (`None`: unbounded).
+    pub max: Option<f64>,
+    pub min_open: bool,
+    pub max_open: bool,
+    pub choices: &'static [&'static str],
+    /// What the parameter does, in a few words (used in messages).
+    pub doc: &'static str,
+}
+
+const fn param(
+    name: &'static str,
+    kind: &'static str,
+    min: f64,
+    max: f64,
+    doc: &'static str,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        kind,
+        min,
+        max: Some(max),
+        min_open: false,
+        max_open: false,
+        choices: &[],
+        doc,
+    }
+}
+
+const fn count(name: &'static str, min: f64, max: f64, doc: &'static str) -> ParamSpec {
+    param(name, "count", min, max, doc)
+}
+
+const fn number(name: &'static str, min: f64, max: f64, doc: &'static str) -> ParamSpec {
+    param(name, "number", min, max, doc)
+}
+
+/// A number in `[min, max)`.
+const fn below(name: &'static str, min: f64, max: f64, doc: &'static str) -> ParamSpec {
+    ParamSpec {
+        max_open: true,
+        ..number(name, min, max, doc)
+    }
+}
+
+/// A number above 0, unbounded.
+const fn positive(name: &'static str, doc: &'static str) -> ParamSpec {
+    ParamSpec {
+        max: None,
+        min_open: true,
+        ..number(name, 0.0, 0.0, doc)
+    }
+}
+
+const fn flag(name: &'static str, doc: &'static str) -> ParamSpec {
+    param(name, "flag", 0.0, 1.0, doc)
+}
+
+const fn choice(
+    name: &'static str,
+    choices: &'static [&'static str],
+    doc: &'static str,
+) -> ParamSpec {
+    ParamSpec {
+        choices,
+        ..param(name, "choice", 0.0, 0.0, doc)
+    }
+}
+
+/// Every parameter of [`Config`] but `preset`, in the order R shows them.
+pub const SCHEMA: &[ParamSpec] = &[
+    count(
+        "hidden_width",
+        1.0,
+        65536.0,
+        "width of every hidden layer (and of the embedding)",
+    ),
+    count("n_hidden", 1.0, 64.0, "number of hidden layers"),
+    below("dropout", 0.0, 1.0, "dropout probability"),
+    count(
+        "batch_size",
+        2.0,
+        1048576.0,
+        "cells per mini-batch (labelled and target each)",
+    ),
+    count("max_epochs", 1.0, 1e6, "maximum number of epochs"),
+    positive("lr", "Adadelta learning rate"),
+    below("rho", 0.0, 1.0, "Adadelta decay"),
+    positive("eps", "Adadelta epsilon"),
+    number("weight_decay", 0.0, 1.0, "L2 weight decay"),
+    number(
+        "ssl_weight",
+        0.0,
+        1e6,
+        "maximum weight of the semisupervised loss",
+    ),
+    count(
+        "ssl_ramp_epochs",
+        0.0,
+        1e6,
+        "epochs over which the SSL weight ramps up",
+    ),
+    choice("ssl_ramp", &["linear", "sigmoid"], "shape of the SSL ramp"),
+    number(
+        "adv_weight",
+        0.0,
+        1e6,
+        "maximum weight of the domain adversary's reversed gradient",
+    ),
+    count(
+        "adv_ramp_epochs",
+        0.0,
+        1e6,
+        "epochs over which the adversary weight ramps up",
+    ),
+    number(
+        "pseudolabel_min_confidence",
+        0.0,
+        1.0,
+        "pseudolabel confidence threshold",
+    ),
+    flag(
+        "pseudolabel_adaptive",
+        "per-class pseudolabel thresholds (FlexMatch)",
+    ),
+    flag(
+        "adv_confident_only",
+        "only confident target cells train the adversary",
+    ),
+    number(
+        "unconfident_weight",
+        0.0,
+        1e6,
+        "weight of pulling unconfident target cells toward uniform",
+    ),
+    number(
+        "class_balance",
+        0.0,
+        1.0,
+        "class balance of labelled mini-batches (0 = shuffle, 1 = equal)",
+    ),
+    count(
+        "min_steps_per_epoch",
+        0.0,
+        100000.0,
+        "minimum optimizer steps per epoch",
+    ),
+    count(
+        "ensemble_size",
+        1.0,
+        50.0,
+        "number of models (seeds seed, seed + 1, ...) averaged",
+    ),
+    count(
+        "reference_sample",
+        0.0,
+        1e6,
+        "reference cells kept in the model for scnym_adapt()",
+    ),
+    ParamSpec {
+        min_open: true,
+        ..number(
+            "sharpen_temperature",
+            0.0,
+            100.0,
+            "pseudolabel sharpening temperature",
+        )
+    },
+    number(
+        "mixup_alpha",
+        0.0,
+        1000.0,
+        "MixUp Beta(alpha, alpha) parameter (0 = no MixUp)",
+    ),
+    below(
+        "mask_prob",
+        0.0,
+        1.0,
+        "probability of masking a gene in augmentation",
+    ),
+    number(
+        "val_fraction",
+        0.0,
+        0.5,
+        "fraction of labelled cells held out for model selection",
+    ),
+    count(
+        "min_epochs",
+        0.0,
+        1e6,
+        "no model selection before this epoch",
+    ),
+    count(
+        "patience",
+        1.0,
+        1e6,
+        "stop after this many epochs without improvement",
+    ),
+    param(
+        "seed",
+        "seed",
+        0.0,
+        2147483647.0,
+        "random seed (NULL: drawn from R's RNG when training)",
+    ),
+    count("threads", 0.0, 4096.0, "libtorch threads (0 = its default)"),
+    choice("device", &["cpu", "cuda", "auto"], "compute device"),
+];
+
+impl ParamSpec {
+    fn in_range(&self, v: f64) -> bool {
+        let above = if self.min_open {
+            v > self.min
+        } else {
+            v >= self.min
+        };
+        let below = match self.max {
+            None => true,
+            Some(m) if self.max_open => v < m,
+            Some(m) => v <= m,
+        };
+        v.is_finite() && above && below
+    }
+
+    /// Whether a JSON value (a field of a serialised [`Config`]) is allowed. The seed is any
+    /// whole number the core can hold; its range is R's.
+    fn accepts(&self, value: &serde_json::Value) -> bool {
+        match self.kind {
+            "count" => value.as_u64().is_some_and(|v| self.in_range(v as f64)),
+            "number" => value.as_f64().is_some_and(|v| self.in_range(v)),
+            "flag" => value.is_boolean(),
+            "choice" => value.as_str().is_some_and(|v| self.choices.contains(&v)),
+            _ => value.is_u64(),
+        }
+    }
+
+    /// The allowed values in words, e.g. "a whole number in [1, 64]".
+    pub fn allowed(&self) -> String {
+        let range = format!(
+            "{}{}, {}{}",
+            if self.min_open { "(" } else { "[" },
+            self.min,
+            self.max.map_or("Inf".to_string(), |m| m.to_string()),
+            if self.max_open || self.max.is_none() {
+                ")"
+            } else {
+                "]"
+            }
+        );
+        match self.kind {
+            "count" | "seed" => format!("a whole number in {range}"),
+            "number" => format!("a number in {range}"),
+            "flag" => "true or false".to_string(),
+            _ => format!("one of \"{}\"", self.choices.join("\", \"")),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -191,132 +457,26 @@ impl Config {
         PRESETS
     }
 
-    /// Checks every field; the error names the field and the allowed range.
+    /// Checks every field against [`SCHEMA`]; the error names the field and the allowed values.
     pub fn validate(&self) -> Result<()> {
-        fn bad(field: &str, value: impl std::fmt::Display, want: &str) -> Error {
-            Error::arg(format!("config: {field} must be {want}, not {value}"))
-        }
-        fn finite_in(field: &str, v: f64, lo: f64, hi: f64, want: &str) -> Result<()> {
-            if v.is_finite() && v >= lo && v <= hi {
-                Ok(())
-            } else {
-                Err(bad(field, v, want))
-            }
-        }
         if !PRESETS.contains(&self.preset.as_str()) {
-            return Err(bad(
-                "preset",
-                format!("\"{}\"", self.preset),
-                &format!("one of {}", PRESETS.join(", ")),
-            ));
+            return Err(Error::arg(format!(
+                "config: preset must be one of {}, not \"{}\"",
+                PRESETS.join(", "),
+                self.preset
+            )));
         }
-        if self.hidden_width == 0 || self.hidden_width > 65_536 {
-            return Err(bad("hidden_width", self.hidden_width, "in 1..=65536"));
-        }
-        if self.n_hidden == 0 || self.n_hidden > 64 {
-            return Err(bad("n_hidden", self.n_hidden, "in 1..=64"));
-        }
-        if !(self.dropout.is_finite() && (0.0..1.0).contains(&self.dropout)) {
-            return Err(bad("dropout", self.dropout, "in [0, 1)"));
-        }
-        if self.batch_size < 2 || self.batch_size > 1 << 20 {
-            return Err(bad("batch_size", self.batch_size, "in 2..=1048576"));
-        }
-        if self.max_epochs == 0 || self.max_epochs > 1_000_000 {
-            return Err(bad("max_epochs", self.max_epochs, "in 1..=1000000"));
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(bad("lr", self.lr, "a positive number"));
-        }
-        if !(self.rho.is_finite() && (0.0..1.0).contains(&self.rho)) {
-            return Err(bad("rho", self.rho, "in [0, 1)"));
-        }
-        if !(self.eps.is_finite() && self.eps > 0.0) {
-            return Err(bad("eps", self.eps, "a positive number"));
-        }
-        finite_in("weight_decay", self.weight_decay, 0.0, 1.0, "in [0, 1]")?;
-        finite_in(
-            "ssl_weight",
-            self.ssl_weight,
-            0.0,
-            1e6,
-            "a finite number >= 0",
-        )?;
-        if self.ssl_ramp != "linear" && self.ssl_ramp != "sigmoid" {
-            return Err(bad(
-                "ssl_ramp",
-                format!("\"{}\"", self.ssl_ramp),
-                "\"linear\" or \"sigmoid\"",
-            ));
-        }
-        finite_in(
-            "adv_weight",
-            self.adv_weight,
-            0.0,
-            1e6,
-            "a finite number >= 0",
-        )?;
-        finite_in(
-            "pseudolabel_min_confidence",
-            self.pseudolabel_min_confidence,
-            0.0,
-            1.0,
-            "in [0, 1]",
-        )?;
-        finite_in("class_balance", self.class_balance, 0.0, 1.0, "in [0, 1]")?;
-        if self.min_steps_per_epoch > 100_000 {
-            return Err(bad(
-                "min_steps_per_epoch",
-                self.min_steps_per_epoch,
-                "in 0..=100000",
-            ));
-        }
-        if !(1..=50).contains(&self.ensemble_size) {
-            return Err(bad("ensemble_size", self.ensemble_size, "in 1..=50"));
-        }
-        if self.reference_sample > 1_000_000 {
-            return Err(bad(
-                "reference_sample",
-                self.reference_sample,
-                "in 0..=1000000",
-            ));
-        }
-        finite_in(
-            "unconfident_weight",
-            self.unconfident_weight,
-            0.0,
-            1e6,
-            "a finite number >= 0",
-        )?;
-        if !(self.sharpen_temperature.is_finite()
-            && self.sharpen_temperature > 0.0
-            && self.sharpen_temperature <= 100.0)
-        {
-            return Err(bad(
-                "sharpen_temperature",
-                self.sharpen_temperature,
-                "in (0, 100]",
-            ));
-        }
-        finite_in("mixup_alpha", self.mixup_alpha, 0.0, 1e3, "in [0, 1000]")?;
-        if !(self.mask_prob.is_finite() && (0.0..1.0).contains(&self.mask_prob)) {
-            return Err(bad("mask_prob", self.mask_prob, "in [0, 1)"));
-        }
-        if !(self.val_fraction.is_finite() && (0.0..=0.5).contains(&self.val_fraction)) {
-            return Err(bad("val_fraction", self.val_fraction, "in [0, 0.5]"));
-        }
-        if self.patience == 0 {
-            return Err(bad("patience", self.patience, "at least 1"));
-        }
-        if self.threads > 4096 {
-            return Err(bad("threads", self.threads, "in 0..=4096"));
-        }
-        if !["cpu", "cuda", "auto"].contains(&self.device.as_str()) {
-            return Err(bad(
-                "device",
-                format!("\"{}\"", self.device),
-                "\"cpu\", \"cuda\" or \"auto\"",
-            ));
+        let fields = serde_json::to_value(self)
+            .map_err(|e| Error::internal(format!("cannot read the configuration: {e}")))?;
+        for spec in SCHEMA {
+            let value = &fields[spec.name];
+            if !spec.accepts(value) {
+                return Err(Error::arg(format!(
+                    "config: {} must be {}, not {value}",
+                    spec.name,
+                    spec.allowed()
+                )));
+            }
         }
         Ok(())
     }
@@ -346,6 +506,67 @@ pub(crate) fn apply_threads(threads: usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schema_covers_every_field_and_bounds_it() {
+        let fields = serde_json::to_value(Config::default()).unwrap();
+        let mut keys: Vec<&str> = fields
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "preset")
+            .collect();
+        let mut names: Vec<&str> = SCHEMA.iter().map(|p| p.name).collect();
+        keys.sort_unstable();
+        names.sort_unstable();
+        assert_eq!(keys, names);
+        let refused = |c: Config, want: &str| {
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        };
+        let d = Config::default;
+        refused(
+            Config {
+                dropout: 1.0,
+                ..d()
+            },
+            "dropout must be a number in [0, 1), not 1.0",
+        );
+        refused(Config { lr: 0.0, ..d() }, "lr must be a number in (0, Inf)");
+        refused(
+            Config { n_hidden: 0, ..d() },
+            "n_hidden must be a whole number in [1, 64]",
+        );
+        refused(
+            Config {
+                ensemble_size: 51,
+                ..d()
+            },
+            "ensemble_size",
+        );
+        refused(
+            Config {
+                ssl_ramp: "cubic".into(),
+                ..d()
+            },
+            r#"one of "linear", "sigmoid""#,
+        );
+        refused(
+            Config {
+                preset: "x".into(),
+                ..d()
+            },
+            "preset must be one of",
+        );
+        refused(
+            Config {
+                mixup_alpha: f64::NAN,
+                ..d()
+            },
+            "mixup_alpha",
+        );
+    }
 
     #[test]
     fn presets_validate() {

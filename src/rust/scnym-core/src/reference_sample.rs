@@ -40,7 +40,7 @@ pub(crate) fn class_quota(counts: &[usize], n: usize) -> Vec<usize> {
     let kept = |q: usize| counts.iter().map(|&c| c.min(q)).sum::<usize>();
     let (mut lo, mut hi) = (0usize, counts.iter().copied().max().unwrap_or(0));
     while lo < hi {
-        let mid = (lo + hi + 1) / 2;
+        let mid = (lo + hi).div_ceil(2);
         if kept(mid) <= n {
             lo = mid;
         } else {

@@ -157,6 +157,16 @@ fn rs_config_preset_names() -> Robj {
     })
 }
 
+/// Every configuration parameter's kind, range, choices and description, as JSON.
+#[extendr]
+fn rs_config_schema() -> Robj {
+    guard(|| {
+        serde_json::to_string(scnym_core::config::SCHEMA)
+            .map(Robj::from)
+            .map_err(|e| RError::new("internal", e.to_string()))
+    })
+}
+
 /// Parses and validates a configuration; returns it normalised as JSON.
 #[extendr]
 fn rs_config_validate(json: &str) -> Robj {
@@ -565,6 +575,7 @@ extendr_module! {
     fn rs_config_preset;
     fn rs_config_preset_names;
     fn rs_config_validate;
+    fn rs_config_schema;
     fn rs_debug_store;
     fn rs_trainer_new;
     fn rs_trainer_adapt;
