@@ -26,10 +26,7 @@ suppressPackageStartupMessages({
 })
 
 args <- commandArgs(trailingOnly = TRUE)
-opt <- function(name, default) {
-  i <- match(paste0("--", name), args)
-  if (is.na(i)) default else args[[i + 1L]]
-}
+opt <- function(name, default) parse_opt(args, name, default)
 here <- accuracy_root()
 tasks <- parse_list_opt(args, "tasks", paste(names(accuracy_tasks()), collapse = ","))
 unknown <- setdiff(tasks, names(accuracy_tasks()))

@@ -175,9 +175,15 @@ clear_failure <- function(here, method, task, seed) {
   if (file.exists(f)) file.remove(f)
 }
 
-parse_list_opt <- function(args, name, default) {
+# The value after `--name` in a benchmark script's arguments (`default` when absent);
+# parse_list_opt() splits a comma-separated one.
+parse_opt <- function(args, name, default) {
   i <- match(paste0("--", name), args)
-  v <- if (is.na(i)) default else args[[i + 1L]]
+  if (is.na(i)) default else args[[i + 1L]]
+}
+
+parse_list_opt <- function(args, name, default) {
+  v <- parse_opt(args, name, default)
   if (is.null(v) || !nzchar(v)) return(character())
   strsplit(v, ",")[[1]]
 }

@@ -15,10 +15,7 @@ script <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
 source(file.path(dirname(script), "..", "accuracy", "tasks.R"))
 suppressPackageStartupMessages(library(scnym))
 args <- commandArgs(trailingOnly = TRUE)
-opt <- function(name, default) {
-  i <- match(paste0("--", name), args)
-  if (is.na(i)) default else args[[i + 1L]]
-}
+opt <- function(name, default) parse_opt(args, name, default)
 default_tasks <- c("kang_ctrl_to_stim", "kang_stim_to_ctrl", paste0("panc8_loto_",
                    c("celseq", "celseq2", "fluidigmc1", "indrop", "smartseq2")))
 tasks <- parse_list_opt(args, "tasks", paste(default_tasks, collapse = ","))

@@ -40,10 +40,7 @@ suppressPackageStartupMessages({
   library(Matrix)
 })
 args <- commandArgs(trailingOnly = TRUE)
-opt <- function(name, default) {
-  i <- match(paste0("--", name), args)
-  if (is.na(i)) default else args[[i + 1L]]
-}
+opt <- function(name, default) parse_opt(args, name, default)
 jobs <- as.integer(opt("jobs", "2"))
 seeds <- as.integer(strsplit(opt("seeds", "0,1,2"), ",")[[1]])
 data_seed <- as.integer(opt("data-seed", "1"))

@@ -2,12 +2,12 @@
 mod common;
 
 use common::*;
+use scnym_core::config::Config;
 use scnym_core::Model;
 use std::collections::HashMap;
 
-fn small_model() -> (Model, Synth) {
-    let _serial = serial();
-    tch::set_num_threads(1);
+/// The small data set and configuration of these tests (3 epochs, width 16).
+fn small_setup() -> (Synth, Config) {
     let s = synth(&SynthSpec {
         n_train: 100,
         n_target: 50,
@@ -16,6 +16,13 @@ fn small_model() -> (Model, Synth) {
     });
     let mut cfg = quick_config("default", 3, 7);
     cfg.hidden_width = 16;
+    (s, cfg)
+}
+
+fn small_model() -> (Model, Synth) {
+    let _serial = serial();
+    tch::set_num_threads(1);
+    let (s, cfg) = small_setup();
     (train(cfg, &s, true), s)
 }
 
@@ -427,14 +434,7 @@ fn a_reference_sample_round_trips_and_adapts_the_model() {
     use scnym_core::train::{TargetData, Trainer};
     let _serial = serial();
     tch::set_num_threads(1);
-    let s = synth(&SynthSpec {
-        n_train: 100,
-        n_target: 50,
-        n_genes: 60,
-        ..SynthSpec::default()
-    });
-    let mut cfg = quick_config("default", 3, 7);
-    cfg.hidden_width = 16;
+    let (s, mut cfg) = small_setup();
     let plain = train(cfg.clone(), &s, false);
     cfg.reference_sample = 40;
     let model = train(cfg.clone(), &s, false);
