@@ -44,19 +44,20 @@ config_cache <- new.env(parent = emptyenv())
 #'   CPU the members train at the same time, one per thread, so on 2 cores the default takes
 #'   1.1 times the wall time of one network (`bench/results/ensemble/time_default.txt`).
 #' * `"no_new_identity"`: every pseudolabel is used (`pseudolabel_min_confidence = 0`) and the
-#'   adversary sees all target cells, as in the paper's benchmarks, with the class balance above;
-#'   the package's default before 0.99.0. For a query known to hold only reference types.
+#'   adversary sees all target cells, as in the paper's benchmarks, with the class balance and
+#'   minimum steps above. For a query known to hold only reference types.
 #' * `"paper"`: the reference implementation's procedure: `"no_new_identity"` with
-#'   `class_balance = 0` (one shuffled pass over the labelled cells per epoch) and a single model
-#'   (`ensemble_size = 1`).
+#'   `class_balance = 0` and `min_steps_per_epoch = 0` (one shuffled pass over the labelled cells
+#'   per epoch) and a single model (`ensemble_size = 1`).
 #'
-#' `min_steps_per_epoch` (0 in every preset) makes small references repeat their cells within an
-#' epoch instead of taking a single optimiser step. With 5 on the ten panc8 tasks (100 to 400
-#' reference cells) accuracy rose from 0.923 to 0.939 (3 seeds, with scnym 0.1.0's default; method
-#' `scnym_0.1.0_default_min_steps_per_epoch_5` in `bench/results/accuracy/`), but training on
-#' the CellBench tasks (20,000 genes) took 143-228 s instead of 25-37 s, and one of three seeds
-#' of a CellBench task with two unseen cell lines mapped a known line wrongly (accuracy 0.72), so
-#' it is not a default.
+#' `min_steps_per_epoch` (2 in the default; 0 in `"paper"`) makes a small reference repeat its
+#' cells within an epoch instead of taking a single optimiser step: a reference of up to two
+#' mini-batches (512 cells) takes two steps per epoch; larger ones are unchanged. On the five
+#' panc8 tasks with 100-cell references (`bench/results/accuracy/`, 3 seeds) accuracy rose from
+#' 0.898 to 0.919 (method `scnym_min_steps_per_epoch_0` is the default without it), and CellBench
+#' training (210-240 cells, 20,000 genes) took 91-118 s instead of 56-134 s; the other tasks do
+#' not change. With 5 the 100-cell references reached 0.917 but CellBench took 4-5 times as long
+#' (`scnym_min_steps_per_epoch_5`).
 #'
 #' `reference_sample` (0 in every preset) keeps that many labelled reference cells in the model,
 #' class-balanced (every cell of the rarer classes, an equal share of the others), so that
@@ -87,7 +88,7 @@ config_cache <- new.env(parent = emptyenv())
 #'
 #' Parameters (defaults of the `"default"` preset in brackets): `hidden_width` \[256\],
 #' `n_hidden` \[3\], `dropout` \[0.5\], `batch_size` \[256\], `max_epochs` \[100\],
-#' `min_steps_per_epoch` \[0\], `class_balance` \[0.5\], `ensemble_size` \[2\],
+#' `min_steps_per_epoch` \[2\], `class_balance` \[0.5\], `ensemble_size` \[2\],
 #' `reference_sample` \[0\], `lr` \[1\],
 #' `rho` \[0.9\], `eps` \[1e-6\], `weight_decay` \[1e-4\], `ssl_weight` \[1\], `ssl_ramp_epochs`
 #' \[100\], `ssl_ramp` \["linear"\], `adv_weight` \[0.1\], `adv_ramp_epochs` \[20\],

@@ -26,12 +26,12 @@ test_that("presets come from the Rust core and differ as documented", {
   expect_false(nni$adv_confident_only)
   expect_equal(unclass(nid)[names(nid) != "preset"], unclass(default)[names(default) != "preset"])
   # the package's defaults depart from the paper, whose procedure stays a preset
-  expect_equal(c(default$min_steps_per_epoch, default$class_balance), c(0, 0.5))
+  expect_equal(c(default$min_steps_per_epoch, default$class_balance), c(2, 0.5))
   expect_false(default$pseudolabel_adaptive)
   paper <- scnym_config("paper")
   expect_equal(c(paper$min_steps_per_epoch, paper$class_balance), c(0, 0))
   same <- setdiff(names(default), c("preset", "class_balance", "pseudolabel_min_confidence",
-                                    "adv_confident_only", "ensemble_size"))
+                                    "adv_confident_only", "ensemble_size", "min_steps_per_epoch"))
   expect_equal(c(default$ensemble_size, paper$ensemble_size), c(2, 1))
   expect_equal(c(paper$pseudolabel_min_confidence, paper$adv_confident_only), c(0, FALSE))
   expect_equal(unclass(paper)[same], unclass(default)[same])

@@ -59,8 +59,9 @@ pub struct Config {
     #[serde(default)]
     pub class_balance: f64,
     /// Minimum number of optimizer steps per epoch: small references repeat their cells within an
-    /// epoch instead of taking one step (0: one pass over the labeled cells, as in the paper).
-    /// Models saved before it existed load with 0.
+    /// epoch instead of taking one step (0: one pass over the labeled cells, as in the paper; 2
+    /// by default, which changes nothing for references of more than two batches). Models saved
+    /// before it existed load with 0.
     #[serde(default)]
     pub min_steps_per_epoch: usize,
     /// Number of models trained with seeds `seed`, `seed + 1`, ... whose probabilities are
@@ -400,7 +401,7 @@ impl Default for Config {
             adv_confident_only: true,
             unconfident_weight: 0.0,
             class_balance: 0.5,
-            min_steps_per_epoch: 0,
+            min_steps_per_epoch: 2,
             ensemble_size: 2,
             reference_sample: 0,
             sharpen_temperature: 0.5,
@@ -420,8 +421,8 @@ impl Config {
     /// The configuration of a named preset: "default" (alias "new_identity_discovery": only
     /// confident target cells are pseudolabelled and train the adversary), "no_new_identity"
     /// (every target cell is), "paper" (the reference's procedure: "no_new_identity" with
-    /// labeled batches from a plain shuffle, no class balance, a single model), "no_dan" or
-    /// "no_ssl".
+    /// labeled batches from one plain shuffled pass per epoch, no class balance, a single
+    /// model), "no_dan" or "no_ssl".
     pub fn preset(name: &str) -> Result<Config> {
         let mut c = Config {
             preset: name.to_string(),
@@ -434,6 +435,7 @@ impl Config {
                 c.adv_confident_only = false;
                 if name == "paper" {
                     c.class_balance = 0.0;
+                    c.min_steps_per_epoch = 0;
                     c.ensemble_size = 1;
                 }
             }
@@ -585,7 +587,8 @@ mod tests {
             Config::preset("default").unwrap(),
             Config::preset("paper").unwrap(),
         );
-        assert_eq!((d.min_steps_per_epoch, d.class_balance), (0, 0.5));
+        assert_eq!((d.min_steps_per_epoch, d.class_balance), (2, 0.5));
+        assert_eq!(p.min_steps_per_epoch, 0);
         assert_eq!((d.ensemble_size, p.ensemble_size), (2, 1));
         assert_eq!(p.class_balance, 0.0);
         assert!(!d.pseudolabel_adaptive && !p.pseudolabel_adaptive);
@@ -597,6 +600,7 @@ mod tests {
         let paper_from_default = Config {
             preset: "paper".into(),
             class_balance: 0.0,
+            min_steps_per_epoch: 0,
             pseudolabel_min_confidence: 0.0,
             adv_confident_only: false,
             ensemble_size: 1,
