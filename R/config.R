@@ -40,9 +40,10 @@ config_cache <- new.env(parent = emptyenv())
 #'   0.904) and lets the novelty score flag 96 to 97% of the cells of two cell lines absent from
 #'   the reference (AUROC 0.999 to 1.000, against 0.78 for the confidence under
 #'   `"no_new_identity"`); the ensemble of two raises accuracy / macro-F1 to 0.938 / 0.908, most
-#'   on the 100-cell references, where one network's seed moves accuracy by up to 0.1. On the
-#'   CPU the members train at the same time, one per thread, so on 2 cores the default takes
-#'   1.1 times the wall time of one network (`bench/results/ensemble/time_default.txt`).
+#'   on the 100-cell references, where one network's seed moves accuracy by up to 0.1, and at
+#'   least two steps per epoch (below) to 0.943 / 0.913. On the CPU the members train at the
+#'   same time, one per thread, so on 2 cores the default takes 1.1 times the wall time of one
+#'   network (`bench/results/ensemble/time_default.txt`).
 #' * `"no_new_identity"`: every pseudolabel is used (`pseudolabel_min_confidence = 0`) and the
 #'   adversary sees all target cells, as in the paper's benchmarks, with the class balance and
 #'   minimum steps above. For a query known to hold only reference types.
@@ -54,7 +55,7 @@ config_cache <- new.env(parent = emptyenv())
 #' cells within an epoch instead of taking a single optimiser step: a reference of up to two
 #' mini-batches (512 cells) takes two steps per epoch; larger ones are unchanged. On the five
 #' panc8 tasks with 100-cell references (`bench/results/accuracy/`, 3 seeds) accuracy rose from
-#' 0.898 to 0.919 (method `scnym_min_steps_per_epoch_0` is the default without it), and CellBench
+#' 0.898 to 0.915 (method `scnym_min_steps_per_epoch_0` is the default without it), and CellBench
 #' training (210-240 cells, 20,000 genes) took 91-118 s instead of 56-134 s; the other tasks do
 #' not change. With 5 the 100-cell references reached 0.917 but CellBench took 4-5 times as long
 #' (`scnym_min_steps_per_epoch_5`).
