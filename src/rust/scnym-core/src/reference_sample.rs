@@ -61,6 +61,29 @@ pub(crate) fn class_quota(counts: &[usize], n: usize) -> Vec<usize> {
     quota
 }
 
+/// `rows` grouped by class (`labels[row]`), each group shuffled, cut to its quota (`quota` gets
+/// the groups' sizes) and sorted: the random per-class samples of the novelty reference and of
+/// the reference sample.
+pub(crate) fn sample_per_class(
+    rows: &[usize],
+    labels: &[i64],
+    n_classes: usize,
+    quota: impl FnOnce(&[usize]) -> Vec<usize>,
+    rng: &mut EngineRng,
+) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
+    for &r in rows {
+        groups[labels[r] as usize].push(r);
+    }
+    let counts: Vec<usize> = groups.iter().map(Vec::len).collect();
+    for (g, q) in groups.iter_mut().zip(quota(&counts)) {
+        g.shuffle(rng);
+        g.truncate(q);
+        g.sort_unstable();
+    }
+    groups
+}
+
 impl ReferenceSample {
     /// Up to `n` of the rows of `x` (labels `labels`), class-balanced (see [`class_quota`]),
     /// chosen at random within each class, grouped by class; `val_rows` (sorted) are the rows
@@ -73,19 +96,15 @@ impl ReferenceSample {
         n: usize,
         rng: &mut EngineRng,
     ) -> Result<ReferenceSample> {
-        let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
-        for (r, &l) in labels.iter().enumerate() {
-            members[l as usize].push(r);
-        }
-        let counts: Vec<usize> = members.iter().map(Vec::len).collect();
-        let quota = class_quota(&counts, n);
-        let mut chosen = Vec::with_capacity(n.min(labels.len()));
-        for (m, q) in members.iter_mut().zip(quota) {
-            m.shuffle(rng);
-            m.truncate(q);
-            m.sort_unstable();
-            chosen.extend_from_slice(m);
-        }
+        let all: Vec<usize> = (0..labels.len()).collect();
+        let groups = sample_per_class(
+            &all,
+            labels,
+            n_classes,
+            |counts| class_quota(counts, n),
+            rng,
+        );
+        let chosen: Vec<usize> = groups.concat();
         Ok(ReferenceSample {
             x: x.select_rows(&chosen)?,
             labels: chosen.iter().map(|&r| labels[r]).collect(),

@@ -32,7 +32,7 @@ use crate::model::classifier::{Classifier, Shape};
 use crate::model::{Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
 use crate::novelty::{argmax_rows, unit_rows, NoveltyIndex, SAMPLE_PER_CLASS};
 use crate::predict::{predict_rows, RowOutputs};
-use crate::reference_sample::ReferenceSample;
+use crate::reference_sample::{sample_per_class, ReferenceSample};
 use crate::rng::{self, EngineRng, Stream};
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::seq::SliceRandom;
@@ -97,9 +97,10 @@ pub struct Trainer {
     best: Option<Vec<Tensor>>,
     history: Vec<EpochStats>,
     class_counts: Vec<usize>,
-    /// When adapting: the class sizes of the model's training data, which the sample's fitting
-    /// cells stand for (see `epoch_order`).
-    represented: Option<Vec<usize>>,
+    /// Whether this trainer adapts a model: its labelled cells are the model's reference sample,
+    /// standing for the model's training data of `class_counts` cells per class (see
+    /// `epoch_order`).
+    adapting: bool,
     finished: bool,
 }
 
@@ -370,7 +371,7 @@ impl Trainer {
             best: None,
             history: Vec::new(),
             class_counts,
-            represented: None,
+            adapting: false,
             finished: false,
         })
     }
@@ -420,7 +421,7 @@ impl Trainer {
         let mut trainer = Trainer::build(config, train, Some(target), info, split)?;
         trainer.net.restore(&source.net.snapshot()?)?;
         trainer.class_counts = source.meta.class_counts.clone();
-        trainer.represented = Some(source.meta.class_counts.clone());
+        trainer.adapting = true;
         Ok(trainer)
     }
 
@@ -573,7 +574,7 @@ impl Trainer {
             n
         };
         let balance = self.config.class_balance;
-        if balance == 0.0 && self.represented.is_none() {
+        if balance == 0.0 && !self.adapting {
             let mut order = Vec::with_capacity(len + n);
             while order.len() < len {
                 let start = order.len();
@@ -587,13 +588,14 @@ impl Trainer {
         for &r in &self.fit_rows {
             counts[self.labels[r] as usize] += 1;
         }
-        let class_weight: Vec<f64> = match &self.represented {
-            None => counts.iter().map(|&c| (c as f64).powf(-balance)).collect(),
-            Some(full) => full
+        let class_weight: Vec<f64> = if self.adapting {
+            self.class_counts
                 .iter()
                 .zip(&counts)
                 .map(|(&f, &c)| (f as f64).powf(1.0 - balance) / c.max(1) as f64)
-                .collect(),
+                .collect()
+        } else {
+            counts.iter().map(|&c| (c as f64).powf(-balance)).collect()
         };
         let weights = self
             .fit_rows
@@ -837,19 +839,15 @@ impl Trainer {
     /// The novelty reference: up to `SAMPLE_PER_CLASS` fitting cells of each class, calibrated on
     /// the validation cells' outputs `val`.
     fn novelty_index(&mut self, val: &RowOutputs) -> Result<NoveltyIndex> {
-        let mut members: Vec<Vec<usize>> = vec![Vec::new(); self.info.classes.len()];
-        for &r in &self.fit_rows {
-            members[self.labels[r] as usize].push(r);
-        }
-        let mut sample = Vec::new();
-        let mut sizes = Vec::with_capacity(members.len());
-        for m in members.iter_mut() {
-            m.shuffle(&mut self.rng);
-            m.truncate(SAMPLE_PER_CLASS);
-            m.sort_unstable();
-            sizes.push(m.len());
-            sample.extend_from_slice(m);
-        }
+        let groups = sample_per_class(
+            &self.fit_rows,
+            &self.labels,
+            self.info.classes.len(),
+            |counts| vec![SAMPLE_PER_CLASS; counts.len()],
+            &mut self.rng,
+        );
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        let sample = groups.concat();
         let _guard = tch::no_grad_guard();
         let width = self.net.shape.width;
         let mut rows =
