@@ -9,7 +9,7 @@
 #' **The stored sample.** Only models trained with `scnym_config(reference_sample = n)` (`n > 0`)
 #' can be adapted: training then keeps `n` labelled reference cells in the model, class-balanced
 #' (every cell of the rarer classes and an equal share of the others), with their normalised
-#' expression (log1p-CPM of the model genes). The model file therefore holds reference
+#' expression (log-normalised, of the model genes). The model file therefore holds reference
 #' expression data: share it only where the reference may be shared. The adapted model keeps the
 #' same sample, so it can be adapted again.
 #'

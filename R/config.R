@@ -63,7 +63,7 @@ config_cache <- new.env(parent = emptyenv())
 #' `reference_sample` (0 in every preset) keeps that many labelled reference cells in the model,
 #' class-balanced (every cell of the rarer classes, an equal share of the others), so that
 #' [scnym_adapt()] can adapt the saved model to a new query without the reference data. The
-#' cells' normalised expression (log1p-CPM of the model genes) is then part of the model file:
+#' cells' normalised expression (of the model genes) is then part of the model file:
 #' share such a file only where the reference data may be shared. 500 cells add about 1 to 5 MB.
 #'
 #' `unconfident_weight` (0 in every preset; this package's addition) also pulls the target cells
@@ -272,6 +272,8 @@ print.scnym_config <- function(x, ...) {
   threads <- if (identical(as.integer(x$threads), 0L)) "libtorch default" else x$threads
   lines <- c(
     sprintf("<scnym_config> preset \"%s\"", x$preset),
+    sprintf("  input: log(1 + %s * count / total count of the cell)",
+            format(x$scale_factor %||% 1e6, scientific = FALSE, big.mark = ",")),
     sprintf("  network: %d hidden layers of %d, dropout %s", x$n_hidden, x$hidden_width,
             f(x$dropout)),
     sprintf("  training: up to %d epochs (selection from epoch %d, patience %d), batch %d",

@@ -20,7 +20,7 @@ rs_config_validate <- function(json) .Call("wrap__rs_config_validate", json, PAC
 
 rs_config_schema <- function() .Call("wrap__rs_config_schema", PACKAGE = "scnym")
 
-rs_debug_store <- function(data) .Call("wrap__rs_debug_store", data, PACKAGE = "scnym")
+rs_debug_store <- function(data, scale_factor) .Call("wrap__rs_debug_store", data, scale_factor, PACKAGE = "scnym")
 
 rs_trainer_new <- function(config_json, train, labels, domains, target, target_domains, genes, classes, covariates, covariate_weights) .Call("wrap__rs_trainer_new", config_json, train, labels, domains, target, target_domains, genes, classes, covariates, covariate_weights, PACKAGE = "scnym")
 

@@ -304,7 +304,8 @@ as_labels <- function(value, arg, labels, call) {
 #' @param data An extracted (and value-checked) input.
 #' @param cells Integer indices of the cells to pass, or `NULL` for all.
 #' @param model_genes The model's gene names (defines `gene_map`).
-#' @return A list read by `src/rust/scnym-r/src/engine.rs`.
+#' @return A list read by `src/rust/scnym-r/src/engine.rs` (raw counts or pseudo-counts, which
+#'   the core normalises at the configuration's `scale_factor`).
 #' @noRd
 core_data <- function(data, cells = NULL, model_genes) {
   mat <- data$mat
@@ -314,7 +315,7 @@ core_data <- function(data, cells = NULL, model_genes) {
   gene_map <- match(data$genes, model_genes) - 1L
   gene_map[is.na(gene_map)] <- -1L
   out <- list(n_cells = ncol(mat), n_genes = nrow(mat), gene_map = gene_map,
-              n_model_genes = length(model_genes), counts = isTRUE(data$counts))
+              n_model_genes = length(model_genes))
   if (inherits(mat, "dgCMatrix")) {
     out$kind <- "csr"
     out$p <- mat@p

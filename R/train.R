@@ -27,9 +27,11 @@
 #' its own weight. With one covariate, training is as before.
 #'
 #' **Input values** (`input = "auto"`): values that are all whole numbers are raw counts and are
-#' normalised to `log(1 + CPM)` over all genes of a cell; other non-negative values no larger
-#' than `log(1 + 1e6)` are log-normalised expression (on the CPM scale they are used as they are;
-#' on any other scale, e.g. Seurat's `log1p(CP10k)`, they are rescaled to CPM); non-integer
+#' normalised to `log(1 + scale_factor * count / total)` over all genes of a cell
+#' (`scale_factor` of [scnym_config()]: 10,000 by default, as Seurat's `NormalizeData()` and
+#' scanpy; 1e6, counts per million, in the `"paper"` preset); other non-negative values no
+#' larger than `log(1 + 1e6)` are log-normalised expression on any such scale (e.g. Seurat's
+#' `data` layer), taken back to pseudo-counts and normalised the same way; non-integer
 #' values above `log(1 + 1e6)` are non-integer counts (e.g. corrected CEL-seq counts; a message
 #' says so, `input = "counts"` silences it); negative and NA/NaN/Inf values are refused.
 #' `input = "counts"` warns when the values look log-normalised (non-integer and all at most

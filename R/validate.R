@@ -104,8 +104,8 @@ first_few <- function(x, n = 5L) {
 #' @param data An extracted input (see `extract_input()`).
 #' @param input One of `"auto"`, `"counts"`, `"lognorm"`.
 #' @param arg The name of the user's argument, for messages.
-#' @return `data` with `counts` (logical) and, for log-normalised data not on the CPM scale,
-#'   values turned back into pseudo-counts (`expm1`) so that the core renormalises them to CPM.
+#' @return `data` with `input` (the kind found) and, for log-normalised data, values turned back
+#'   into pseudo-counts (`expm1`) so that the core normalises every input the same way.
 #' @noRd
 check_values <- function(data, input, arg, call = rlang::caller_env()) {
   mat <- data$mat
@@ -135,9 +135,8 @@ check_values <- function(data, input, arg, call = rlang::caller_env()) {
   }
   kind <- value_kind(vals, input, arg, call)
   data$input <- kind
-  data$counts <- TRUE
   if (identical(kind, "lognorm")) {
-    data <- lognorm_to_core(data)
+    data$mat <- unlog(data$mat)
   }
   data
 }
@@ -196,31 +195,14 @@ value_kind <- function(vals, input, arg, call) {
   "counts"
 }
 
-# Log-normalised values cross to the core as log1p-CPM when they already are (every cell's
-# expm1 values sum to 1e6); otherwise (log1p-CP10k, or a subset of genes) they are turned back
-# into pseudo-counts, which the core renormalises to CPM over the genes given.
-lognorm_to_core <- function(data) {
-  mat <- data$mat
-  if (inherits(mat, "dgCMatrix")) {
-    unlogged <- mat
-    unlogged@x <- expm1(unlogged@x)
-    scale <- Matrix::colSums(unlogged)
-  } else {
-    scale <- colSums(expm1(mat))
-  }
-  data$scale_factor <- stats::median(scale)
-  if (all(abs(scale / 1e6 - 1) < 1e-3)) {
-    data$counts <- FALSE
-    return(data)
-  }
+# Log-normalised values back to pseudo-counts: the core normalises them over the genes given,
+# whatever their scale was (log1p-CPM, Seurat's log1p-CP10k, ...).
+unlog <- function(mat) {
   if (inherits(mat, "dgCMatrix")) {
     mat@x <- expm1(mat@x)
-  } else {
-    mat <- expm1(mat)
+    return(mat)
   }
-  data$mat <- mat
-  data$counts <- TRUE
-  data
+  expm1(mat)
 }
 
 # `match.arg()` for arguments whose default is the vector of choices, with a classed error.

@@ -135,12 +135,13 @@ test_that("log-normalised input predicts like counts", {
   expect_equal(scnym_predict(m, cpm)$probabilities, ref, tolerance = 1e-5)
   expect_equal(scnym_predict(m, cp10k)$probabilities, ref, tolerance = 1e-5)
   expect_equal(scnym_predict(m, cp10k, input = "lognorm")$probabilities, ref, tolerance = 1e-5)
-  # the store holds ln(1 + CPM) either way
-  data <- scnym:::check_values(scnym:::extract_input(cp10k[, 1:3]), "auto", "x")
-  store <- scnym:::rs_debug_store(scnym:::core_data(data, NULL, rownames(q)))
+  # the store holds ln(1 + scale_factor * count / total) either way
+  data <- scnym:::check_values(scnym:::extract_input(cpm[, 1:3]), "auto", "x")
   q3 <- as.matrix(q[, 1:3])
-  manual <- log1p(t(q3) / colSums(q3) * 1e6)
-  expect_equal(store, unname(manual), tolerance = 1e-5)
+  for (scale in c(1e4, 1e6)) {
+    store <- scnym:::rs_debug_store(scnym:::core_data(data, NULL, rownames(q)), scale)
+    expect_equal(store, unname(log1p(t(q3) / colSums(q3) * scale)), tolerance = 1e-5)
+  }
 })
 
 test_that("predictions print compactly", {

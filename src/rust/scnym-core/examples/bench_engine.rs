@@ -7,7 +7,7 @@
 //!     [--ig-cells 200] [--ig-steps 100] [--seed 0] [--out FILE]
 
 use scnym_core::config::Config;
-use scnym_core::data::{CsrMatrix, FirstLayerMode};
+use scnym_core::data::{CsrMatrix, FirstLayerMode, Values, CPM};
 use scnym_core::train::{Covariate, ModelInfo, TargetData, TrainData, Trainer};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
@@ -162,7 +162,7 @@ fn csr_of(cells: &[Vec<(i32, f64)>], rows: &[usize], n_genes: usize) -> AnyResul
         &values,
         &map,
         n_genes,
-        true,
+        CPM,
     )?)
 }
 
@@ -321,7 +321,7 @@ fn main() -> AnyResult<()> {
         &vec![0.0; n_genes],
         &(0..n_genes as i32).collect::<Vec<_>>(),
         n_genes,
-        false,
+        Values::Normalised,
     )?;
     let p0 = model.predict(&zero, false, args.threads)?;
     let p = model.predict(&ig_x, false, args.threads)?;

@@ -1,6 +1,7 @@
 //! Training configuration: plain data with named presets, validated before use and saved with
 //! every model (the seed included).
 
+use crate::data::Values;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +11,11 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Name of the preset the configuration started from.
     pub preset: String,
+    /// Input normalisation: a cell's counts become `ln(1 + scale_factor * count / total)`
+    /// (1e4 by default, the scale of Seurat's `NormalizeData` and scanpy; 1e6, counts per
+    /// million, in the paper preset). Models saved before it existed load with 1e6.
+    #[serde(default = "counts_per_million")]
+    pub scale_factor: f64,
     /// Width of every hidden block (and of the embedding).
     pub hidden_width: usize,
     /// Number of hidden blocks (Linear -> BatchNorm -> ReLU -> Dropout).
@@ -112,6 +118,10 @@ fn one() -> usize {
     1
 }
 
+fn counts_per_million() -> f64 {
+    1e6
+}
+
 /// How one configuration parameter is checked and described: the one definition behind the
 /// core's validation and R's checks and messages (`rs_config_schema`).
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -191,6 +201,12 @@ const fn choice(
 
 /// Every parameter of [`Config`] but `preset`, in the order R shows them.
 pub const SCHEMA: &[ParamSpec] = &[
+    number(
+        "scale_factor",
+        1.0,
+        1e6,
+        "input normalisation: ln(1 + scale_factor * count / total)",
+    ),
     count(
         "hidden_width",
         1.0,
@@ -382,6 +398,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             preset: "default".to_string(),
+            scale_factor: 1e4,
             hidden_width: 256,
             n_hidden: 3,
             dropout: 0.5,
@@ -434,6 +451,7 @@ impl Config {
                 c.pseudolabel_min_confidence = 0.0;
                 c.adv_confident_only = false;
                 if name == "paper" {
+                    c.scale_factor = 1e6;
                     c.class_balance = 0.0;
                     c.min_steps_per_epoch = 0;
                     c.ensemble_size = 1;
@@ -481,6 +499,13 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// How raw counts are read: normalised to `ln(1 + scale_factor * count / total)`.
+    pub fn raw_counts(&self) -> Values {
+        Values::Counts {
+            scale_factor: self.scale_factor,
+        }
     }
 
     /// The libtorch device the configuration asks for ("cuda"/"auto" fall back to the CPU).
@@ -599,6 +624,7 @@ mod tests {
         assert!(d.adv_confident_only && !p.adv_confident_only);
         let paper_from_default = Config {
             preset: "paper".into(),
+            scale_factor: 1e6,
             class_balance: 0.0,
             min_steps_per_epoch: 0,
             pseudolabel_min_confidence: 0.0,
@@ -629,6 +655,7 @@ mod tests {
         // and before the sampling and adaptive-threshold fields: the paper's procedure
         let mut v: serde_json::Value = serde_json::from_str(&s).unwrap();
         for field in [
+            "scale_factor",
             "class_balance",
             "min_steps_per_epoch",
             "pseudolabel_adaptive",
@@ -639,6 +666,7 @@ mod tests {
         let old: Config = serde_json::from_value(v).unwrap();
         assert_eq!((old.class_balance, old.min_steps_per_epoch), (0.0, 0));
         assert_eq!(old.ensemble_size, 1);
+        assert_eq!(old.scale_factor, 1e6);
         assert!(!old.pseudolabel_adaptive);
     }
 }

@@ -6,7 +6,7 @@
 //! each larger class, so that rare types survive the cut. It holds the cells' normalised
 //! expression (log1p-CPM of the model genes) and their labels.
 
-use crate::data::CsrMatrix;
+use crate::data::{CsrMatrix, Values};
 use crate::error::{Error, Result};
 use crate::rng::EngineRng;
 use rand::seq::SliceRandom;
@@ -182,7 +182,7 @@ impl ReferenceSample {
             &values,
             &gene_map,
             n_genes,
-            false,
+            Values::Normalised,
         )
         .map_err(|e| bad(&format!("invalid expression values ({e})")))?;
         Ok(ReferenceSample {
@@ -196,6 +196,7 @@ impl ReferenceSample {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::CPM;
     use crate::rng::{stream, Stream};
 
     #[test]
@@ -210,7 +211,7 @@ mod tests {
     #[test]
     fn sample_round_trips_through_vectors() {
         let dense = vec![0.0, 2.0, 1.0, 3.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 5.0];
-        let x = CsrMatrix::from_dense(4, 3, &dense, &[0, 1, 2], 3, true).unwrap();
+        let x = CsrMatrix::from_dense(4, 3, &dense, &[0, 1, 2], 3, CPM).unwrap();
         let labels = vec![0, 1, 1, 0];
         let mut rng = stream(7, Stream::Train);
         let s = ReferenceSample::choose(&x, &labels, &[1, 2], 2, 4, &mut rng).unwrap();

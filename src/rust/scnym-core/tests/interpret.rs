@@ -2,7 +2,7 @@
 mod common;
 
 use common::*;
-use scnym_core::data::CsrMatrix;
+use scnym_core::data::{CsrMatrix, Values, CPM};
 
 #[test]
 fn integrated_gradients_are_complete() {
@@ -28,7 +28,7 @@ fn integrated_gradients_are_complete() {
         &vec![0.0; g],
         &(0..g as i32).collect::<Vec<_>>(),
         g,
-        false,
+        Values::Normalised,
     )
     .unwrap();
     let p0 = model.predict(&zero, false, 1).unwrap();
@@ -104,7 +104,7 @@ fn integrated_gradients_check_their_arguments() {
         kind(model.integrated_gradients(&x, &ok, 10, 1, &mut || true)),
         "interrupted"
     );
-    let narrow = CsrMatrix::from_dense(1, 2, &[1.0, 2.0], &[0, 1], 2, true).unwrap();
+    let narrow = CsrMatrix::from_dense(1, 2, &[1.0, 2.0], &[0, 1], 2, CPM).unwrap();
     assert_eq!(
         kind(model.integrated_gradients(&narrow, &[0], 10, 1, &mut || false)),
         "invalid_data"

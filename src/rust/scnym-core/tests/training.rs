@@ -3,7 +3,7 @@ mod common;
 
 use common::*;
 use scnym_core::config::Config;
-use scnym_core::data::{CsrMatrix, FirstLayerMode};
+use scnym_core::data::{CsrMatrix, FirstLayerMode, CPM};
 use scnym_core::train::{Covariate, ModelInfo, TargetData, TrainData, Trainer};
 use scnym_core::Model;
 
@@ -90,10 +90,10 @@ fn prediction_shapes_and_probabilities() {
     tch::set_num_threads(1);
     // zero cells
     let empty =
-        CsrMatrix::from_dense(0, 200, &[], &(0..200).collect::<Vec<i32>>(), 200, true).unwrap();
+        CsrMatrix::from_dense(0, 200, &[], &(0..200).collect::<Vec<i32>>(), 200, CPM).unwrap();
     assert_eq!(model.predict(&empty, true, 1).unwrap().n_cells, 0);
     // wrong width
-    let narrow = CsrMatrix::from_dense(1, 2, &[1.0, 2.0], &[0, 1], 2, true).unwrap();
+    let narrow = CsrMatrix::from_dense(1, 2, &[1.0, 2.0], &[0, 1], 2, CPM).unwrap();
     assert_eq!(
         model.predict(&narrow, true, 1).unwrap_err().kind(),
         "invalid_data"
@@ -483,7 +483,7 @@ fn trainer_rejects_bad_inputs() {
         kind(cfg.clone(), s.train_data(), None, info),
         Some("invalid_argument")
     );
-    let narrow = CsrMatrix::from_dense(1, 2, &[1.0, 2.0], &[0, 1], 2, true).unwrap();
+    let narrow = CsrMatrix::from_dense(1, 2, &[1.0, 2.0], &[0, 1], 2, CPM).unwrap();
     let t = TargetData {
         x: narrow,
         domains: vec![vec![1]],

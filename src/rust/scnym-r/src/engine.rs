@@ -4,12 +4,14 @@
 //! `core_data()` (R/extract.R): `kind` ("csr" or "dense"), `n_cells`, `n_genes`, `p`, `i`, `x`
 //! (a genes x cells dgCMatrix's slots, i.e. a cells x genes CSR, or a column-major genes x cells
 //! matrix, i.e. row-major cells x genes), `gene_map` (0-based model column per input gene or -1),
-//! `n_model_genes` and `counts`. The slices borrow R's memory; the core copies what it keeps.
+//! and `n_model_genes`. The values are raw counts (R turns log-normalised input back into
+//! pseudo-counts), normalised by the core at the configuration's `scale_factor` (a model's own
+//! for prediction). The slices borrow R's memory; the core copies what it keeps.
 
 use crate::boundary::{guard, interrupt_pending, RError, RResult};
 use extendr_api::prelude::*;
 use scnym_core::config::Config;
-use scnym_core::data::CsrMatrix;
+use scnym_core::data::{CsrMatrix, Values};
 use scnym_core::train::{
     run_epochs_together, Covariate, EpochStats, ModelInfo, TargetData, TrainData, Trainer,
 };
@@ -43,12 +45,6 @@ fn field_usize(list: &List, name: &str) -> RResult<usize> {
     Ok(number as usize)
 }
 
-fn field_bool(list: &List, name: &str) -> RResult<bool> {
-    field(list, name)?
-        .as_bool()
-        .ok_or_else(|| RError::new("internal", format!("`{name}` must be TRUE or FALSE")))
-}
-
 fn field_str(list: &List, name: &str) -> RResult<String> {
     field(list, name)?
         .as_str()
@@ -68,13 +64,13 @@ fn real_slice<'a>(value: &'a Robj, what: &str) -> RResult<&'a [f64]> {
         .ok_or_else(|| RError::new("internal", format!("`{what}` must be a double vector")))
 }
 
-/// The core's cell store built from a data list (see the module documentation).
-fn csr_from_data(data: &Robj) -> RResult<CsrMatrix> {
+/// The core's cell store built from a data list of raw counts (see the module documentation),
+/// normalised as `values` says.
+fn csr_from_data(data: &Robj, values: Values) -> RResult<CsrMatrix> {
     let list = List::try_from(data)?;
     let n_cells = field_usize(&list, "n_cells")?;
     let n_genes = field_usize(&list, "n_genes")?;
     let n_model_genes = field_usize(&list, "n_model_genes")?;
-    let counts = field_bool(&list, "counts")?;
     let gene_map_robj = field(&list, "gene_map")?;
     let gene_map = int_slice(&gene_map_robj, "gene_map")?;
     let x_robj = field(&list, "x")?;
@@ -91,10 +87,10 @@ fn csr_from_data(data: &Robj) -> RResult<CsrMatrix> {
                 x,
                 gene_map,
                 n_model_genes,
-                counts,
+                values,
             )?
         }
-        "dense" => CsrMatrix::from_dense(n_cells, n_genes, x, gene_map, n_model_genes, counts)?,
+        "dense" => CsrMatrix::from_dense(n_cells, n_genes, x, gene_map, n_model_genes, values)?,
         other => {
             return Err(RError::new(
                 "internal",
@@ -178,12 +174,12 @@ fn rs_config_validate(json: &str) -> Robj {
     })
 }
 
-/// Test hook: the log1p-CPM values the core stores for a data list, as a dense cells x model
-/// genes matrix (small inputs only).
+/// Test hook: the values the core stores for a data list normalised at `scale_factor`, as a
+/// dense cells x model genes matrix (small inputs only).
 #[extendr]
-fn rs_debug_store(data: Robj) -> Robj {
+fn rs_debug_store(data: Robj, scale_factor: f64) -> Robj {
     guard(|| {
-        let m = csr_from_data(&data)?;
+        let m = csr_from_data(&data, Values::Counts { scale_factor })?;
         let (rows, cols) = (m.n_rows(), m.n_cols());
         let dense = m.to_dense();
         let out = RMatrix::new_matrix(rows, cols, |r, c| dense[r * cols + c] as f64);
@@ -288,7 +284,7 @@ fn rs_trainer_new(
     guard(|| {
         let config = parse_config(config_json)?;
         let train = TrainData {
-            x: csr_from_data(&train)?,
+            x: csr_from_data(&train, config.raw_counts())?,
             labels: codes(&labels, "labels")?,
             domains: code_list(&domains, "domains")?,
         };
@@ -296,7 +292,7 @@ fn rs_trainer_new(
             None
         } else {
             Some(TargetData {
-                x: csr_from_data(&target)?,
+                x: csr_from_data(&target, config.raw_counts())?,
                 domains: code_list(&target_domains, "target_domains")?,
             })
         };
@@ -346,7 +342,7 @@ fn rs_trainer_adapt(
         let ptr = model_ptr(handle)?;
         let boxed = ptr.try_addr()?;
         let target = TargetData {
-            x: csr_from_data(&target)?,
+            x: csr_from_data(&target, boxed.model.meta().config.raw_counts())?,
             domains: vec![codes(&target_domains, "target_domains")?],
         };
         let member = usize::try_from(member)
@@ -516,7 +512,7 @@ fn rs_model_predict(handle: Robj, data: Robj, calibrated: bool, threads: i32) ->
     guard(|| {
         let ptr = model_ptr(handle)?;
         let boxed = ptr.try_addr()?;
-        let x = csr_from_data(&data)?;
+        let x = csr_from_data(&data, boxed.model.meta().config.raw_counts())?;
         let p = boxed.model.predict(&x, calibrated, threads_arg(threads)?)?;
         Ok(list!(
             probabilities = r_matrix(&p.probabilities, p.n_cells, p.n_classes)?,
@@ -541,7 +537,7 @@ fn rs_model_integrated_gradients(
     guard(|| {
         let ptr = model_ptr(handle)?;
         let boxed = ptr.try_addr()?;
-        let x = csr_from_data(&data)?;
+        let x = csr_from_data(&data, boxed.model.meta().config.raw_counts())?;
         let target = codes(&target_class, "target_class")?;
         if steps < 1 {
             return Err(RError::new(

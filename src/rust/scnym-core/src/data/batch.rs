@@ -258,6 +258,7 @@ impl SparseBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Values;
     use crate::test_util::max_abs_diff;
 
     #[test]
@@ -273,7 +274,7 @@ mod tests {
             })
             .collect();
         let map: Vec<i32> = (0..7).collect();
-        let x = CsrMatrix::from_dense(5, 7, &dense, &map, 7, false).unwrap();
+        let x = CsrMatrix::from_dense(5, 7, &dense, &map, 7, Values::Normalised).unwrap();
         // include an empty row
         let rows = [0usize, 1, 2, 3, 4, 1];
         let mut b = SparseBatch::from_rows(&x, &rows);
@@ -304,6 +305,7 @@ mod tests {
 #[cfg(test)]
 mod timing {
     use super::*;
+    use crate::data::Values;
     #[test]
     #[ignore]
     fn time_first_layer_modes() {
@@ -330,7 +332,7 @@ mod timing {
                 })
                 .collect();
             let map: Vec<i32> = (0..g as i32).collect();
-            let x = CsrMatrix::from_dense(n, g, &dense, &map, g, false).unwrap();
+            let x = CsrMatrix::from_dense(n, g, &dense, &map, g, Values::Normalised).unwrap();
             let rows: Vec<usize> = (0..n).collect();
             let w = Tensor::f_randn([g as i64, 256], (Kind::Float, Device::Cpu)).unwrap();
             let dh = Tensor::f_randn([n as i64, 256], (Kind::Float, Device::Cpu)).unwrap();

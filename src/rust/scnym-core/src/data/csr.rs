@@ -1,10 +1,10 @@
-//! The expression store: an owned CSR matrix of cells x model genes holding log1p-CPM values
-//! as f32. The full matrix is never densified; only mini-batches are.
+//! The expression store: an owned CSR matrix of cells x model genes holding log-normalised
+//! values as f32. The full matrix is never densified; only mini-batches are.
 
-use super::normalise::{log1p_cpm_in_place, log1p_cpm_max};
+use super::normalise::{log1p_cpm_max, log1p_normalise_in_place, Values};
 use crate::error::{Error, Result};
 
-/// Cells x model genes, log1p-CPM, compressed sparse rows (column indices sorted within a row).
+/// Cells x model genes, log-normalised, compressed sparse rows (column indices sorted within a row).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CsrMatrix {
     n_rows: usize,
@@ -50,7 +50,8 @@ fn check_gene_map(gene_map: &[i32], n_input_genes: usize, n_model_genes: usize) 
 }
 
 /// Checks one input value and returns it.
-fn check_value(v: f64, row: usize, counts: bool) -> Result<f64> {
+fn check_value(v: f64, row: usize, values: Values) -> Result<f64> {
+    let counts = matches!(values, Values::Counts { .. });
     if !v.is_finite() {
         return Err(Error::data(format!(
             "the expression value of cell {} is {v}: NA, NaN and infinite values are not allowed",
@@ -61,13 +62,13 @@ fn check_value(v: f64, row: usize, counts: bool) -> Result<f64> {
         return Err(Error::data(format!(
             "the expression value of cell {} is negative ({v}); expected {}",
             row + 1,
-            if counts { "counts" } else { "log1p-CPM values" }
+            if counts { "counts" } else { "log-normalised values" }
         )));
     }
     if !counts && v > log1p_cpm_max() {
         return Err(Error::data(format!(
             "the value {v} of cell {} is above ln(1 + 1e6) = 13.8155, so the data are not \
-             log1p-CPM; pass raw counts instead",
+             log-normalised; pass raw counts instead",
             row + 1
         )));
     }
@@ -97,7 +98,7 @@ impl Builder {
     }
 
     /// Finishes the current row from `self.entries` (already mapped to model columns).
-    fn finish_row(&mut self, row: usize, counts: bool, total: f64) -> Result<()> {
+    fn finish_row(&mut self, row: usize, values: Values, total: f64) -> Result<()> {
         let entries = &mut self.entries;
         entries.sort_unstable_by_key(|e| e.0);
         for w in entries.windows(2) {
@@ -108,9 +109,9 @@ impl Builder {
                 )));
             }
         }
-        if counts {
+        if let Values::Counts { scale_factor } = values {
             let mut vals: Vec<f64> = entries.iter().map(|e| e.1).collect();
-            log1p_cpm_in_place(&mut vals, total);
+            log1p_normalise_in_place(&mut vals, total, scale_factor);
             for (e, v) in entries.iter_mut().zip(vals) {
                 e.1 = v;
             }
@@ -140,9 +141,9 @@ impl Builder {
 impl CsrMatrix {
     /// Borrowed CSR parts of a cells x input-genes matrix (R's genes x cells dgCMatrix `@p`, `@i`,
     /// `@x` are exactly this). `gene_map[j]` is the model-gene column of input gene `j`, or -1 to
-    /// drop it. `counts = true`: values are raw counts, normalised to `ln(1 + 1e6 * x / total)`
-    /// with `total` over all input genes of the cell (before dropping); `counts = false`: values
-    /// are already log1p-CPM and copied as they are. Validates the structure and the values.
+    /// drop it. `values` says whether they are raw counts, normalised with `total` over all
+    /// input genes of the cell (before dropping), or already normalised values, copied as they
+    /// are. Validates the structure and the values.
     #[allow(clippy::too_many_arguments)]
     pub fn from_csr_parts(
         n_cells: usize,
@@ -152,7 +153,7 @@ impl CsrMatrix {
         values: &[f64],
         gene_map: &[i32],
         n_model_genes: usize,
-        counts: bool,
+        values_are: Values,
     ) -> Result<CsrMatrix> {
         check_gene_map(gene_map, n_input_genes, n_model_genes)?;
         if indptr.len() != n_cells + 1 {
@@ -199,14 +200,14 @@ impl CsrMatrix {
                         row + 1
                     )));
                 }
-                let v = check_value(values[k], row, counts)?;
+                let v = check_value(values[k], row, values_are)?;
                 total += v;
                 let m = gene_map[j as usize];
                 if m >= 0 && v > 0.0 {
                     b.entries.push((m as u32, v));
                 }
             }
-            b.finish_row(row, counts, total)?;
+            b.finish_row(row, values_are, total)?;
         }
         Ok(b.build())
     }
@@ -219,7 +220,7 @@ impl CsrMatrix {
         values: &[f64],
         gene_map: &[i32],
         n_model_genes: usize,
-        counts: bool,
+        values_are: Values,
     ) -> Result<CsrMatrix> {
         check_gene_map(gene_map, n_input_genes, n_model_genes)?;
         let expected = n_cells
@@ -236,14 +237,14 @@ impl CsrMatrix {
             let cells = &values[row * n_input_genes..(row + 1) * n_input_genes];
             let mut total = 0.0;
             for (j, &raw) in cells.iter().enumerate() {
-                let v = check_value(raw, row, counts)?;
+                let v = check_value(raw, row, values_are)?;
                 total += v;
                 let m = gene_map[j];
                 if m >= 0 && v > 0.0 {
                     b.entries.push((m as u32, v));
                 }
             }
-            b.finish_row(row, counts, total)?;
+            b.finish_row(row, values_are, total)?;
         }
         Ok(b.build())
     }
@@ -334,6 +335,7 @@ impl CsrMatrix {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::CPM;
 
     fn small() -> (Vec<i32>, Vec<i32>, Vec<f64>) {
         // 2 cells x 3 input genes: [[1, 0, 3], [0, 2, 0]]
@@ -345,9 +347,9 @@ mod tests {
         let (p, i, x) = small();
         // drop input gene 2 from the model: totals still include it
         let map = [1, 0, -1];
-        let a = CsrMatrix::from_csr_parts(2, 3, &p, &i, &x, &map, 2, true).unwrap();
+        let a = CsrMatrix::from_csr_parts(2, 3, &p, &i, &x, &map, 2, CPM).unwrap();
         let dense = [1.0, 0.0, 3.0, 0.0, 2.0, 0.0];
-        let b = CsrMatrix::from_dense(2, 3, &dense, &map, 2, true).unwrap();
+        let b = CsrMatrix::from_dense(2, 3, &dense, &map, 2, CPM).unwrap();
         assert_eq!(a, b);
         assert_eq!((a.n_rows(), a.n_cols(), a.nnz()), (2, 2, 2));
         let d = a.to_dense();
@@ -360,7 +362,7 @@ mod tests {
     fn rejects_bad_structure_and_values() {
         let (p, i, x) = small();
         let map = [0, 1, 2];
-        let ok = CsrMatrix::from_csr_parts(2, 3, &p, &i, &x, &map, 3, true);
+        let ok = CsrMatrix::from_csr_parts(2, 3, &p, &i, &x, &map, 3, CPM);
         assert!(ok.is_ok());
         let kind = |r: Result<CsrMatrix>| r.unwrap_err().kind();
         assert_eq!(
@@ -372,7 +374,7 @@ mod tests {
                 &x,
                 &map,
                 3,
-                true
+                CPM
             )),
             "invalid_data"
         );
@@ -385,12 +387,12 @@ mod tests {
                 &x,
                 &map,
                 3,
-                true
+                CPM
             )),
             "invalid_data"
         );
         assert_eq!(
-            kind(CsrMatrix::from_csr_parts(3, 3, &p, &i, &x, &map, 3, true)),
+            kind(CsrMatrix::from_csr_parts(3, 3, &p, &i, &x, &map, 3, CPM)),
             "invalid_data"
         );
         assert_eq!(
@@ -402,7 +404,7 @@ mod tests {
                 &x,
                 &map,
                 3,
-                true
+                CPM
             )),
             "invalid_data"
         );
@@ -415,7 +417,7 @@ mod tests {
                 &x,
                 &map,
                 3,
-                true
+                CPM
             )),
             "invalid_data"
         );
@@ -428,7 +430,7 @@ mod tests {
                 &[1.0, f64::NAN, 2.0],
                 &map,
                 3,
-                true
+                CPM
             )),
             "invalid_data"
         );
@@ -441,7 +443,7 @@ mod tests {
                 &[1.0, -1.0, 2.0],
                 &map,
                 3,
-                true
+                CPM
             )),
             "invalid_data"
         );
@@ -454,7 +456,7 @@ mod tests {
                 &[1.0, 20.0, 2.0],
                 &map,
                 3,
-                false
+                Values::Normalised
             )),
             "invalid_data"
         );
@@ -467,7 +469,7 @@ mod tests {
                 &x,
                 &[0, 1],
                 3,
-                true
+                CPM
             )),
             "invalid_argument"
         );
@@ -480,7 +482,7 @@ mod tests {
                 &x,
                 &[0, 0, 1],
                 3,
-                true
+                CPM
             )),
             "invalid_argument"
         );
@@ -493,12 +495,12 @@ mod tests {
                 &x,
                 &[0, 1, 3],
                 3,
-                true
+                CPM
             )),
             "invalid_argument"
         );
         assert_eq!(
-            kind(CsrMatrix::from_dense(2, 3, &[0.0; 5], &map, 3, true)),
+            kind(CsrMatrix::from_dense(2, 3, &[0.0; 5], &map, 3, CPM)),
             "invalid_data"
         );
         assert_eq!(
@@ -508,7 +510,7 @@ mod tests {
                 &[0.0, f64::INFINITY, 1.0],
                 &map,
                 3,
-                true
+                CPM
             )),
             "invalid_data"
         );
@@ -516,7 +518,7 @@ mod tests {
 
     #[test]
     fn log1p_input_is_copied() {
-        let m = CsrMatrix::from_dense(1, 2, &[0.5, 13.8], &[0, 1], 2, false).unwrap();
+        let m = CsrMatrix::from_dense(1, 2, &[0.5, 13.8], &[0, 1], 2, Values::Normalised).unwrap();
         assert_eq!(m.to_dense(), vec![0.5, 13.8]);
         let s = m.select_rows(&[0, 0]).unwrap();
         assert_eq!(s.n_rows(), 2);

@@ -9,7 +9,7 @@ mod normalise;
 mod spmm;
 
 pub use csr::CsrMatrix;
-pub use normalise::{log1p_cpm_max, LOG1P_CPM_MAX};
+pub use normalise::{log1p_cpm_max, Values, CPM, LOG1P_CPM_MAX};
 
 pub(crate) use batch::SparseBatch;
 pub use batch::{FirstLayerMode, AUTO_DENSE_ABOVE};

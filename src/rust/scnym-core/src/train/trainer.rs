@@ -924,6 +924,7 @@ fn loss_and_accuracy(logits: &[f32], labels: &[i64], n_classes: usize) -> (f64, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::CPM;
 
     /// A trainer on `counts[k]` cells of class `k` (3 genes, one marker per class), no target.
     fn trainer(counts: &[usize], config: Config) -> Trainer {
@@ -937,7 +938,7 @@ mod tests {
             .iter()
             .flat_map(|&k| (0..3).map(move |g| if g == k as usize { 9.0 } else { 1.0 }))
             .collect();
-        let x = CsrMatrix::from_dense(n, 3, &values, &[0, 1, 2], 3, true).unwrap();
+        let x = CsrMatrix::from_dense(n, 3, &values, &[0, 1, 2], 3, CPM).unwrap();
         let info = ModelInfo {
             genes: vec!["a".into(), "b".into(), "c".into()],
             classes: (0..counts.len()).map(|k| format!("t{k}")).collect(),

@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma, Normal, Poisson};
 use scnym_core::config::Config;
-use scnym_core::data::CsrMatrix;
+use scnym_core::data::{CsrMatrix, CPM};
 use scnym_core::train::{Covariate, ModelInfo, TargetData, TrainData, Trainer};
 use scnym_core::Model;
 
@@ -149,7 +149,7 @@ impl Synth {
             &self.train_counts,
             &self.gene_map(),
             g,
-            true,
+            CPM,
         )
         .unwrap()
     }
@@ -162,7 +162,7 @@ impl Synth {
             &self.target_counts,
             &self.gene_map(),
             g,
-            true,
+            CPM,
         )
         .unwrap()
     }
