@@ -31,7 +31,8 @@ test_that("presets come from the Rust core and differ as documented", {
   paper <- scnym_config("paper")
   expect_equal(c(paper$min_steps_per_epoch, paper$class_balance), c(0, 0))
   same <- setdiff(names(default), c("preset", "class_balance", "pseudolabel_min_confidence",
-                                    "adv_confident_only", "ensemble_size", "min_steps_per_epoch"))
+                                    "adv_confident_only", "ensemble_size", "min_steps_per_epoch",
+                                    "scale_factor"))
   expect_equal(c(default$ensemble_size, paper$ensemble_size), c(2, 1))
   expect_equal(c(paper$pseudolabel_min_confidence, paper$adv_confident_only), c(0, FALSE))
   expect_equal(unclass(paper)[same], unclass(default)[same])
@@ -65,6 +66,14 @@ test_that("sampling and threshold parameters are checked", {
   expect_error(scnym_config(min_steps_per_epoch = 2.5), class = "scnym_error_invalid_argument")
   expect_error(scnym_config(pseudolabel_adaptive = NA), class = "scnym_error_invalid_argument")
   expect_snapshot(scnym_config(class_balance = 2), error = TRUE)
+})
+
+test_that("the input scale is 1e4 by default, counts per million in the paper preset", {
+  expect_identical(scnym_config()$scale_factor, 1e4)
+  expect_identical(scnym_config("paper")$scale_factor, 1e6)
+  expect_identical(scnym_config(scale_factor = 100)$scale_factor, 100)
+  expect_error(scnym_config(scale_factor = 0), class = "scnym_error_invalid_argument")
+  expect_error(scnym_config(scale_factor = 1e7), class = "scnym_error_invalid_argument")
 })
 
 test_that("configurations cross to the core as valid JSON", {

@@ -79,6 +79,8 @@ test_that("a model file of format 1 (before the novelty reference) loads and pre
   expect_equal(p$confidence, then$confidence, tolerance = 1e-6)
   expect_true(all(is.na(p$novelty)))
   expect_identical(is.na(p$pruned_label), p$confidence < 0.5)
+  # trained on counts per million, before scale_factor existed: it keeps that scale
+  expect_identical(m$config$scale_factor, 1e6)
   # its domains are one covariate "domain" of weight 1 (format 3 records covariates); saved again
   # it is a format 3 file with the same predictions
   expect_identical(m$covariates, list(domain = c("reference", "query")))

@@ -135,6 +135,14 @@ test_that("log-normalised input predicts like counts", {
   expect_equal(scnym_predict(m, cpm)$probabilities, ref, tolerance = 1e-5)
   expect_equal(scnym_predict(m, cp10k)$probabilities, ref, tolerance = 1e-5)
   expect_equal(scnym_predict(m, cp10k, input = "lognorm")$probabilities, ref, tolerance = 1e-5)
+  # a model normalises its input at its own scale, whatever the current default
+  sim <- sim_matrices()
+  cpm_model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+                           config = quick_config(scale_factor = 1e6, ensemble_size = 1),
+                           seed = 5, threads = 1, verbose = FALSE)
+  expect_identical(cpm_model$config$scale_factor, 1e6)
+  expect_equal(scnym_predict(cpm_model, cp10k)$probabilities,
+               scnym_predict(cpm_model, q)$probabilities, tolerance = 1e-5)
   # the store holds ln(1 + scale_factor * count / total) either way
   data <- scnym:::check_values(scnym:::extract_input(cpm[, 1:3]), "auto", "x")
   q3 <- as.matrix(q[, 1:3])
