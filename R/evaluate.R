@@ -110,7 +110,7 @@ scnym_evaluate <- function(predictions, truth, domain = NULL, n_bins = 10L,
   novel <- !evaluable
   novel_auroc <- if (n_eval > 0 && any(novel)) auroc(conf_k, evaluable) else NA_real_
   mixing <- evaluation_mixing(predictions, domain, mixing_cells, mixing_neighbors, seed)
-  calibrated <- attr(predictions, "calibrated")
+  calibrated <- prediction_setting(predictions, "calibrated")
   summary <- data.frame(
     n_cells = length(truth_k), n_evaluable = n_eval, n_novel = sum(novel),
     accuracy = if (n_eval > 0) mean(correct) else NA_real_,
@@ -407,7 +407,7 @@ prediction_probabilities <- function(predictions) {
 
 check_prediction_table <- function(predictions, columns, arg = "predictions",
                                    call = rlang::caller_env()) {
-  if (!is.data.frame(predictions)) {
+  if (!is.data.frame(predictions) && !methods::is(predictions, "DataFrame")) {
     scnym_abort(c("{.arg {arg}} must be a prediction table from {.fn scnym_predict}.",
                   x = "Got {.obj_type_friendly {predictions}}."),
                 kind = "invalid_argument", call = call)
