@@ -187,25 +187,10 @@ annotate_train_args <- function(train_args, call) {
 annotate_model <- function(x, reference, labels, domain, reference_domain, train_args, read,
                            call) {
   input <- train_args$input
+  check_annotate_labels(labels, reference, call)
   if (inherits(reference, "scnym_model")) {
-    if (!is.null(labels)) {
-      scnym_abort(c("{.arg labels} is given, but {.arg reference} is a trained model.",
-                    i = "Labels are only needed to train on a reference object."),
-                  kind = "invalid_argument", call = call)
-    }
     data <- check_values(read(x, "x"), input, "x", call = call)
     return(list(model = reference, trained = FALSE, data = data))
-  }
-  if (is.null(labels)) {
-    scnym_abort(c("{.arg labels} is missing.",
-                  i = if (is.null(reference)) {
-                    paste("With {.code reference = NULL}, name the column of {.arg x} holding",
-                          "reference labels (NA for query cells).")
-                  } else {
-                    paste("Name the label column of {.arg reference}, or pass one label per",
-                          "reference cell.")
-                  }),
-                kind = "invalid_argument", call = call)
   }
   if (is.null(reference)) {
     data <- read(x, "x")
@@ -235,6 +220,27 @@ annotate_model <- function(x, reference, labels, domain, reference_domain, train
   data <- if (same) ref else check_values(data, input, "x", call = call)
   model <- train_prepared(ref, data, plan, training$config, training$verbose, call = call)
   list(model = model, trained = TRUE, data = data)
+}
+
+# `labels` go with a reference to train on, not with a trained model.
+check_annotate_labels <- function(labels, reference, call) {
+  if (inherits(reference, "scnym_model")) {
+    if (!is.null(labels)) {
+      scnym_abort(c("{.arg labels} is given, but {.arg reference} is a trained model.",
+                    i = "Labels are only needed to train on a reference object."),
+                  kind = "invalid_argument", call = call)
+    }
+  } else if (is.null(labels)) {
+    scnym_abort(c("{.arg labels} is missing.",
+                  i = if (is.null(reference)) {
+                    paste("With {.code reference = NULL}, name the column of {.arg x} holding",
+                          "reference labels (NA for query cells).")
+                  } else {
+                    paste("Name the label column of {.arg reference}, or pass one label per",
+                          "reference cell.")
+                  }),
+                kind = "invalid_argument", call = call)
+  }
 }
 
 # The training configuration of scnym_annotate() (seed, threads and device set) and `verbose`.

@@ -36,10 +36,11 @@
 #'    class the model knew well; likely a cell type absent from the training data.
 #'
 #' @param x A prediction table: the `DataFrame` from [scnym_predict()], or a data.frame with
-#'   columns `label`, `confidence` and, unless `space` is given, `embedding`; or a Seurat or SingleCellExperiment object, either annotated by
-#'   [scnym_annotate()] (the metadata columns `key_added` and `<key_added>_confidence`, the
-#'   reduction or reduced dimension `tolower(key_added)` and the run's record, for the training
-#'   cells per class, are read) or to be predicted with `model`.
+#'   columns `label`, `confidence` and, unless `space` is given, `embedding`; or a Seurat or
+#'   SingleCellExperiment object, either annotated by [scnym_annotate()] (the metadata columns
+#'   `key_added` and `<key_added>_confidence`, the reduction or reduced dimension
+#'   `tolower(key_added)` and the run's record, for the training cells per class, are read) or
+#'   to be predicted with `model`.
 #' @param space Where to cluster. `NULL` (default): the scNym embedding (the `embedding` column of
 #'   a prediction table, the reduction or reduced dimension `tolower(key_added)` of an object). A
 #'   numeric matrix with a row per cell of `x` (matched by row names when both have them, else in

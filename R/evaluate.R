@@ -31,11 +31,11 @@
 #'   confidence `<= novel_threshold`;
 #' * entropy of mixing: see [scnym_mixing_entropy()].
 #'
-#' @param predictions A prediction table from [scnym_predict()]: a data frame with columns `label`
-#'   and `confidence`, and for the AUC and the novel-type metrics the matrix column
-#'   `probabilities` (whose column names are the model's classes). A table with only `label` and
-#'   `confidence` (for example another tool's output) is accepted: the model's classes are then
-#'   taken to be the predicted labels and the AUC is `NA`.
+#' @param predictions A prediction table: the `DataFrame` from [scnym_predict()], or a data.frame
+#'   with columns `label` and `confidence`, and for the AUC and the novel-type metrics the
+#'   matrix column `probabilities` (whose column names are the model's classes). A table with
+#'   only `label` and `confidence` (for example another tool's output) is accepted: the model's
+#'   classes are then taken to be the predicted labels and the AUC is `NA`.
 #' @param truth The true labels, one per row of `predictions`: a character vector or factor, in
 #'   the row order of `predictions` or named by cell (then matched to the row names). `NA` leaves
 #'   a cell out.

@@ -70,9 +70,8 @@
 #'
 #'   The result is the same whatever `x` is. For a Seurat object or a SingleCellExperiment,
 #'   [scnym_annotate()] writes the per-cell columns into the object's cell metadata and the
-#'   embedding as a reduction instead; a `DataFrame` is the one table type both ecosystems read
-#'   (`colData()` is one, and `as.data.frame()` gives Seurat's `AddMetaData()` a data.frame), so
-#'   Seurat users get no separate data.frame variant to keep in step.
+#'   embedding as a reduction instead; for a table, `DataFrame` is what Bioconductor's `colData()`
+#'   holds, and `as.data.frame()` gives Seurat's `AddMetaData()` a data.frame.
 #' @examples
 #' sim <- scnym_simulate(n_reference = 200, n_query = 200, output = "matrix")
 #' model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,

@@ -1,7 +1,7 @@
 # Reading an annotated container back: per-cell metadata, reductions, and the prediction table
 # that scnym_annotate() wrote (for scnym_discover() and the plots). Internal S3 generics with a
-# method per container (Seurat v4/v5, SingleCellExperiment); the run records are read in
-# R/record.R.
+# method per container (Seurat v4/v5, SingleCellExperiment); run records are read by
+# read_records() in the file of the run record.
 
 # The per-cell metadata of `x` as a data.frame (`meta.data` for Seurat, `colData` otherwise).
 read_cell_metadata <- function(x) {

@@ -61,6 +61,15 @@ test_that("unseen groups are separated and called new types", {
   expect_equal(which(disc$partitions$chosen), which.max(disc$partitions$calinski_harabasz))
 })
 
+test_that("a DataFrame prediction table, as scnym_predict() returns, gives the same result", {
+  fx <- discovery_fixture()
+  df <- S4Vectors::DataFrame(label = fx$pred$label, confidence = fx$pred$confidence,
+                             row.names = rownames(fx$pred))
+  df$embedding <- fx$pred$embedding
+  expect_equal(scnym_discover(df, k = 10), scnym_discover(fx$pred, k = 10))
+  expect_snapshot(scnym_discover(df[, "label", drop = FALSE]), error = TRUE)
+})
+
 test_that("low-confidence cells inside a known population are a boundary; a rare class is named", {
   fx <- discovery_fixture()
   pred <- fx$pred
