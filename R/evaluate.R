@@ -405,9 +405,14 @@ prediction_probabilities <- function(predictions) {
   prob
 }
 
+# A prediction table: the DataFrame of scnym_predict(), or a data.frame.
+is_prediction_table <- function(x) {
+  is.data.frame(x) || methods::is(x, "DataFrame")
+}
+
 check_prediction_table <- function(predictions, columns, arg = "predictions",
                                    call = rlang::caller_env()) {
-  if (!is.data.frame(predictions) && !methods::is(predictions, "DataFrame")) {
+  if (!is_prediction_table(predictions)) {
     scnym_abort(c("{.arg {arg}} must be a prediction table from {.fn scnym_predict}.",
                   x = "Got {.obj_type_friendly {predictions}}."),
                 kind = "invalid_argument", call = call)

@@ -171,7 +171,7 @@ calibration_curves <- function(x, truth, n_bins, call = rlang::caller_env()) {
     list(x)
   } else if (inherits(x, "scnym_calibration")) {
     x$evaluations
-  } else if (is.data.frame(x)) {
+  } else if (is_prediction_table(x)) {
     if (is.null(truth)) {
       scnym_abort(c("{.arg truth} is needed to plot the calibration of a prediction table."),
                   kind = "invalid_argument", call = call)

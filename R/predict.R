@@ -66,7 +66,7 @@
 #'   training cells per class, number of genes, domains, preset, seed, epochs, temperature,
 #'   validation accuracy, versions), `missing_genes` (model genes absent from `x`), `calibrated`,
 #'   `prune_below` and `novelty_above`. `as.data.frame()` flattens the matrix columns into
-#'   `probabilities.<class>` and `embedding.scnym_<i>` columns.
+#'   `probabilities.<class>` and `embedding.scnym_<i>` columns (names made syntactic).
 #'
 #'   The result is the same whatever `x` is. For a Seurat object or a SingleCellExperiment,
 #'   [scnym_annotate()] writes the per-cell columns into the object's cell metadata and the

@@ -68,6 +68,14 @@ test_that("a trained model can be given; store_model keeps it", {
   expect_s3_class(rec$model_object, "scnym_model")
   expect_equal(rec$prune_below, 0.9)
   expect_identical(out$scNym, scnym_predict(model, sim$query)$label)
+  # read back as the DataFrame scnym_predict() returns, its settings from the record
+  back <- scnym:::read_predictions(out, "scNym")
+  pred <- scnym_predict(model, sim$query, prune_below = 0.9)
+  expect_s4_class(back, "DFrame")
+  expect_identical(back$label, pred$label)
+  expect_identical(back$pruned_label, pred$pruned_label)
+  expect_identical(unname(back$embedding), unname(pred$embedding))
+  expect_identical(S4Vectors::metadata(back), S4Vectors::metadata(pred))
   # a second key adds a second record
   out2 <- scnym_annotate(out, model, key_added = "again", calibrated = FALSE)
   expect_named(S4Vectors::metadata(out2)$scnym_annotate, c("scNym", "again"))

@@ -29,12 +29,12 @@ test_that("scnym_predict returns the documented table", {
   expect_identical(meta$model$class_counts, m$class_counts)
   expect_identical(meta$model$n_genes, length(m$genes))
   expect_identical(meta$model$temperature, m$temperature)
-  # the flat shape: one column per class and per embedding dimension
+  # the flat shape: one column per class and per embedding dimension (syntactic names)
   flat <- as.data.frame(pred)
+  prob_cols <- make.names(paste0("probabilities.", m$classes))
   expect_identical(names(flat)[1:9], c("label", "confidence", "novelty", "disagreement",
-                                       "pruned_label", paste0("probabilities.", m$classes)))
-  expect_identical(unname(as.matrix(flat[paste0("probabilities.", m$classes)])),
-                   unname(pred$probabilities))
+                                       "pruned_label", prob_cols))
+  expect_identical(unname(as.matrix(flat[prob_cols])), unname(pred$probabilities))
   expect_identical(ncol(flat), 5L + 4L + 32L)
   expect_identical(rownames(flat), rownames(pred))
 })
