@@ -48,8 +48,10 @@
 #'   object, also the name of one of its reductions or reduced dimensions, e.g. `"pca"`.
 #' @param model The `scnym_model` that made the predictions. It supplies the number of training
 #'   cells per class, and for a Seurat or SingleCellExperiment object, the predictions (then
-#'   `x` is predicted afresh). Optional otherwise: without it (and without `training_counts` or
-#'   an annotation record) `n_training_cells` is `NA` and no cluster is called a rare class.
+#'   `x` is predicted afresh). Optional otherwise: without it the counts come from `training_counts`,
+#'   else from the model summary in `metadata()` of a table from [scnym_predict()] or in the
+#'   record of [scnym_annotate()]; without any, `n_training_cells` is `NA` and no cluster is
+#'   called a rare class.
 #' @param threshold Cells with confidence at or below this are candidates.
 #' @param k Number of nearest neighbours in the graph (and in the boundary test).
 #' @param resolutions Leiden resolution parameters to try.
@@ -58,7 +60,7 @@
 #'   a `"boundary"`.
 #' @param known_confidence Confidence from which a neighbour counts as confidently labelled.
 #' @param training_counts Optional number of training cells per class, a vector named by class;
-#'   by default taken from `model`.
+#'   by default taken from `model` (see there).
 #' @param seed Seed for Leiden's random moves (`NULL`: the session's RNG); the session's RNG
 #'   state is restored afterwards.
 #' @param key_added For objects: the prefix of the metadata columns read and written.
@@ -124,7 +126,8 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
     scnym_abort(c("{.arg resolutions} must be positive numbers.",
                   x = "Got {.val {resolutions}}."), kind = "invalid_argument")
   }
-  counts <- discovery_training_counts(model, training_counts)
+  counts <- discovery_training_counts(model, training_counts) %||%
+    model_class_counts(prediction_setting(x, "model"))
   emb <- discovery_space(x, space)
   cells <- rownames(x)
   if (is.null(cells)) cells <- as.character(seq_len(nrow(x)))
@@ -237,21 +240,16 @@ print.scnym_discovery <- function(x, ...) {
 
 # ---- internals ---------------------------------------------------------------------------------
 
-# Discovery in a Seurat or SingleCellExperiment object: on the predictions of `model`, or on
-# those scnym_annotate() wrote (training counts then from its record, unless the user gave
-# them); the calls are written back as cell columns and the result as a record.
-discover_object <- function(x, ..., model, key_added, space, training_counts = NULL,
-                            call = rlang::caller_env()) {
-  if (is.null(model)) {
-    pred <- read_predictions(x, key_added, embedding = is.null(space), call = call)
-    if (is.null(training_counts)) {
-      training_counts <- model_class_counts(prediction_setting(pred, "model"))
-    }
+# Discovery in a Seurat or SingleCellExperiment object, on the predictions of `model` or on
+# those scnym_annotate() wrote; the calls are written back as cell columns and the result as a
+# record.
+discover_object <- function(x, ..., model, key_added, space, call = rlang::caller_env()) {
+  pred <- if (is.null(model)) {
+    read_predictions(x, key_added, embedding = is.null(space), call = call)
   } else {
-    pred <- scnym_predict(model, x)
+    scnym_predict(model, x)
   }
-  res <- scnym_discover(pred, model = model, training_counts = training_counts, ...,
-                        space = object_space(x, space, call = call))
+  res <- scnym_discover(pred, model = model, ..., space = object_space(x, space, call = call))
   x <- write_cell_columns(x, discovery_columns(res, colnames(x), key_added))
   write_record(x, "scnym_discover", res)
 }
