@@ -85,7 +85,7 @@ untrace("extract_input", where = ns)
 untrace("check_values", where = ns)
 once <- stats::median(replicate(5, system.time(
   ns$check_values(ns$extract_input(both), "auto", "x"))[["elapsed"]]))
-timing$extract_check_seconds <- once
+timing$extract_check_seconds <- round(once, 3)
 saveRDS(results, file.path(tmp, paste0(label, ".rds")))
 out_dir <- file.path("bench", "results", "annotate")
 dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
