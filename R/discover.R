@@ -48,10 +48,10 @@
 #'   object, also the name of one of its reductions or reduced dimensions, e.g. `"pca"`.
 #' @param model The `scnym_model` that made the predictions. It supplies the number of training
 #'   cells per class, and for a Seurat or SingleCellExperiment object, the predictions (then
-#'   `x` is predicted afresh). Optional otherwise: without it the counts come from `training_counts`,
-#'   else from the model summary in `metadata()` of a table from [scnym_predict()] or in the
-#'   record of [scnym_annotate()]; without any, `n_training_cells` is `NA` and no cluster is
-#'   called a rare class.
+#'   `x` is predicted afresh). Optional otherwise: without it the counts come from
+#'   `training_counts`, else from the model summary in `metadata()` of a table from
+#'   [scnym_predict()] or in the record of [scnym_annotate()]; without any, `n_training_cells`
+#'   is `NA` and no cluster is called a rare class.
 #' @param threshold Cells with confidence at or below this are candidates.
 #' @param k Number of nearest neighbours in the graph (and in the boundary test).
 #' @param resolutions Leiden resolution parameters to try.
