@@ -22,6 +22,10 @@
 #'
 #' Nothing in `x` changes when any step fails.
 #'
+#' The same predictions as a table, for any input, come from [scnym_predict()]: an
+#' `S4Vectors::DataFrame` (Seurat users included; `as.data.frame()` gives a data.frame), whose
+#' per-cell columns are the ones written here under `key_added`.
+#'
 #' @param x The query: a Seurat object or a SingleCellExperiment (or SummarizedExperiment; it
 #'   has no place for the embedding, which is then left out).
 #' @param reference An `scnym_model`, a labelled reference object, or `NULL` (see Details).
