@@ -116,11 +116,7 @@ scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, 
   attr(out, "mode") <- mode
   if (!store) return(out)
   ig_cells <- do.call(cbind, lapply(per_class, `[[`, "cells"))
-  if (!is_container(x)) {
-    attr(out, "cell_attributions") <- ig_cells
-    return(out)
-  }
-  write_record(write_assay(x, assay_name, ig_cells), "scnym_explain", out)
+  store_attributions(x, out, ig_cells, assay_name)
 }
 
 #' @method print scnym_explanation
@@ -253,6 +249,16 @@ explain_class_plan <- function(model, x, all_cells, classes, group, target, thre
   }
   structure(stats::setNames(lapply(classes, function(k) which(grp == k)), classes),
             mode = "class")
+}
+
+# Per-cell attributions (genes x explained cells) into a container, as an assay with the table
+# as a record; for a matrix, onto the table.
+store_attributions <- function(x, out, ig_cells, assay_name) {
+  if (!is_container(x)) {
+    attr(out, "cell_attributions") <- ig_cells
+    return(out)
+  }
+  write_record(write_assay(x, assay_name, ig_cells), "scnym_explain", out)
 }
 
 # Integer indices of `cells` (names, indices or logical) among `all_cells`.
