@@ -22,6 +22,10 @@
 #'
 #' Nothing in `x` changes when any step fails.
 #'
+#' The same predictions as a table, for any input, come from [scnym_predict()]: an
+#' `S4Vectors::DataFrame` (Seurat users included; `as.data.frame()` gives a data.frame), whose
+#' per-cell columns are the ones written here under `key_added`.
+#'
 #' @param x The query: a Seurat object or a SingleCellExperiment (or SummarizedExperiment; it
 #'   has no place for the embedding, which is then left out).
 #' @param reference An `scnym_model`, a labelled reference object, or `NULL` (see Details).
@@ -84,20 +88,7 @@ scnym_annotate.Seurat <- function(x, reference = NULL, labels = NULL, ..., domai
                  call = call),
     call = call
   )
-  pred <- run$predictions
-  cols <- annotation_columns(pred, key_added)
-  out <- SeuratObject::AddMetaData(x, metadata = cols)
-  emb <- pred$embedding
-  colnames(emb) <- paste0(reduction_key(key_added), seq_len(ncol(emb)))
-  used_assay <- run$query$data$assay %||% SeuratObject::DefaultAssay(x)
-  out[[tolower(key_added)]] <- SeuratObject::CreateDimReducObject(
-    embeddings = emb, key = reduction_key(key_added), assay = used_assay
-  )
-  records <- SeuratObject::Tool(out, slot = "scnym_annotate") %||% list()
-  records[[key_added]] <- run$record
-  out@tools[["scnym_annotate"]] <- records
-  out <- log_seurat_command(out, run$record, used_assay, key_added)
-  out
+  write_annotation(x, run, key_added)
 }
 
 #' @rdname scnym_annotate
@@ -117,30 +108,56 @@ scnym_annotate.SummarizedExperiment <- function(x, reference = NULL, labels = NU
                  call = call),
     call = call
   )
-  pred <- run$predictions
-  cols <- annotation_columns(pred, key_added)
-  out <- x
-  for (name in names(cols)) {
-    SummarizedExperiment::colData(out)[[name]] <- cols[[name]]
-  }
-  if (methods::is(out, "SingleCellExperiment")) {
-    emb <- pred$embedding
-    colnames(emb) <- paste0(reduction_key(key_added), seq_len(ncol(emb)))
-    rownames(emb) <- colnames(out)
-    SingleCellExperiment::reducedDim(out, tolower(key_added)) <- emb
-  }
-  meta <- S4Vectors::metadata(out)
-  records <- meta[["scnym_annotate"]] %||% list()
-  records[[key_added]] <- run$record
-  meta[["scnym_annotate"]] <- records
-  S4Vectors::metadata(out) <- meta
-  out
+  write_annotation(x, run, key_added)
 }
 
-# Trains (or takes) a model and predicts the cells of `x`; nothing is written yet.
+# Writes an annotation run into its container: the cell columns, the embedding as a reduction,
+# the run record and (Seurat) the command log entry.
+write_annotation <- function(x, run, key_added) {
+  pred <- run$predictions
+  x <- write_cell_columns(x, annotation_columns(pred, key_added))
+  emb <- pred$embedding
+  colnames(emb) <- paste0(reduction_key(key_added), seq_len(ncol(emb)))
+  assay <- run$query$data$assay
+  x <- write_reduction(x, tolower(key_added), emb, key = reduction_key(key_added), assay = assay)
+  x <- write_record(x, "scnym_annotate", run$record, key = key_added)
+  log_command(x, run$record, assay, key_added)
+}
+
+# Trains (or takes) a model and predicts the cells of `x`; nothing is written yet. The cells of
+# `x` are extracted and checked once, for training (as its target or its unlabelled cells) and
+# for the prediction.
 annotate_run <- function(x, reference, labels, ..., domain, reference_domain, key_added,
                          calibrated, prune_below, novelty_above, store_model, extract,
                          call) {
+  check_annotate_settings(key_added, calibrated, prune_below, novelty_above, store_model, call)
+  train_args <- annotate_train_args(list(...), call)
+  read <- function(object, arg) {
+    extract_input(object, assay = extract$assay, layer = extract$layer,
+                  assay_type = extract$assay_type, arg = arg, call = call)
+  }
+  fit <- annotate_model(x, reference, labels, domain, reference_domain, train_args, read, call)
+  query <- align_query(fit$model, fit$data, arg = "x", call = call)
+  pred <- predict_prepared(fit$model, query, calibrated = calibrated, prune_below = prune_below,
+                           novelty_above = novelty_above, threads = train_args$threads,
+                           call = call)
+  replaced <- intersect(names(annotation_columns(pred[0, , drop = FALSE], key_added)),
+                        colnames(query$data$meta))
+  if (length(replaced)) {
+    scnym_inform(c(i = paste("Replacing the existing column{?s} {.field {replaced}} of {.arg x}",
+                             "with the new annotation."),
+                   i = "To keep the old values, choose another name with {.arg key_added}."),
+                 kind = "replaced_columns")
+  }
+  settings <- list(calibrated = calibrated, prune_below = prune_below,
+                   novelty_above = novelty_above)
+  record <- annotation_record(fit$model, fit$trained, pred, query, settings, key_added,
+                              store_model)
+  list(predictions = pred, record = record, query = query, model = fit$model)
+}
+
+check_annotate_settings <- function(key_added, calibrated, prune_below, novelty_above,
+                                    store_model, call) {
   check_string(key_added, call = call)
   if (!grepl("^[A-Za-z][A-Za-z0-9_.]*$", key_added)) {
     scnym_abort(c(paste("{.arg key_added} must start with a letter and hold only letters, digits,",
@@ -152,7 +169,10 @@ annotate_run <- function(x, reference, labels, ..., domain, reference_domain, ke
   check_number(prune_below, min = 0, max = 1, call = call)
   check_number(novelty_above, min = 0, call = call)
   check_flag(store_model, call = call)
-  train_args <- list(...)
+}
+
+# The arguments of scnym_annotate() passed on to training (`...`), with `input` filled in.
+annotate_train_args <- function(train_args, call) {
   allowed <- c("config", "seed", "threads", "device", "verbose", "input", "domain_weight")
   unknown <- setdiff(names(train_args), allowed)
   if (length(unknown) || (length(train_args) && is.null(names(train_args)))) {
@@ -160,100 +180,75 @@ annotate_run <- function(x, reference, labels, ..., domain, reference_domain, ke
                   i = "Arguments passed on to {.fn scnym_train}: {.arg {allowed}}."),
                 kind = "invalid_argument", call = call)
   }
-  input <- train_args$input %||% "auto"
-  check_choice(input, c("auto", "counts", "lognorm"), arg = "input", call = call)
-  threads <- train_args$threads
-  check_threads(threads, call = call)
-  trained <- FALSE
+  train_args$input <- train_args$input %||% "auto"
+  check_choice(train_args$input, c("auto", "counts", "lognorm"), arg = "input", call = call)
+  check_threads(train_args$threads, call = call)
+  train_args
+}
+
+# The model of an annotation (`reference` itself, or trained on `reference` or on the labelled
+# cells of `x`) and `data`, the cells of `x` extracted by `read()` and checked, read once.
+annotate_model <- function(x, reference, labels, domain, reference_domain, train_args, read,
+                           call) {
+  input <- train_args$input
+  check_annotate_labels(labels, reference, call)
+  if (inherits(reference, "scnym_model")) {
+    data <- check_values(read(x, "x"), input, "x", call = call)
+    return(list(model = reference, trained = FALSE, data = data))
+  }
+  if (is.null(reference)) {
+    data <- read(x, "x")
+    plan <- training_plan(data, NULL, labels, domain, NULL, call = call,
+                          domain_weight = train_args$domain_weight)
+    if (!is.null(reference_domain)) {
+      scnym_abort(c("{.arg reference_domain} is given but {.arg reference} is {.code NULL}.",
+                    i = paste("With reference and query in {.arg x}, give all domains with",
+                              "{.arg domain}.")),
+                  kind = "invalid_argument", call = call)
+    }
+    training <- annotate_training(train_args, call)
+    data <- check_values(data, input, "x", call = call)
+    model <- train_prepared(data, NULL, plan, training$config, training$verbose, call = call)
+    return(list(model = model, trained = TRUE, data = data))
+  }
+  same <- identical(reference, x)
+  ref <- read(reference, "reference")
+  data <- if (same) ref else read(x, "x")
+  plan <- training_plan(ref, data, labels, reference_domain, domain, call = call,
+                        domain_weight = train_args$domain_weight,
+                        names = c(x = "reference", labels = "labels",
+                                  domain = "reference_domain", target = "x",
+                                  target_domain = "domain"))
+  training <- annotate_training(train_args, call)
+  ref <- check_values(ref, input, "reference", call = call)
+  data <- if (same) ref else check_values(data, input, "x", call = call)
+  model <- train_prepared(ref, data, plan, training$config, training$verbose, call = call)
+  list(model = model, trained = TRUE, data = data)
+}
+
+# `labels` go with a reference to train on, not with a trained model.
+check_annotate_labels <- function(labels, reference, call) {
   if (inherits(reference, "scnym_model")) {
     if (!is.null(labels)) {
       scnym_abort(c("{.arg labels} is given, but {.arg reference} is a trained model.",
                     i = "Labels are only needed to train on a reference object."),
                   kind = "invalid_argument", call = call)
     }
-    model <- reference
-  } else {
-    if (is.null(labels)) {
-      scnym_abort(c("{.arg labels} is missing.",
-                    i = if (is.null(reference)) {
-                      paste("With {.code reference = NULL}, name the column of {.arg x} holding",
-                            "reference labels (NA for query cells).")
-                    } else {
-                      paste("Name the label column of {.arg reference}, or pass one label per",
-                            "reference cell.")
-                    }),
-                  kind = "invalid_argument", call = call)
-    }
-    domain_weight <- train_args$domain_weight
-    train_args <- train_args[setdiff(names(train_args), c("input", "domain_weight"))]
-    if (is.null(reference)) {
-      ref_data <- extract_input(x, assay = extract$assay, layer = extract$layer,
-                                assay_type = extract$assay_type, arg = "x", call = call)
-      plan <- training_plan(ref_data, NULL, labels, domain, NULL, call = call,
-                            domain_weight = domain_weight)
-      if (!is.null(reference_domain)) {
-        scnym_abort(c("{.arg reference_domain} is given but {.arg reference} is {.code NULL}.",
-                      i = paste("With reference and query in {.arg x}, give all domains with",
-                                "{.arg domain}.")),
-                    kind = "invalid_argument", call = call)
-      }
-      model <- train_from_data(ref_data, NULL, plan, train_args, input, call)
-    } else {
-      ref_data <- extract_input(reference, assay = extract$assay, layer = extract$layer,
-                                assay_type = extract$assay_type, arg = "reference", call = call)
-      tgt_data <- extract_input(x, assay = extract$assay, layer = extract$layer,
-                                assay_type = extract$assay_type, arg = "x", call = call)
-      plan <- training_plan(ref_data, tgt_data, labels, reference_domain, domain, call = call,
-                            domain_weight = domain_weight,
-                            names = c(x = "reference", labels = "labels",
-                                      domain = "reference_domain", target = "x",
-                                      target_domain = "domain"))
-      model <- train_from_data(ref_data, tgt_data, plan, train_args, input, call)
-    }
-    trained <- TRUE
+  } else if (is.null(labels)) {
+    scnym_abort(c("{.arg labels} is missing.",
+                  i = if (is.null(reference)) {
+                    paste("With {.code reference = NULL}, name the column of {.arg x} holding",
+                          "reference labels (NA for query cells).")
+                  } else {
+                    paste("Name the label column of {.arg reference}, or pass one label per",
+                          "reference cell.")
+                  }),
+                kind = "invalid_argument", call = call)
   }
-  query <- prepare_query(model, x, assay = extract$assay, layer = extract$layer,
-                         assay_type = extract$assay_type, input = input, arg = "x", call = call)
-  pred <- predict_prepared(model, query, calibrated = calibrated, prune_below = prune_below,
-                           novelty_above = novelty_above, threads = threads, call = call)
-  replaced <- intersect(names(annotation_columns(pred[0, , drop = FALSE], key_added)),
-                        colnames(query$data$meta))
-  if (length(replaced)) {
-    scnym_inform(c(i = paste("Replacing the existing column{?s} {.field {replaced}} of {.arg x}",
-                             "with the new annotation."),
-                   i = "To keep the old values, choose another name with {.arg key_added}."),
-                 kind = "replaced_columns")
-  }
-  record <- list(
-    time = Sys.time(),
-    scnym_version = as.character(utils::packageVersion("scnym")),
-    trained = trained,
-    model = list(classes = model$classes, class_counts = model$class_counts,
-                 n_genes = length(model$genes), domains = model$domains,
-                 covariates = model$covariates, domain_weights = model$domain_weights,
-                 preset = model$config$preset, seed = model$config$seed,
-                 n_epochs = nrow(model$history), best_epoch = model$best_epoch,
-                 temperature = model$temperature,
-                 val_accuracy = model_best(model)$val_accuracy, versions = model$versions),
-    training = model$training,
-    n_cells = nrow(pred),
-    source = query$data$source,
-    missing_genes = query$missing_genes,
-    calibrated = calibrated,
-    prune_below = prune_below,
-    novelty_above = novelty_above,
-    columns = names(annotation_columns(pred[0, , drop = FALSE], key_added)),
-    reduction = tolower(key_added),
-    label_counts = table(pred$label, useNA = "no"),
-    n_pruned = sum(is.na(pred$pruned_label)),
-    mean_confidence = mean(pred$confidence)
-  )
-  if (store_model) record$model_object <- model
-  list(predictions = pred, record = record, query = query, model = model)
 }
 
-# Checks the values and trains from already extracted data (used by scnym_annotate()).
-train_from_data <- function(ref, tgt, plan, train_args, input, call) {
+# The training configuration of scnym_annotate() (seed, threads and device set) and `verbose`.
+annotate_training <- function(train_args, call) {
   verbose <- train_args$verbose %||% TRUE
   check_flag(verbose, call = call)
   seed <- train_args$seed
@@ -262,15 +257,13 @@ train_from_data <- function(ref, tgt, plan, train_args, input, call) {
   device <- train_args$device
   if (!is.null(device)) check_choice(device, c("cpu", "cuda", "auto"), arg = "device", call = call)
   config <- as_config(train_args$config %||% scnym_config(), call = call)
-  ref <- check_values(ref, input, if (is.null(tgt)) "x" else "reference", call = call)
-  if (!is.null(tgt)) tgt <- check_values(tgt, input, "x", call = call)
   if (is.null(seed)) {
     seed <- if (is.null(config$seed)) sample.int(.Machine$integer.max, 1L) else config$seed
   }
   config$seed <- as.integer(seed)
   if (!is.null(train_args$threads)) config$threads <- as.integer(train_args$threads)
   if (!is.null(device)) config$device <- device
-  train_prepared(ref, tgt, plan, config, verbose = verbose, call = call)
+  list(config = config, verbose = verbose)
 }
 
 annotation_columns <- function(pred, key_added) {
@@ -283,22 +276,4 @@ annotation_columns <- function(pred, key_added) {
 # Seurat reduction keys: alphanumerics followed by an underscore.
 reduction_key <- function(key_added) {
   paste0(gsub("[^A-Za-z0-9]", "", tolower(key_added)), "_")
-}
-
-# Adds an entry to the Seurat command log (best effort: the log is informational).
-log_seurat_command <- function(object, record, assay, key_added) {
-  name <- paste0("scnym_annotate.", assay, ".", key_added)
-  params <- list(key_added = key_added, calibrated = record$calibrated,
-                 prune_below = record$prune_below, trained = record$trained,
-                 preset = record$model$preset, seed = record$model$seed)
-  cmd <- tryCatch(
-    methods::new("SeuratCommand", name = name, time.stamp = record$time, assay.used = assay,
-                 call.string = paste0("scnym_annotate(key_added = \"", key_added, "\")"),
-                 params = params),
-    error = function(e) NULL
-  )
-  if (!is.null(cmd)) {
-    object@commands[[name]] <- cmd
-  }
-  object
 }

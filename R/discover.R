@@ -35,11 +35,12 @@
 #' 3. `"new type"`: otherwise: an isolated group of low-confidence cells whose best guess is a
 #'    class the model knew well; likely a cell type absent from the training data.
 #'
-#' @param x A prediction table from [scnym_predict()] (columns `label`, `confidence` and, unless
-#'   `space` is given, `embedding`), or a Seurat or SingleCellExperiment object, either annotated by
-#'   [scnym_annotate()] (the metadata columns `key_added` and `<key_added>_confidence`, the
-#'   reduction or reduced dimension `tolower(key_added)` and the run's record, for the training
-#'   cells per class, are read) or to be predicted with `model`.
+#' @param x A prediction table: the `DataFrame` from [scnym_predict()], or a data.frame with
+#'   columns `label`, `confidence` and, unless `space` is given, `embedding`; or a Seurat or
+#'   SingleCellExperiment object, either annotated by [scnym_annotate()] (the metadata columns
+#'   `key_added` and `<key_added>_confidence`, the reduction or reduced dimension
+#'   `tolower(key_added)` and the run's record, for the training cells per class, are read) or
+#'   to be predicted with `model`.
 #' @param space Where to cluster. `NULL` (default): the scNym embedding (the `embedding` column of
 #'   a prediction table, the reduction or reduced dimension `tolower(key_added)` of an object). A
 #'   numeric matrix with a row per cell of `x` (matched by row names when both have them, else in
@@ -47,8 +48,10 @@
 #'   object, also the name of one of its reductions or reduced dimensions, e.g. `"pca"`.
 #' @param model The `scnym_model` that made the predictions. It supplies the number of training
 #'   cells per class, and for a Seurat or SingleCellExperiment object, the predictions (then
-#'   `x` is predicted afresh). Optional otherwise: without it (and without `training_counts` or
-#'   an annotation record) `n_training_cells` is `NA` and no cluster is called a rare class.
+#'   `x` is predicted afresh). Optional otherwise: without it the counts come from
+#'   `training_counts`, else from the model summary in `metadata()` of a table from
+#'   [scnym_predict()] or in the record of [scnym_annotate()]; without any, `n_training_cells`
+#'   is `NA` and no cluster is called a rare class.
 #' @param threshold Cells with confidence at or below this are candidates.
 #' @param k Number of nearest neighbours in the graph (and in the boundary test).
 #' @param resolutions Leiden resolution parameters to try.
@@ -57,7 +60,7 @@
 #'   a `"boundary"`.
 #' @param known_confidence Confidence from which a neighbour counts as confidently labelled.
 #' @param training_counts Optional number of training cells per class, a vector named by class;
-#'   by default taken from `model`.
+#'   by default taken from `model` (see there).
 #' @param seed Seed for Leiden's random moves (`NULL`: the session's RNG); the session's RNG
 #'   state is restored afterwards.
 #' @param key_added For objects: the prefix of the metadata columns read and written.
@@ -123,7 +126,8 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
     scnym_abort(c("{.arg resolutions} must be positive numbers.",
                   x = "Got {.val {resolutions}}."), kind = "invalid_argument")
   }
-  counts <- discovery_training_counts(model, training_counts)
+  counts <- discovery_training_counts(model, training_counts) %||%
+    model_class_counts(prediction_setting(x, "model"))
   emb <- discovery_space(x, space)
   cells <- rownames(x)
   if (is.null(cells)) cells <- as.character(seq_len(nrow(x)))
@@ -156,6 +160,12 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
   cell_table <- data.frame(cell = cells[cand], cluster = paste0("N", cluster), label = label[cand],
                            confidence = conf[cand])
   new_discovery(clusters, cell_table, fit$partitions, settings)
+}
+
+#' @rdname scnym_discover
+#' @export
+scnym_discover.DataFrame <- function(x, ...) {
+  scnym_discover.data.frame(x, ...)
 }
 
 # Boundary test: for each candidate cell (rows `cand` of `emb`), the fraction of its `k` nearest
@@ -195,30 +205,14 @@ describe_clusters <- function(cluster, label, conf, confident_nb, counts, rare_c
 #' @rdname scnym_discover
 #' @export
 scnym_discover.Seurat <- function(x, ..., model = NULL, key_added = "scNym", space = NULL) {
-  pred <- discovery_input(x, model, key_added, embedding = is.null(space))
-  res <- discover_object_predictions(pred, model, ..., space = object_space(x, space))
-  md <- discovery_columns(res, rownames(pred), colnames(x), key_added)
-  for (nm in names(md)) x[[nm]] <- md[[nm]]
-  tools <- methods::slot(x, "tools")
-  tools[["scnym_discover"]] <- res
-  methods::slot(x, "tools") <- tools
-  x
+  discover_object(x, ..., model = model, key_added = key_added, space = space)
 }
 
 #' @rdname scnym_discover
 #' @export
 scnym_discover.SingleCellExperiment <- function(x, ..., model = NULL, key_added = "scNym",
                                                 space = NULL) {
-  pred <- discovery_input(x, model, key_added, embedding = is.null(space))
-  res <- discover_object_predictions(pred, model, ..., space = object_space(x, space))
-  md <- discovery_columns(res, rownames(pred), colnames(x), key_added)
-  cd <- SummarizedExperiment::colData(x)
-  for (nm in names(md)) cd[[nm]] <- unname(md[[nm]])
-  SummarizedExperiment::colData(x) <- cd
-  meta <- S4Vectors::metadata(x)
-  meta[["scnym_discover"]] <- res
-  S4Vectors::metadata(x) <- meta
-  x
+  discover_object(x, ..., model = model, key_added = key_added, space = space)
 }
 
 #' @method print scnym_discovery
@@ -246,11 +240,18 @@ print.scnym_discovery <- function(x, ...) {
 
 # ---- internals ---------------------------------------------------------------------------------
 
-# Discovery on predictions read from an object: training counts from the model, else from the
-# record scnym_annotate() left, unless the user gave them.
-discover_object_predictions <- function(pred, model, ..., training_counts = NULL) {
-  if (is.null(model) && is.null(training_counts)) training_counts <- attr(pred, "class_counts")
-  scnym_discover(pred, model = model, training_counts = training_counts, ...)
+# Discovery in a Seurat or SingleCellExperiment object, on the predictions of `model` or on
+# those scnym_annotate() wrote; the calls are written back as cell columns and the result as a
+# record.
+discover_object <- function(x, ..., model, key_added, space, call = rlang::caller_env()) {
+  pred <- if (is.null(model)) {
+    read_predictions(x, key_added, embedding = is.null(space), call = call)
+  } else {
+    scnym_predict(model, x)
+  }
+  res <- scnym_discover(pred, model = model, ..., space = object_space(x, space, call = call))
+  x <- write_cell_columns(x, discovery_columns(res, colnames(x), key_added))
+  write_record(x, "scnym_discover", res)
 }
 
 # The coordinates to cluster in: the prediction table's embedding, or `space` aligned to its rows.
@@ -289,13 +290,9 @@ object_space <- function(x, space, call = rlang::caller_env()) {
     scnym_abort(c("{.arg space} must be one reduction name or a matrix.",
                   x = "Got {.val {space}}."), kind = "invalid_argument", call = call)
   }
-  emb <- object_scnym_embedding(x, space)
+  emb <- read_reduction(x, space)
   if (is.null(emb)) {
-    have <- if (inherits(x, "Seurat")) {
-      SeuratObject::Reductions(x)
-    } else {
-      SingleCellExperiment::reducedDimNames(x)
-    }
+    have <- reduction_names(x)
     scnym_abort(c("{.arg x} has no reduction {.val {space}}.",
                   i = if (length(have)) "It has {.val {have}}." else "It has none.",
                   i = "Compute one first (e.g. principal components), or pass a matrix."),
@@ -409,79 +406,15 @@ model_field <- function(model, name) {
   v
 }
 
-# A prediction table for an object: predicted by `model`, or read back from scnym_annotate()'s
-# write-back.
-discovery_input <- function(x, model, key_added, embedding = TRUE, call = rlang::caller_env()) {
-  if (!is.null(model)) {
-    return(scnym_predict(model, x))
-  }
-  md <- object_cell_metadata(x)
-  conf_col <- paste0(key_added, "_confidence")
-  reduction <- tolower(key_added)
-  emb <- object_scnym_embedding(x, reduction)
-  if (!all(c(key_added, conf_col) %in% names(md)) || (embedding && is.null(emb))) {
-    scnym_abort(c("{.arg x} has no scNym predictions to read.",
-                  x = paste("Expected metadata columns {.field {key_added}} and",
-                            "{.field {conf_col}} and the {.val {reduction}} embedding."),
-                  i = "Run {.fn scnym_annotate} first, or pass {.arg model}."),
-                kind = "invalid_argument", call = call)
-  }
-  cells <- colnames(x)
-  pred <- data.frame(label = as.character(md[[key_added]]),
-                     confidence = as.numeric(md[[conf_col]]), row.names = cells)
-  pruned_col <- paste0(key_added, "_pruned")
-  if (pruned_col %in% names(md)) pred$pruned_label <- as.character(md[[pruned_col]])
-  novelty_col <- paste0(key_added, "_novelty")
-  if (novelty_col %in% names(md)) pred$novelty <- as.numeric(md[[novelty_col]])
-  if (!is.null(emb)) pred$embedding <- as.matrix(emb)[cells, , drop = FALSE]
-  record <- annotation_record(x, key_added)
-  if (!is.null(record)) {
-    counts <- record$model$class_counts
-    if (!is.null(counts)) {
-      attr(pred, "class_counts") <- stats::setNames(as.numeric(counts), names(counts))
-    }
-    attr(pred, "prune_below") <- record$prune_below
-    attr(pred, "novelty_above") <- record$novelty_above
-    attr(pred, "calibrated") <- record$calibrated
-  }
-  pred
-}
-
-# The record of the scnym_annotate() run that wrote `key_added`, or NULL.
-annotation_record <- function(x, key_added) {
-  records <- if (inherits(x, "Seurat")) {
-    methods::slot(x, "tools")[["scnym_annotate"]]
-  } else {
-    S4Vectors::metadata(x)[["scnym_annotate"]]
-  }
-  if (is.list(records)) records[[key_added]] else NULL
-}
-
-object_cell_metadata <- function(x) {
-  if (inherits(x, "Seurat")) {
-    return(x[[]])
-  }
-  as.data.frame(SummarizedExperiment::colData(x))
-}
-
-object_scnym_embedding <- function(x, name = "scnym") {
-  if (inherits(x, "Seurat")) {
-    if (!name %in% SeuratObject::Reductions(x)) return(NULL)
-    return(SeuratObject::Embeddings(x, reduction = name))
-  }
-  if (!name %in% SingleCellExperiment::reducedDimNames(x)) return(NULL)
-  emb <- SingleCellExperiment::reducedDim(x, name)
-  if (is.null(rownames(emb))) rownames(emb) <- colnames(x)
-  emb
-}
-
-discovery_columns <- function(res, pred_cells, cells, key_added) {
+# The cell columns scnym_discover() writes: each candidate cell's cluster and the cluster's
+# call (NA for the other cells), a row per cell of `cells`.
+discovery_columns <- function(res, cells, key_added) {
   cl <- rep(NA_character_, length(cells))
   call <- rep(NA_character_, length(cells))
   i <- match(res$cells$cell, cells)
   cl[i] <- res$cells$cluster
   call[i] <- res$clusters$call[match(res$cells$cluster, res$clusters$cluster)]
-  out <- list(cl, call)
+  out <- data.frame(cl, call, row.names = cells, stringsAsFactors = FALSE)
   names(out) <- paste0(key_added, c("_candidate", "_candidate_call"))
-  lapply(out, function(v) stats::setNames(v, cells))
+  out
 }

@@ -31,11 +31,11 @@
 #'   confidence `<= novel_threshold`;
 #' * entropy of mixing: see [scnym_mixing_entropy()].
 #'
-#' @param predictions A prediction table from [scnym_predict()]: a data frame with columns `label`
-#'   and `confidence`, and for the AUC and the novel-type metrics the matrix column
-#'   `probabilities` (whose column names are the model's classes). A table with only `label` and
-#'   `confidence` (for example another tool's output) is accepted: the model's classes are then
-#'   taken to be the predicted labels and the AUC is `NA`.
+#' @param predictions A prediction table: the `DataFrame` from [scnym_predict()], or a data.frame
+#'   with columns `label` and `confidence`, and for the AUC and the novel-type metrics the
+#'   matrix column `probabilities` (whose column names are the model's classes). A table with
+#'   only `label` and `confidence` (for example another tool's output) is accepted: the model's
+#'   classes are then taken to be the predicted labels and the AUC is `NA`.
 #' @param truth The true labels, one per row of `predictions`: a character vector or factor, in
 #'   the row order of `predictions` or named by cell (then matched to the row names). `NA` leaves
 #'   a cell out.
@@ -110,7 +110,7 @@ scnym_evaluate <- function(predictions, truth, domain = NULL, n_bins = 10L,
   novel <- !evaluable
   novel_auroc <- if (n_eval > 0 && any(novel)) auroc(conf_k, evaluable) else NA_real_
   mixing <- evaluation_mixing(predictions, domain, mixing_cells, mixing_neighbors, seed)
-  calibrated <- attr(predictions, "calibrated")
+  calibrated <- prediction_setting(predictions, "calibrated")
   summary <- data.frame(
     n_cells = length(truth_k), n_evaluable = n_eval, n_novel = sum(novel),
     accuracy = if (n_eval > 0) mean(correct) else NA_real_,
@@ -405,9 +405,14 @@ prediction_probabilities <- function(predictions) {
   prob
 }
 
+# A prediction table: the DataFrame of scnym_predict(), or a data.frame.
+is_prediction_table <- function(x) {
+  is.data.frame(x) || methods::is(x, "DataFrame")
+}
+
 check_prediction_table <- function(predictions, columns, arg = "predictions",
                                    call = rlang::caller_env()) {
-  if (!is.data.frame(predictions)) {
+  if (!is_prediction_table(predictions)) {
     scnym_abort(c("{.arg {arg}} must be a prediction table from {.fn scnym_predict}.",
                   x = "Got {.obj_type_friendly {predictions}}."),
                 kind = "invalid_argument", call = call)

@@ -83,7 +83,7 @@ scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, 
   # An object is read once; the cells of each class are then taken from its expression matrix
   # (SeuratObject 5 cannot subset an object to a single cell).
   args <- list(...)
-  values <- if (inherits(x, "Seurat") || methods::is(x, "SummarizedExperiment")) {
+  values <- if (is_container(x)) {
     extract_input(x, assay = args$assay, layer = args$layer, assay_type = args$assay_type)$mat
   } else {
     x
@@ -117,7 +117,7 @@ scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, 
   attr(out, "mode") <- mode
   if (!store) return(out)
   ig_cells <- do.call(cbind, lapply(per_class, `[[`, "cells"))
-  store_attributions(x, out, ig_cells, all_cells, assay_name)
+  store_attributions(x, out, ig_cells, assay_name)
 }
 
 #' @method print scnym_explanation
@@ -193,19 +193,6 @@ autoplot.scnym_explanation <- function(object, ...) { # nolint: object_name_lint
 
 # ---- internals ---------------------------------------------------------------------------------
 
-# Cell names of any supported input, without reading its values.
-input_cell_names <- function(x, call = rlang::caller_env()) {
-  cells <- colnames(x)
-  n <- ncol(x)
-  if (is.null(n)) {
-    scnym_abort(c(paste("{.arg x} must be a Seurat object, a SingleCellExperiment or a genes x",
-                        "cells matrix."),
-                  x = "Got {.obj_type_friendly {x}}."), kind = "invalid_argument", call = call)
-  }
-  if (is.null(cells)) cells <- paste0("cell", seq_len(n))
-  cells
-}
-
 # Chosen-cells mode: the cells to explain toward `target`, as a one-element plan.
 explain_cells_plan <- function(model, all_cells, cells, target, call = rlang::caller_env()) {
   model_classes <- model_field(model, "classes")
@@ -265,39 +252,14 @@ explain_class_plan <- function(model, x, all_cells, classes, group, target, thre
             mode = "class")
 }
 
-# Per-cell attributions (genes x explained cells) into a Seurat or SingleCellExperiment object,
-# or onto the table for other inputs.
-store_attributions <- function(x, out, ig_cells, all_cells, assay_name) {
-  if (inherits(x, "Seurat")) {
-    full <- place_sparse(ig_cells, rownames(ig_cells), all_cells)
-    assay <- if (seurat_object_v5()) {
-      get("CreateAssay5Object", envir = asNamespace("SeuratObject"))(data = full)
-    } else {
-      SeuratObject::CreateAssayObject(data = full)
-    }
-    SeuratObject::Key(assay) <- paste0(gsub("[^[:alnum:]]", "", assay_name), "_")
-    # SeuratObject 5.3 looks for a counts layer when an assay is added and warns when there is
-    # none (its own suppressWarnings() misses it); attributions have only a data layer.
-    withCallingHandlers(x[[assay_name]] <- assay, warning = function(w) {
-      if (startsWith(conditionMessage(w), "No layers found matching")) {
-        invokeRestart("muffleWarning")
-      }
-    })
-    tools <- methods::slot(x, "tools")
-    tools[["scnym_explain"]] <- out
-    methods::slot(x, "tools") <- tools
-    return(x)
+# Per-cell attributions (genes x explained cells) into a container, as an assay with the table
+# as a record; for a matrix, onto the table.
+store_attributions <- function(x, out, ig_cells, assay_name) {
+  if (!is_container(x)) {
+    attr(out, "cell_attributions") <- ig_cells
+    return(out)
   }
-  if (methods::is(x, "SummarizedExperiment")) {
-    full <- place_sparse(ig_cells, rownames(x), all_cells)
-    SummarizedExperiment::assay(x, assay_name, withDimnames = FALSE) <- full
-    meta <- S4Vectors::metadata(x)
-    meta[["scnym_explain"]] <- out
-    S4Vectors::metadata(x) <- meta
-    return(x)
-  }
-  attr(out, "cell_attributions") <- ig_cells
-  out
+  write_record(write_assay(x, assay_name, ig_cells), "scnym_explain", out)
 }
 
 # Integer indices of `cells` (names, indices or logical) among `all_cells`.
@@ -339,14 +301,4 @@ resolve_cells <- function(cells, all_cells, call = rlang::caller_env()) {
 subset_cells <- function(x, i) {
   if (length(i) == ncol(x) && all(i == seq_len(ncol(x)))) return(x)
   x[, i, drop = FALSE]
-}
-
-# A sparse `rows` x `cells` matrix holding the entries of `m` (matched by row and column names;
-# rows of `m` not in `rows` are dropped, everything else is zero).
-place_sparse <- function(m, rows, cells) {
-  t <- Matrix::summary(methods::as(m, "CsparseMatrix"))
-  r <- match(rownames(m), rows)[t$i]
-  ok <- !is.na(r)
-  Matrix::sparseMatrix(i = r[ok], j = match(colnames(m), cells)[t$j][ok], x = t$x[ok],
-                       dims = c(length(rows), length(cells)), dimnames = list(rows, cells))
 }

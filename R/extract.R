@@ -48,6 +48,25 @@ extract_input <- function(x, assay = NULL, layer = NULL, assay_type = NULL, arg 
   out
 }
 
+# Is `x` a container results are written into (Seurat, SummarizedExperiment and its
+# subclasses), rather than a matrix?
+is_container <- function(x) {
+  inherits(x, "Seurat") || methods::is(x, "SummarizedExperiment")
+}
+
+# Cell names of any supported input, without reading its values.
+input_cell_names <- function(x, call = rlang::caller_env()) {
+  cells <- colnames(x)
+  n <- ncol(x)
+  if (is.null(n)) {
+    scnym_abort(c(paste("{.arg x} must be a Seurat object, a SingleCellExperiment or a genes x",
+                        "cells matrix."),
+                  x = "Got {.obj_type_friendly {x}}."), kind = "invalid_argument", call = call)
+  }
+  if (is.null(cells)) cells <- paste0("cell", seq_len(n))
+  cells
+}
+
 # Gene (row) and cell (column) names name the model's inputs and the results: they must be
 # present and unique. `what` is "gene" or "cell", `accessor` "rownames" or "colnames", and
 # `missing_hint` says how to name them.

@@ -32,7 +32,7 @@ scnym_plot_confidence <- function(x, truth = NULL, threshold = NULL, max_points 
   pred <- plot_input(x, key_added, c("label", "confidence"))
   check_count(max_points, "max_points", min = 0)
   if (is.null(threshold)) {
-    threshold <- attr(pred, "prune_below")
+    threshold <- prediction_setting(pred, "prune_below")
     if (is.null(threshold)) threshold <- 0.5
   }
   df <- data.frame(label = as.character(pred$label), confidence = pred$confidence)
@@ -171,7 +171,7 @@ calibration_curves <- function(x, truth, n_bins, call = rlang::caller_env()) {
     list(x)
   } else if (inherits(x, "scnym_calibration")) {
     x$evaluations
-  } else if (is.data.frame(x)) {
+  } else if (is_prediction_table(x)) {
     if (is.null(truth)) {
       scnym_abort(c("{.arg truth} is needed to plot the calibration of a prediction table."),
                   kind = "invalid_argument", call = call)
@@ -396,7 +396,7 @@ scnym_umap <- function(x, n_neighbors = 15L, min_dist = 0.3, seed = 1L, key_adde
 # A prediction table from a table or an annotated object, with the needed columns.
 plot_input <- function(x, key_added, columns, call = rlang::caller_env()) {
   if (inherits(x, c("Seurat", "SingleCellExperiment"))) {
-    x <- discovery_input(x, NULL, key_added, embedding = "embedding" %in% columns, call = call)
+    x <- read_predictions(x, key_added, embedding = "embedding" %in% columns, call = call)
     columns <- intersect(columns, names(x))
   }
   check_prediction_table(x, columns, arg = "x", call = call)

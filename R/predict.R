@@ -46,8 +46,8 @@
 #' @param novelty_above Novelty above which `pruned_label` is `NA` (see Details; `Inf` turns
 #'   the novelty pruning off).
 #' @param threads Number of libtorch threads (default: the model configuration's setting).
-#' @return A data.frame of class `scnym_predictions`, one row per cell (row names: cell names),
-#'   with columns
+#' @return An [S4Vectors::DataFrame], one row per cell (row names: cell names), as SingleR
+#'   returns its results, with columns
 #'   * `label`: the predicted cell type (character);
 #'   * `confidence`: the largest class probability (numeric in \[0, 1\]);
 #'   * `novelty`: distance to the reference cells of the label, in units of the held-out
@@ -57,12 +57,21 @@
 #'     nats (0 when they agree);
 #'   * `pruned_label`: `label`, or `NA` when `novelty > novelty_above`, or when
 #'     `confidence < prune_below` and `novelty > 1` (or `novelty` is `NA`);
-#'   * `probabilities`: a matrix column, cells x classes (column names: the model's classes);
-#'   * `embedding`: a matrix column, cells x the model's hidden width (256 by default): the
-#'     activations of the last hidden layer.
+#'   * `probabilities`: a nested matrix column, cells x classes (column names: the model's
+#'     classes);
+#'   * `embedding`: a nested matrix column, cells x the model's hidden width (256 by default):
+#'     the activations of the last hidden layer.
 #'
-#'   Attributes: `missing_genes` (model genes absent from `x`), `calibrated` (logical),
-#'   `prune_below` and `novelty_above`.
+#'   [S4Vectors::metadata()] holds the run's settings: `model` (a summary of the model: classes,
+#'   training cells per class, number of genes, domains, preset, seed, epochs, temperature,
+#'   validation accuracy, versions), `missing_genes` (model genes absent from `x`), `calibrated`,
+#'   `prune_below` and `novelty_above`. `as.data.frame()` flattens the matrix columns into
+#'   `probabilities.<class>` and `embedding.scnym_<i>` columns (names made syntactic).
+#'
+#'   The result is the same whatever `x` is. For a Seurat object or a SingleCellExperiment,
+#'   [scnym_annotate()] writes the per-cell columns into the object's cell metadata and the
+#'   embedding as a reduction instead; for a table, `DataFrame` is what Bioconductor's `colData()`
+#'   holds, and `as.data.frame()` gives Seurat's `AddMetaData()` a data.frame.
 #' @examples
 #' sim <- scnym_simulate(n_reference = 200, n_query = 200, output = "matrix")
 #' model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
@@ -70,7 +79,9 @@
 #'                      config = scnym_config(max_epochs = 5, min_epochs = 1),
 #'                      verbose = FALSE, threads = 1)
 #' pred <- scnym_predict(model, sim$query$counts)
+#' pred
 #' head(pred[, c("label", "confidence", "novelty", "pruned_label")])
+#' S4Vectors::metadata(pred)$model$classes
 #' mean(pred$label == sim$query$metadata$cell_type)
 #' @export
 scnym_predict <- function(model, x, ..., assay = NULL, layer = NULL, assay_type = NULL,
@@ -116,7 +127,11 @@ prepare_query <- function(model, x, assay = NULL, layer = NULL, assay_type = NUL
                           input = "auto", arg = "x", call = rlang::caller_env()) {
   data <- extract_input(x, assay = assay, layer = layer, assay_type = assay_type, arg = arg,
                         call = call)
-  data <- check_values(data, input, arg, call = call)
+  align_query(model, check_values(data, input, arg, call = call), arg = arg, call = call)
+}
+
+# Aligns extracted and checked cells (see prepare_query()) to the model's genes.
+align_query <- function(model, data, arg = "x", call = rlang::caller_env()) {
   present <- model$genes %in% data$genes
   if (!any(present)) {
     scnym_abort(c("None of the model's {length(model$genes)} genes is in {.arg {arg}}.",
@@ -161,39 +176,30 @@ prediction_table <- function(out, model, cells, missing_genes, calibrated, prune
   dimnames(prob) <- list(cells, model$classes)
   emb <- out$embedding
   dimnames(emb) <- list(cells, paste0("scnym_", seq_len(ncol(emb))))
-  label <- model$classes[max.col(prob, ties.method = "first")]
-  confidence <- prob[cbind(seq_len(nrow(prob)), max.col(prob, ties.method = "first"))]
+  best <- max.col(prob, ties.method = "first")
+  label <- model$classes[best]
+  confidence <- prob[cbind(seq_len(nrow(prob)), best)]
   novelty <- out$novelty %||% rep(NA_real_, length(label))
   pruned <- prune_labels(confidence, novelty, prune_below, novelty_above)
-  table <- data.frame(label = label, confidence = confidence, novelty = novelty,
-                      row.names = cells, stringsAsFactors = FALSE)
+  table <- S4Vectors::DataFrame(label = label, confidence = confidence, novelty = novelty,
+                                row.names = cells)
   if (!is.null(out$disagreement)) table$disagreement <- out$disagreement
   table$pruned_label <- ifelse(pruned, NA_character_, label)
   table$probabilities <- prob
   table$embedding <- emb
-  attr(table, "missing_genes") <- missing_genes
-  attr(table, "calibrated") <- calibrated
-  attr(table, "prune_below") <- prune_below
-  attr(table, "novelty_above") <- novelty_above
-  class(table) <- c("scnym_predictions", "data.frame")
+  S4Vectors::metadata(table) <- list(model = model_summary(model), missing_genes = missing_genes,
+                                     calibrated = calibrated, prune_below = prune_below,
+                                     novelty_above = novelty_above)
   table
 }
 
-#' @method print scnym_predictions
-#' @export
-print.scnym_predictions <- function(x, ..., n = 6L) {
-  k <- if (is.matrix(x$probabilities)) ncol(x$probabilities) else NA
-  d <- if (is.matrix(x$embedding)) ncol(x$embedding) else NA
-  cat(sprintf("<scnym_predictions> %d cells, %s classes, %s-d embedding%s\n", nrow(x), k, d,
-              if (isTRUE(attr(x, "calibrated"))) " (calibrated)" else ""))
-  cols <- intersect(c("label", "confidence", "novelty", "disagreement", "pruned_label"), names(x))
-  shown <- as.data.frame(unclass(x)[cols], row.names = rownames(x), stringsAsFactors = FALSE)
-  print(utils::head(shown, n))
-  if (nrow(x) > n) cat(sprintf("# ... %d more cells\n", nrow(x) - n))
-  cat("# matrix columns: $probabilities, $embedding\n")
-  missing <- attr(x, "missing_genes")
-  if (length(missing)) cat(sprintf("# %d model genes missing from the query\n", length(missing)))
-  invisible(x)
+# A setting of a prediction table: an entry of metadata() of a DataFrame from scnym_predict(),
+# or an attribute of a data.frame (the tables of scnym 0.99.0 and earlier); NULL when absent.
+prediction_setting <- function(predictions, name) {
+  if (methods::is(predictions, "DataFrame")) {
+    return(S4Vectors::metadata(predictions)[[name]])
+  }
+  attr(predictions, name, exact = TRUE)
 }
 
 #' Integrated gradients of cells toward given classes

@@ -68,6 +68,14 @@ test_that("a trained model can be given; store_model keeps it", {
   expect_s3_class(rec$model_object, "scnym_model")
   expect_equal(rec$prune_below, 0.9)
   expect_identical(out$scNym, scnym_predict(model, sim$query)$label)
+  # read back as the DataFrame scnym_predict() returns, its settings from the record
+  back <- scnym:::read_predictions(out, "scNym")
+  pred <- scnym_predict(model, sim$query, prune_below = 0.9)
+  expect_s4_class(back, "DFrame")
+  expect_identical(back$label, pred$label)
+  expect_identical(back$pruned_label, pred$pruned_label)
+  expect_identical(unname(back$embedding), unname(pred$embedding))
+  expect_identical(S4Vectors::metadata(back), S4Vectors::metadata(pred))
   # a second key adds a second record
   out2 <- scnym_annotate(out, model, key_added = "again", calibrated = FALSE)
   expect_named(S4Vectors::metadata(out2)$scnym_annotate, c("scNym", "again"))
@@ -91,6 +99,38 @@ test_that("reference = NULL trains on the labelled cells of x and predicts all o
   expect_equal(rec$training$n_labelled, 150)
   expect_equal(rec$training$n_target, 100)
   expect_identical(rec$model$domains, c("reference", "query"))
+})
+
+test_that("scnym_annotate reads the query once, also when it is the reference", {
+  skip_if_no_sce()
+  sim <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3, seed = 8,
+                        output = "matrix")
+  meta <- rbind(sim$reference$metadata, sim$query$metadata)
+  meta$ref_label <- ifelse(meta$domain == "reference", meta$cell_type, NA)
+  # non-integer counts above log(1 + 1e6): every check of them says how they are read
+  both <- SingleCellExperiment::SingleCellExperiment(
+    assays = list(counts = 20.5 * cbind(sim$reference$counts, sim$query$counts)),
+    colData = S4Vectors::DataFrame(meta)
+  )
+  reads <- function(expr) {
+    n <- 0L
+    withCallingHandlers(expr, scnym_message_input_guess = function(m) {
+      n <<- n + 1L
+      invokeRestart("muffleMessage")
+    })
+    n
+  }
+  expect_identical(reads(do.call(scnym_annotate, c(list(both, labels = "ref_label"),
+                                                   annotate_args()))), 1L)
+  ref <- both[, !is.na(both$ref_label)]
+  expect_identical(reads(out <- do.call(scnym_annotate, c(list(ref, ref, labels = "ref_label"),
+                                                          annotate_args()))), 1L)
+  # the same predictions as training with the reference as its own target
+  model <- suppressMessages(do.call(scnym_train, c(list(ref, labels = "ref_label", target = ref),
+                                                   annotate_args())))
+  pred <- suppressMessages(scnym_predict(model, ref))
+  expect_identical(out$scNym, pred$label)
+  expect_identical(out$scNym_confidence, pred$confidence)
 })
 
 test_that("a failed annotation leaves the object untouched", {

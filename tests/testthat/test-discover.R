@@ -61,6 +61,22 @@ test_that("unseen groups are separated and called new types", {
   expect_equal(which(disc$partitions$chosen), which.max(disc$partitions$calinski_harabasz))
 })
 
+test_that("a DataFrame prediction table, as scnym_predict() returns, gives the same result", {
+  fx <- discovery_fixture()
+  df <- S4Vectors::DataFrame(label = fx$pred$label, confidence = fx$pred$confidence,
+                             row.names = rownames(fx$pred))
+  df$embedding <- fx$pred$embedding
+  expect_equal(scnym_discover(df, k = 10), scnym_discover(fx$pred, k = 10))
+  # training cells per class from the model summary in metadata(), as scnym_predict() keeps it
+  S4Vectors::metadata(df)$model <- list(classes = c("a", "b", "c"),
+                                        class_counts = c(a = 300L, b = 300L, c = 300L))
+  with_counts <- scnym_discover(df, k = 10)
+  expect_equal(with_counts$clusters$n_training_cells, rep(300, nrow(with_counts$clusters)))
+  expect_equal(with_counts,
+               scnym_discover(fx$pred, k = 10, training_counts = c(a = 300, b = 300, c = 300)))
+  expect_snapshot(scnym_discover(df[, "label", drop = FALSE]), error = TRUE)
+})
+
 test_that("low-confidence cells inside a known population are a boundary; a rare class is named", {
   fx <- discovery_fixture()
   pred <- fx$pred

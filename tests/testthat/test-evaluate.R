@@ -160,6 +160,26 @@ test_that("a table without probabilities still gives accuracy and calibration", 
   expect_true(is.na(ev$summary$calibrated))
 })
 
+test_that("a DataFrame as scnym_predict() returns it evaluates like the data.frame", {
+  # fake_predictions() is a data.frame with the settings as attributes (the tables of scnym
+  # 0.99.0 and earlier); scnym_predict() returns a DataFrame with them in metadata()
+  pred <- fake_predictions(n = 80)
+  truth <- fake_truth(pred)
+  df <- S4Vectors::DataFrame(label = pred$label, confidence = pred$confidence,
+                             row.names = rownames(pred))
+  df$probabilities <- pred$probabilities
+  df$embedding <- pred$embedding
+  S4Vectors::metadata(df)$calibrated <- FALSE
+  domain <- rep(c("a", "b"), 40)
+  ev <- scnym_evaluate(df, truth, domain = domain)
+  full <- scnym_evaluate(pred, truth, domain = domain)
+  expect_equal(ev$per_class, full$per_class)
+  expect_equal(ev$summary[names(ev$summary) != "calibrated"],
+               full$summary[names(full$summary) != "calibrated"])
+  expect_false(ev$summary$calibrated)
+  expect_true(full$summary$calibrated)
+})
+
 test_that("the entropy of mixing matches a full distance-matrix computation", {
   set.seed(3)
   emb <- matrix(rnorm(300 * 4), 300, 4)

@@ -7,12 +7,13 @@ plot_predictions <- function(n = 150, seed = 1) {
   logits <- matrix(rnorm(n * 3), n, 3) + 3 * outer(type, classes, "==")
   p <- exp(logits) / rowSums(exp(logits))
   dimnames(p) <- list(sprintf("c%03d", seq_len(n)), classes)
-  pred <- data.frame(label = classes[max.col(p)], confidence = apply(p, 1, max),
-                     row.names = rownames(p))
+  # shaped like scnym_predict()'s DataFrame, its threshold in metadata()
+  pred <- S4Vectors::DataFrame(label = classes[max.col(p)], confidence = apply(p, 1, max),
+                               row.names = rownames(p))
   pred$pruned_label <- ifelse(pred$confidence >= 0.5, pred$label, NA)
   pred$probabilities <- p
   pred$embedding <- matrix(rnorm(n * 6), n, 6) + 4 * outer(type == "B", rep(1, 6))
-  attr(pred, "prune_below") <- 0.5
+  S4Vectors::metadata(pred)$prune_below <- 0.6
   list(pred = pred, truth = type)
 }
 
@@ -24,7 +25,8 @@ test_that("the confidence plot has one violin per label and the threshold line",
   expect_s3_class(p, "ggplot")
   b <- built(p)
   expect_equal(length(unique(b$data[[1]]$x)), length(unique(fx$pred$label)))
-  expect_equal(b$data[[3]]$yintercept, 0.5)
+  # the threshold of the predictions' metadata (not the default 0.5)
+  expect_equal(b$data[[3]]$yintercept, 0.6)
   p2 <- scnym_plot_confidence(fx$pred, truth = fx$truth, threshold = 0.7, max_points = 20)
   b2 <- built(p2)
   expect_equal(nrow(b2$data[[2]]), 20)

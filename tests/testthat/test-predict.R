@@ -2,8 +2,7 @@ test_that("scnym_predict returns the documented table", {
   m <- sim_model()
   sim <- sim_matrices()
   pred <- scnym_predict(m, sim$query$counts)
-  expect_s3_class(pred, "data.frame")
-  expect_s3_class(pred, "scnym_predictions")
+  expect_s4_class(pred, "DFrame")
   expect_identical(rownames(pred), colnames(sim$query$counts))
   # the default model is an ensemble of two networks: their disagreement is a column
   expect_named(pred, c("label", "confidence", "novelty", "disagreement", "pruned_label",
@@ -20,8 +19,24 @@ test_that("scnym_predict returns the documented table", {
   expect_equal(pred$confidence, unname(apply(pred$probabilities, 1, max)))
   expect_identical(pred$label, m$classes[max.col(pred$probabilities, "first")])
   expect_identical(dim(pred$embedding), c(200L, 32L))
-  expect_identical(attr(pred, "missing_genes"), character())
-  expect_true(attr(pred, "calibrated"))
+  meta <- S4Vectors::metadata(pred)
+  expect_named(meta, c("model", "missing_genes", "calibrated", "prune_below", "novelty_above"))
+  expect_identical(meta$missing_genes, character())
+  expect_true(meta$calibrated)
+  expect_identical(meta$prune_below, 0.5)
+  expect_identical(meta$novelty_above, 2.5)
+  expect_identical(meta$model$classes, m$classes)
+  expect_identical(meta$model$class_counts, m$class_counts)
+  expect_identical(meta$model$n_genes, length(m$genes))
+  expect_identical(meta$model$temperature, m$temperature)
+  # the flat shape: one column per class and per embedding dimension (syntactic names)
+  flat <- as.data.frame(pred)
+  prob_cols <- make.names(paste0("probabilities.", m$classes))
+  expect_identical(names(flat)[1:9], c("label", "confidence", "novelty", "disagreement",
+                                       "pruned_label", prob_cols))
+  expect_identical(unname(as.matrix(flat[prob_cols])), unname(pred$probabilities))
+  expect_identical(ncol(flat), 5L + 4L + 32L)
+  expect_identical(rownames(flat), rownames(pred))
 })
 
 test_that("pruned labels drop novel cells, and ambiguous cells outside the reference's range", {
@@ -29,7 +44,7 @@ test_that("pruned labels drop novel cells, and ambiguous cells outside the refer
   sim <- sim_matrices()
   cut <- 0.6
   pred <- scnym_predict(m, sim$query$counts, prune_below = cut, novelty_above = 2)
-  expect_identical(attr(pred, "novelty_above"), 2)
+  expect_identical(S4Vectors::metadata(pred)$novelty_above, 2)
   expected <- pred$novelty > 2 | (pred$confidence < cut & pred$novelty > 1)
   expect_identical(is.na(pred$pruned_label), expected)
   kept <- !is.na(pred$pruned_label)
@@ -79,7 +94,7 @@ test_that("calibration changes confidence, not labels", {
   cal <- scnym_predict(m, sim$query$counts, calibrated = TRUE)
   raw <- scnym_predict(m, sim$query$counts, calibrated = FALSE)
   expect_identical(cal$label, raw$label)
-  expect_false(attr(raw, "calibrated"))
+  expect_false(S4Vectors::metadata(raw)$calibrated)
   # softmax(logits / T) from the uncalibrated probabilities: log p = logits + const
   lp <- log(raw$probabilities) / m$temperature
   manual <- exp(lp - apply(lp, 1, max))
@@ -94,7 +109,7 @@ test_that("missing genes are zero with a warning giving their share; extra genes
   drop <- 1:15
   expect_warning(pred <- scnym_predict(m, q[-drop, ]), "15 of the model's 150 genes \\(10%\\)",
                  class = "scnym_warning_missing_genes")
-  expect_identical(attr(pred, "missing_genes"), m$genes[drop])
+  expect_identical(S4Vectors::metadata(pred)$missing_genes, m$genes[drop])
   # zero rows give the same prediction
   zeroed <- q
   zeroed[drop, ] <- 0
@@ -152,15 +167,16 @@ test_that("log-normalised input predicts like counts", {
   }
 })
 
-test_that("predictions print compactly", {
+test_that("predictions print compactly and subsets keep their settings", {
   pred <- scnym_predict(sim_model(), sim_matrices()$query$counts)
   out <- capture.output(print(pred))
-  expect_match(out[1], "<scnym_predictions> 200 cells, 4 classes, 32-d embedding \\(calibrated\\)")
-  expect_true(any(grepl("matrix columns", out)))
-  expect_lt(length(out), 15)
-  # subsets keep the class and still print
-  expect_output(print(pred[1:3, c("label", "probabilities")]), "<scnym_predictions> 3 cells")
-  expect_output(print(pred[, "confidence", drop = FALSE]), "200 cells")
+  expect_match(out[1], "DataFrame with 200 rows and 7 columns")
+  expect_true(any(grepl("<matrix>", out)))
+  expect_lt(length(out), 40)
+  sub <- pred[1:3, c("label", "probabilities")]
+  expect_output(print(sub), "DataFrame with 3 rows and 2 columns")
+  expect_identical(S4Vectors::metadata(sub), S4Vectors::metadata(pred))
+  expect_identical(dim(sub$probabilities), c(3L, 4L))
 })
 
 test_that("model_integrated_gradients gives cells x genes attributions that complete", {
