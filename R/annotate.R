@@ -125,8 +125,8 @@ write_annotation <- function(x, run, key_added) {
 }
 
 # Trains (or takes) a model and predicts the cells of `x`; nothing is written yet. The cells of
-# `x` are extracted and checked once, for training (as its target or its unlabelled cells) and
-# for the prediction.
+# `x` are extracted, checked and passed to the core once, for training (as its target or its
+# labelled and unlabelled cells) and for the prediction.
 annotate_run <- function(x, reference, labels, ..., domain, reference_domain, key_added,
                          calibrated, prune_below, novelty_above, store_model, extract,
                          call) {
@@ -207,7 +207,8 @@ annotate_model <- function(x, reference, labels, domain, reference_domain, train
                   kind = "invalid_argument", call = call)
     }
     training <- annotate_training(train_args, call)
-    data <- check_values(data, input, "x", call = call)
+    data <- keep_in_core(check_values(data, input, "x", call = call), plan$genes,
+                         training$config, call = call)
     model <- train_prepared(data, NULL, plan, training$config, training$verbose, call = call)
     return(list(model = model, trained = TRUE, data = data))
   }
@@ -221,7 +222,9 @@ annotate_model <- function(x, reference, labels, domain, reference_domain, train
                                   target_domain = "domain"))
   training <- annotate_training(train_args, call)
   ref <- check_values(ref, input, "reference", call = call)
-  data <- if (same) ref else check_values(data, input, "x", call = call)
+  data <- keep_in_core(if (same) ref else check_values(data, input, "x", call = call),
+                       plan$genes, training$config, call = call)
+  if (same) ref <- data
   model <- train_prepared(ref, data, plan, training$config, training$verbose, call = call)
   list(model = model, trained = TRUE, data = data)
 }

@@ -328,7 +328,12 @@ as_labels <- function(value, arg, labels, call) {
 #' @noRd
 core_data <- function(data, cells = NULL, model_genes) {
   mat <- data$mat
-  if (!is.null(cells) && length(cells) != ncol(mat)) {
+  subset <- !is.null(cells) && length(cells) != ncol(mat)
+  kept <- data$kept_in_core
+  if (!is.null(kept) && identical(kept$genes, as.character(model_genes))) {
+    return(list(store = kept$store, cells = if (subset) as.integer(cells) - 1L))
+  }
+  if (subset) {
     mat <- mat[, cells, drop = FALSE]
   }
   gene_map <- match(data$genes, model_genes) - 1L
@@ -345,6 +350,17 @@ core_data <- function(data, cells = NULL, model_genes) {
     out$x <- mat
   }
   out
+}
+
+# Keeps the cells of an extracted input in the core, normalised once as a model trained with
+# `config` on `genes` reads them: core_data() then refers to them instead of passing them again.
+# scnym_annotate() uses it so that the query crosses into Rust once for training and prediction
+# (the store costs one normalised copy of the cells while it lives).
+keep_in_core <- function(data, genes, config, call = rlang::caller_env()) {
+  store <- rust_result(rs_cells_new(core_data(data, NULL, genes), config_json(config, seed = 0L)),
+                       call = call)
+  data$kept_in_core <- list(store = store, genes = as.character(genes))
+  data
 }
 
 # A metadata column of an extracted input (an atomic vector or factor).

@@ -133,6 +133,42 @@ test_that("scnym_annotate reads the query once, also when it is the reference", 
   expect_identical(out$scNym_confidence, pred$confidence)
 })
 
+test_that("scnym_annotate passes the query's cells to the core once", {
+  skip_if_no_sce()
+  sim <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3, seed = 8,
+                        output = "matrix")
+  meta <- rbind(sim$reference$metadata, sim$query$metadata)
+  meta$ref_label <- ifelse(meta$domain == "reference", meta$cell_type, NA)
+  both <- SingleCellExperiment::SingleCellExperiment(
+    assays = list(counts = cbind(sim$reference$counts, sim$query$counts)),
+    colData = S4Vectors::DataFrame(meta)
+  )
+  # what the core is given: cells of an R matrix ("cells") or rows of the cell store ("store")
+  given <- character()
+  note <- function(data) {
+    if (!is.null(data)) given <<- c(given, if (is.null(data$store)) "cells" else "store")
+  }
+  ns <- asNamespace("scnym")
+  tracers <- list(rs_cells_new = bquote(.(note)(data)),
+                  rs_trainer_new = bquote({.(note)(train); .(note)(target)}),
+                  rs_model_predict = bquote(.(note)(data)))
+  for (f in names(tracers)) suppressMessages(trace(f, tracers[[f]], where = ns, print = FALSE))
+  on.exit(for (f in names(tracers)) suppressMessages(untrace(f, where = ns)))
+  config <- scnym_config(max_epochs = 2, min_epochs = 1, ensemble_size = 2)
+  out <- scnym_annotate(both, labels = "ref_label", config = config, seed = 1, threads = 1,
+                        verbose = FALSE)
+  # once into the store; each of the two members trains on its rows, the prediction reads all
+  expect_identical(given, c("cells", rep("store", 5)))
+  given <- character()
+  ref <- both[, !is.na(both$ref_label)]
+  query <- both[, is.na(both$ref_label)]
+  out2 <- scnym_annotate(query, ref, labels = "ref_label", config = config, seed = 1,
+                         threads = 1, verbose = FALSE)
+  # the reference's cells for each member, the query's once
+  expect_identical(given, c("cells", "cells", "store", "cells", "store", "store"))
+  expect_identical(sum(!is.na(out2$scNym)), ncol(query))
+})
+
 test_that("a failed annotation leaves the object untouched", {
   skip_if_no_seurat()
   sim <- scnym_simulate(n_reference = 100, n_query = 60, n_genes = 100, n_types = 3,

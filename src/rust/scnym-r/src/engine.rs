@@ -7,6 +7,10 @@
 //! and `n_model_genes`. The values are raw counts (R turns log-normalised input back into
 //! pseudo-counts), normalised by the core at the configuration's `scale_factor` (a model's own
 //! for prediction). The slices borrow R's memory; the core copies what it keeps.
+//!
+//! Cells used more than once (`scnym_annotate()` trains on the query and then predicts it) cross
+//! once: `rs_cells_new()` keeps them normalised in a cell store owned by R, and every function
+//! that takes a data list also takes `list(store = <cell store>, cells = <0-based rows or NULL>)`.
 
 use crate::boundary::{guard, interrupt_pending, RError, RResult};
 use extendr_api::prelude::*;
@@ -16,6 +20,7 @@ use scnym_core::train::{
     run_epochs_together, Covariate, EpochStats, ModelInfo, TargetData, TrainData, Trainer,
 };
 use scnym_core::Model;
+use std::borrow::Cow;
 
 /// One named element of an R list.
 fn field(list: &List, name: &str) -> RResult<Robj> {
@@ -99,6 +104,61 @@ fn csr_from_data(data: &Robj, values: Values) -> RResult<CsrMatrix> {
         }
     };
     Ok(matrix)
+}
+
+/// Cells normalised once and kept for several calls (see the module documentation).
+struct CellStore {
+    x: CsrMatrix,
+    values: Values,
+}
+
+/// Calls `f` with the cells of a data list or of a cell-store reference, normalised as `values`
+/// says: a store's rows are borrowed (all of them) or copied (a subset), a data list's are read
+/// from R.
+fn with_cells<T>(
+    data: &Robj,
+    values: Values,
+    f: impl FnOnce(Cow<'_, CsrMatrix>) -> RResult<T>,
+) -> RResult<T> {
+    let list = List::try_from(data)?;
+    let Ok(store) = field(&list, "store") else {
+        return f(Cow::Owned(csr_from_data(data, values)?));
+    };
+    let ptr: &ExternalPtr<CellStore> = (&store)
+        .try_into()
+        .map_err(|_| RError::new("internal", "`store` must be a cell store"))?;
+    let stored = ptr.try_addr()?;
+    if stored.values != values {
+        return Err(RError::new(
+            "internal",
+            "the cell store was normalised at another scale than the model's",
+        ));
+    }
+    let rows = field(&list, "cells")?;
+    if rows.is_null() {
+        return f(Cow::Borrowed(&stored.x));
+    }
+    let rows = int_slice(&rows, "cells")?
+        .iter()
+        .map(|&r| usize::try_from(r).map_err(|_| RError::new("internal", "negative cell index")))
+        .collect::<RResult<Vec<_>>>()?;
+    f(Cow::Owned(stored.x.select_rows(&rows)?))
+}
+
+/// The cells of a data list or cell-store reference as a matrix of the caller's own.
+fn owned_cells(data: &Robj, values: Values) -> RResult<CsrMatrix> {
+    with_cells(data, values, |x| Ok(x.into_owned()))
+}
+
+/// Keeps the cells of a data list, normalised as a model of this configuration reads them, for
+/// later calls.
+#[extendr]
+fn rs_cells_new(data: Robj, config_json: &str) -> Robj {
+    guard(|| {
+        let values = parse_config(config_json)?.raw_counts();
+        let x = csr_from_data(&data, values)?;
+        Ok(ExternalPtr::new(CellStore { x, values }).into())
+    })
 }
 
 /// Integer codes (0-based) from R as the core's i64 codes.
@@ -284,7 +344,7 @@ fn rs_trainer_new(
     guard(|| {
         let config = parse_config(config_json)?;
         let train = TrainData {
-            x: csr_from_data(&train, config.raw_counts())?,
+            x: owned_cells(&train, config.raw_counts())?,
             labels: codes(&labels, "labels")?,
             domains: code_list(&domains, "domains")?,
         };
@@ -292,7 +352,7 @@ fn rs_trainer_new(
             None
         } else {
             Some(TargetData {
-                x: csr_from_data(&target, config.raw_counts())?,
+                x: owned_cells(&target, config.raw_counts())?,
                 domains: code_list(&target_domains, "target_domains")?,
             })
         };
@@ -342,7 +402,7 @@ fn rs_trainer_adapt(
         let ptr = model_ptr(handle)?;
         let boxed = ptr.try_addr()?;
         let target = TargetData {
-            x: csr_from_data(&target, boxed.model.meta().config.raw_counts())?,
+            x: owned_cells(&target, boxed.model.meta().config.raw_counts())?,
             domains: vec![codes(&target_domains, "target_domains")?],
         };
         let member = usize::try_from(member)
@@ -512,8 +572,10 @@ fn rs_model_predict(handle: Robj, data: Robj, calibrated: bool, threads: i32) ->
     guard(|| {
         let ptr = model_ptr(handle)?;
         let boxed = ptr.try_addr()?;
-        let x = csr_from_data(&data, boxed.model.meta().config.raw_counts())?;
-        let p = boxed.model.predict(&x, calibrated, threads_arg(threads)?)?;
+        let threads = threads_arg(threads)?;
+        let p = with_cells(&data, boxed.model.meta().config.raw_counts(), |x| {
+            Ok(boxed.model.predict(&x, calibrated, threads)?)
+        })?;
         Ok(list!(
             probabilities = r_matrix(&p.probabilities, p.n_cells, p.n_classes)?,
             logits = r_matrix(&p.logits, p.n_cells, p.n_classes)?,
@@ -537,7 +599,6 @@ fn rs_model_integrated_gradients(
     guard(|| {
         let ptr = model_ptr(handle)?;
         let boxed = ptr.try_addr()?;
-        let x = csr_from_data(&data, boxed.model.meta().config.raw_counts())?;
         let target = codes(&target_class, "target_class")?;
         if steps < 1 {
             return Err(RError::new(
@@ -545,14 +606,17 @@ fn rs_model_integrated_gradients(
                 format!("steps must be at least 1, not {steps}"),
             ));
         }
-        let ig = boxed.model.integrated_gradients(
-            &x,
-            &target,
-            steps as usize,
-            threads_arg(threads)?,
-            &mut interrupt_pending,
-        )?;
-        r_matrix(&ig, x.n_rows(), boxed.model.n_genes())
+        let threads = threads_arg(threads)?;
+        with_cells(&data, boxed.model.meta().config.raw_counts(), |x| {
+            let ig = boxed.model.integrated_gradients(
+                &x,
+                &target,
+                steps as usize,
+                threads,
+                &mut interrupt_pending,
+            )?;
+            r_matrix(&ig, x.n_rows(), boxed.model.n_genes())
+        })
     })
 }
 
@@ -573,6 +637,7 @@ extendr_module! {
     fn rs_config_validate;
     fn rs_config_schema;
     fn rs_debug_store;
+    fn rs_cells_new;
     fn rs_trainer_new;
     fn rs_trainer_adapt;
     fn rs_trainer_run_epoch;

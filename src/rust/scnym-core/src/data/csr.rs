@@ -62,7 +62,11 @@ fn check_value(v: f64, row: usize, values: Values) -> Result<f64> {
         return Err(Error::data(format!(
             "the expression value of cell {} is negative ({v}); expected {}",
             row + 1,
-            if counts { "counts" } else { "log-normalised values" }
+            if counts {
+                "counts"
+            } else {
+                "log-normalised values"
+            }
         )));
     }
     if !counts && v > log1p_cpm_max() {
@@ -461,16 +465,7 @@ mod tests {
             "invalid_data"
         );
         assert_eq!(
-            kind(CsrMatrix::from_csr_parts(
-                2,
-                3,
-                &p,
-                &i,
-                &x,
-                &[0, 1],
-                3,
-                CPM
-            )),
+            kind(CsrMatrix::from_csr_parts(2, 3, &p, &i, &x, &[0, 1], 3, CPM)),
             "invalid_argument"
         );
         assert_eq!(
