@@ -68,8 +68,8 @@ test_that("sampling and threshold parameters are checked", {
   expect_snapshot(scnym_config(class_balance = 2), error = TRUE)
 })
 
-test_that("the input scale is 1e4 by default, counts per million in the paper preset", {
-  expect_identical(scnym_config()$scale_factor, 1e4)
+test_that("the input scale is 3,000 by default, counts per million in the paper preset", {
+  expect_identical(scnym_config()$scale_factor, 3000)
   expect_identical(scnym_config("paper")$scale_factor, 1e6)
   expect_identical(scnym_config(scale_factor = 100)$scale_factor, 100)
   expect_error(scnym_config(scale_factor = 0), class = "scnym_error_invalid_argument")
