@@ -51,6 +51,17 @@ config_cache <- new.env(parent = emptyenv())
 #'   `class_balance = 0` and `min_steps_per_epoch = 0` (one shuffled pass over the labelled cells
 #'   per epoch) and a single model (`ensemble_size = 1`).
 #'
+#' `scale_factor` (3,000 in the default; 1e6, counts per million, in `"paper"`) sets the input
+#' normalisation, `log(1 + scale_factor * count / total)`. On the accuracy benchmark (14 tasks,
+#' 3 seeds) the scale moved accuracy / macro-F1 over all tasks from 0.943 / 0.913 (1e6) to
+#' 0.951 / 0.931 (1e4, Seurat's scale) and 0.955 / 0.938 (3,000); at 1,000 accuracy was the same
+#' (0.956 / 0.942) but the novelty score lost the unseen CellBench lines (AUROC 0.92 to 0.97,
+#' up to 31% of known-line cells flagged), which 3,000 keeps (AUROC >= 0.9997). At a lower
+#' scale whether a gene is detected at all counts for less next to how much of it there is
+#' (the pseudo-count argument of Ahlmann-Eltze and Huber, Nature Methods 2023). Methods
+#' `scnym_scale_factor_*` in `bench/results/accuracy/`. Models saved before the parameter
+#' existed read their input at 1e6.
+#'
 #' `min_steps_per_epoch` (2 in the default; 0 in `"paper"`) makes a small reference repeat its
 #' cells within an epoch instead of taking a single optimiser step: a reference of up to two
 #' mini-batches (512 cells) takes two steps per epoch; larger ones are unchanged. On the five
@@ -87,7 +98,8 @@ config_cache <- new.env(parent = emptyenv())
 #' 0.918 against 0.912 for the fixed threshold (no threshold: 0.921). Rerun with
 #' `bench/accuracy/run_scnym.R --preset paper --set pseudolabel_adaptive=TRUE,...`.
 #'
-#' Parameters (defaults of the `"default"` preset in brackets): `hidden_width` \[256\],
+#' Parameters (defaults of the `"default"` preset in brackets): `scale_factor` \[3000\],
+#' `hidden_width` \[256\],
 #' `n_hidden` \[3\], `dropout` \[0.5\], `batch_size` \[256\], `max_epochs` \[100\],
 #' `min_steps_per_epoch` \[2\], `class_balance` \[0.5\], `ensemble_size` \[2\],
 #' `reference_sample` \[0\], `lr` \[1\],
