@@ -246,3 +246,47 @@ model_integrated_gradients <- function(model, x, target_class, steps = 100L, thr
   dimnames(out) <- list(query$cells, model$genes)
   out
 }
+
+# Probability matrix of a prediction table, or NULL.
+prediction_probabilities <- function(predictions) {
+  prob <- predictions[["probabilities"]]
+  if (is.null(prob)) return(NULL)
+  prob <- as.matrix(prob)
+  if (is.null(colnames(prob))) {
+    scnym_abort(c("{.field probabilities} of {.arg predictions} has no column names.",
+                  i = "Its columns must be named by class, as {.fn scnym_predict} returns them."),
+                kind = "invalid_argument")
+  }
+  prob
+}
+
+# A prediction table: the DataFrame of scnym_predict(), or a data.frame.
+is_prediction_table <- function(x) {
+  is.data.frame(x) || methods::is(x, "DataFrame")
+}
+
+check_prediction_table <- function(predictions, columns, arg = "predictions",
+                                   call = rlang::caller_env()) {
+  if (!is_prediction_table(predictions)) {
+    scnym_abort(c("{.arg {arg}} must be a prediction table from {.fn scnym_predict}.",
+                  x = "Got {.obj_type_friendly {predictions}}."),
+                kind = "invalid_argument", call = call)
+  }
+  miss <- setdiff(columns, names(predictions))
+  if (length(miss)) {
+    scnym_abort(c("{.arg {arg}} lacks the column{?s} {.field {miss}}.",
+                  i = "Pass the table returned by {.fn scnym_predict}."),
+                kind = "invalid_argument", call = call)
+  }
+  if ("confidence" %in% columns) {
+    conf <- predictions$confidence
+    if (!is.numeric(conf) || any(!is.na(conf) & (conf < 0 | conf > 1))) {
+      scnym_abort(c("The {.field confidence} column of {.arg {arg}} must hold numbers in [0, 1]."),
+                  kind = "invalid_argument", call = call)
+    }
+  }
+  if (nrow(predictions) == 0) {
+    scnym_abort("{.arg {arg}} has no rows.", kind = "invalid_argument", call = call)
+  }
+  invisible(predictions)
+}

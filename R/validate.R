@@ -212,3 +212,50 @@ arg_choice <- function(x, choices, arg = rlang::caller_arg(x), call = rlang::cal
   }
   check_choice(x, choices, arg = arg, call = call)
 }
+
+# A per-cell vector aligned to the rows of a table: by names when the vector is named and covers
+# the row names, otherwise by position (lengths must agree).
+align_cell_vector <- function(v, table, arg, call = rlang::caller_env()) {
+  if (is.factor(v)) v <- as.character(v)
+  if (!is.atomic(v) || is.null(v)) {
+    scnym_abort(c("{.arg {arg}} must be a vector with one value per cell.",
+                  x = "Got {.obj_type_friendly {v}}."), kind = "invalid_argument", call = call)
+  }
+  rn <- rownames(table)
+  if (!is.null(names(v)) && !is.null(rn) && all(rn %in% names(v))) {
+    return(unname(v[rn]))
+  }
+  if (length(v) != nrow(table)) {
+    scnym_abort(c("{.arg {arg}} must have one value per cell.",
+                  x = paste("{.arg {arg}} has length {length(v)} but there {?is/are}",
+                            "{nrow(table)} cell{?s}."),
+                  i = "Give a vector in the cells' order, or one named by cell."),
+                kind = "invalid_argument", call = call)
+  }
+  unname(v)
+}
+
+check_count <- function(x, arg, min = 1, call = rlang::caller_env()) {
+  if (!is.numeric(x) || length(x) != 1 || is.na(x) || x < min || x != round(x)) {
+    scnym_abort(c("{.arg {arg}} must be a whole number of at least {min}.",
+                  x = "Got {.val {x}}."), kind = "invalid_argument", call = call)
+  }
+  invisible(x)
+}
+
+check_probability <- function(x, arg, call = rlang::caller_env()) {
+  if (!is.numeric(x) || length(x) != 1 || is.na(x) || x < 0 || x > 1) {
+    scnym_abort(c("{.arg {arg}} must be one number between 0 and 1.",
+                  x = "Got {.val {x}}."), kind = "invalid_argument", call = call)
+  }
+  invisible(x)
+}
+
+check_numeric_matrix <- function(x, arg, call = rlang::caller_env()) {
+  if (is.data.frame(x)) x <- as.matrix(x)
+  if (!is.matrix(x) || !is.numeric(x) || anyNA(x) || any(!is.finite(x))) {
+    scnym_abort(c("{.arg {arg}} must be a numeric matrix without missing or infinite values.",
+                  x = "Got {.obj_type_friendly {x}}."), kind = "invalid_argument", call = call)
+  }
+  x
+}
