@@ -82,16 +82,22 @@ test_that("a trained model can be given; store_model keeps it", {
   expect_identical(out2$again, out2$scNym)
 })
 
-test_that("reference = NULL trains on the labelled cells of x and predicts all of them", {
-  skip_if_no_sce()
+# Reference and query cells of one simulation in one SingleCellExperiment: `ref_label` holds the
+# reference cells' types and NA for the query cells; `scale` multiplies the counts.
+combined_sce <- function(scale = 1) {
   sim <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3, seed = 8,
                         output = "matrix")
   meta <- rbind(sim$reference$metadata, sim$query$metadata)
   meta$ref_label <- ifelse(meta$domain == "reference", meta$cell_type, NA)
-  both <- SingleCellExperiment::SingleCellExperiment(
-    assays = list(counts = cbind(sim$reference$counts, sim$query$counts)),
+  SingleCellExperiment::SingleCellExperiment(
+    assays = list(counts = scale * cbind(sim$reference$counts, sim$query$counts)),
     colData = S4Vectors::DataFrame(meta)
   )
+}
+
+test_that("reference = NULL trains on the labelled cells of x and predicts all of them", {
+  skip_if_no_sce()
+  both <- combined_sce()
   out <- do.call(scnym_annotate, c(list(both, labels = "ref_label", domain = "domain"),
                                    annotate_args()))
   expect_equal(length(out$scNym), 250)
@@ -103,15 +109,8 @@ test_that("reference = NULL trains on the labelled cells of x and predicts all o
 
 test_that("scnym_annotate reads the query once, also when it is the reference", {
   skip_if_no_sce()
-  sim <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3, seed = 8,
-                        output = "matrix")
-  meta <- rbind(sim$reference$metadata, sim$query$metadata)
-  meta$ref_label <- ifelse(meta$domain == "reference", meta$cell_type, NA)
   # non-integer counts above log(1 + 1e6): every check of them says how they are read
-  both <- SingleCellExperiment::SingleCellExperiment(
-    assays = list(counts = 20.5 * cbind(sim$reference$counts, sim$query$counts)),
-    colData = S4Vectors::DataFrame(meta)
-  )
+  both <- combined_sce(scale = 20.5)
   reads <- function(expr) {
     n <- 0L
     withCallingHandlers(expr, scnym_message_input_guess = function(m) {
@@ -135,14 +134,7 @@ test_that("scnym_annotate reads the query once, also when it is the reference", 
 
 test_that("scnym_annotate passes the query's cells to the core once", {
   skip_if_no_sce()
-  sim <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3, seed = 8,
-                        output = "matrix")
-  meta <- rbind(sim$reference$metadata, sim$query$metadata)
-  meta$ref_label <- ifelse(meta$domain == "reference", meta$cell_type, NA)
-  both <- SingleCellExperiment::SingleCellExperiment(
-    assays = list(counts = cbind(sim$reference$counts, sim$query$counts)),
-    colData = S4Vectors::DataFrame(meta)
-  )
+  both <- combined_sce()
   # what the core is given: cells of an R matrix ("cells") or rows of the cell store ("store")
   given <- character()
   note <- function(data) {
