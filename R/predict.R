@@ -45,7 +45,15 @@
 #'   also outside the range of the held-out reference cells (see Details).
 #' @param novelty_above Novelty above which `pruned_label` is `NA` (see Details; `Inf` turns
 #'   the novelty pruning off).
-#' @param threads Number of libtorch threads (default: the model configuration's setting).
+#' @param threads Number of libtorch threads (default: the model configuration's setting; with
+#'   several `BPPARAM` workers, 1 per worker, so that the workers do not oversubscribe the cores).
+#' @param BPPARAM A [BiocParallel::BiocParallelParam-class] object (default
+#'   [BiocParallel::SerialParam()]). With several workers the cells are split into one contiguous
+#'   block per worker, in whole batches of the core's prediction (1,024 cells; fewer cells stay
+#'   in one process), each worker predicts its block (rebuilding the model from its bytes when it
+#'   is another process) and the blocks are joined in cell order: the result is identical to a
+#'   serial run with `threads = 1`. Any backend works, e.g. [BiocParallel::MulticoreParam()] on
+#'   one machine or [BiocParallel::BatchtoolsParam()] on a cluster.
 #' @return An [S4Vectors::DataFrame], one row per cell (row names: cell names), as SingleR
 #'   returns its results, with columns
 #'   * `label`: the predicted cell type (character);
@@ -86,7 +94,8 @@
 #' @export
 scnym_predict <- function(model, x, ..., assay = NULL, layer = NULL, assay_type = NULL,
                           input = c("auto", "counts", "lognorm"), calibrated = TRUE,
-                          prune_below = 0.5, novelty_above = 2.5, threads = NULL) {
+                          prune_below = 0.5, novelty_above = 2.5, threads = NULL,
+                          BPPARAM = BiocParallel::SerialParam()) { # nolint: object_name_linter.
   rlang::check_dots_empty()
   call <- rlang::current_env()
   check_model(model)
@@ -95,11 +104,13 @@ scnym_predict <- function(model, x, ..., assay = NULL, layer = NULL, assay_type 
   check_number(prune_below, min = 0, max = 1)
   check_number(novelty_above, min = 0)
   check_threads(threads)
+  check_bpparam(BPPARAM)
   with_interrupt_class({
     query <- prepare_query(model, x, assay = assay, layer = layer, assay_type = assay_type,
                            input = input, arg = "x", call = call)
     predict_prepared(model, query, calibrated = calibrated, prune_below = prune_below,
-                     novelty_above = novelty_above, threads = threads, call = call)
+                     novelty_above = novelty_above, threads = threads, BPPARAM = BPPARAM,
+                     call = call)
   }, call = call)
 }
 
@@ -153,14 +164,42 @@ align_query <- function(model, data, arg = "x", call = rlang::caller_env()) {
        missing_genes = missing)
 }
 
-# Runs the core's prediction on a prepared query and builds the prediction table.
+# Runs the core's prediction on a prepared query and builds the prediction table. With several
+# BPPARAM workers, one contiguous block of cells per worker (see scnym_predict()).
 predict_prepared <- function(model, query, calibrated, prune_below, novelty_above,
-                             threads = NULL, call = rlang::caller_env()) {
-  handle <- model_handle(model, call = call)
-  threads <- if (is.null(threads)) 0L else as.integer(threads)
-  out <- rust_result(rs_model_predict(handle, query$core, calibrated, threads), call = call)
+                             threads = NULL, BPPARAM = NULL, # nolint: object_name_linter.
+                             call = rlang::caller_env()) {
+  # blocks of whole evaluation batches, so that every batch is the one a serial run forms
+  cells <- seq_along(query$cells)
+  batch <- ceiling(cells / rust_result(rs_backend_info())$eval_batch)
+  batches <- max(batch, 1L)
+  workers <- if (is.null(BPPARAM)) 1L else min(BiocParallel::bpnworkers(BPPARAM), batches)
+  if (workers > 1L) {
+    worker <- ceiling(batch * workers / batches)
+    blocks <- lapply(split(cells, worker), function(b) core_data(query$data, b, model$genes))
+    parts <- BiocParallel::bplapply(blocks, predict_block, model = model,
+                                    calibrated = calibrated, threads = threads %||% 1L,
+                                    BPPARAM = BPPARAM)
+    out <- join_blocks(parts)
+  } else {
+    out <- predict_block(query$core, model, calibrated, threads %||% 0L, call = call)
+  }
   prediction_table(out, model, query$cells, query$missing_genes, calibrated, prune_below,
                    novelty_above)
+}
+
+# The core's prediction of the cells of one data list (a BPPARAM worker's block, or all).
+predict_block <- function(core, model, calibrated, threads, call = rlang::caller_env()) {
+  rust_result(rs_model_predict(model_handle(model, call = call), core, calibrated,
+                               as.integer(threads)), call = call)
+}
+
+# The core's outputs of consecutive blocks of cells, joined in cell order.
+join_blocks <- function(parts) {
+  stats::setNames(lapply(names(parts[[1L]]), function(name) {
+    pieces <- lapply(parts, `[[`, name)
+    if (is.matrix(pieces[[1L]])) do.call(rbind, pieces) else unlist(pieces, use.names = FALSE)
+  }), names(parts[[1L]]))
 }
 
 # Which labels pruned_label drops (see scnym_predict()): novel cells, and ambiguous cells outside

@@ -71,6 +71,17 @@ check_threads <- function(threads, call = rlang::caller_env()) {
   check_whole(threads, min = 1, max = 1024, arg = "threads", call = call, allow_null = TRUE)
 }
 
+check_bpparam <- function(BPPARAM, call = rlang::caller_env()) { # nolint: object_name_linter.
+  if (!methods::is(BPPARAM, "BiocParallelParam")) {
+    scnym_abort(c("{.arg BPPARAM} must be a BiocParallel parameter object.",
+                  x = "Got {.obj_type_friendly {BPPARAM}}.",
+                  i = paste("Use e.g. {.code BiocParallel::SerialParam()} or",
+                            "{.code BiocParallel::MulticoreParam(2)}.")),
+                kind = "invalid_argument", call = call)
+  }
+  invisible(BPPARAM)
+}
+
 check_model <- function(model, arg = rlang::caller_arg(model), call = rlang::caller_env()) {
   if (!inherits(model, "scnym_model")) {
     scnym_abort(c("{.arg {arg}} must be an {.cls scnym_model}.",

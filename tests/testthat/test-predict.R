@@ -39,6 +39,28 @@ test_that("scnym_predict returns the documented table", {
   expect_identical(rownames(flat), rownames(pred))
 })
 
+test_that("BPPARAM splits the cells across workers with results identical to serial", {
+  model <- sim_model()
+  # 2,200 cells: three of the core's prediction batches
+  x <- sim_matrices()$query$counts
+  x <- x[, rep(seq_len(ncol(x)), 11)]
+  colnames(x) <- paste0("cell", seq_len(ncol(x)))
+  serial <- scnym_predict(model, x, threads = 1)
+  params <- list(BiocParallel::SerialParam(), BiocParallel::MulticoreParam(2),
+                 BiocParallel::SnowParam(2), BiocParallel::MulticoreParam(3))
+  for (bp in params) {
+    expect_identical(scnym_predict(model, x, BPPARAM = bp), serial)
+  }
+  # a model read back from disk is rebuilt from its bytes in each worker
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(model, path)
+  expect_identical(scnym_predict(readRDS(path), x, BPPARAM = BiocParallel::SnowParam(2)), serial)
+  # fewer batches than workers: one process
+  expect_identical(scnym_predict(model, x[, 1:2], BPPARAM = BiocParallel::MulticoreParam(3)),
+                   scnym_predict(model, x[, 1:2], threads = 1))
+  expect_error(scnym_predict(model, x, BPPARAM = 2), class = "scnym_error_invalid_argument")
+})
+
 test_that("pruned labels drop novel cells, and ambiguous cells outside the reference's range", {
   m <- sim_model()
   sim <- sim_matrices()

@@ -18,7 +18,8 @@ fn rs_backend_info() -> Robj {
             cuda_available = tch::Cuda::is_available(),
             cuda_devices = tch::Cuda::device_count() as i32,
             mkl = tch::utils::has_mkl(),
-            openmp = tch::utils::has_openmp()
+            openmp = tch::utils::has_openmp(),
+            eval_batch = scnym_core::train::EVAL_BATCH as i32
         )
         .into())
     })

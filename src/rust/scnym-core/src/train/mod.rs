@@ -41,4 +41,4 @@ pub struct ModelInfo {
 }
 
 pub(crate) use temperature::fit_temperature;
-pub(crate) use trainer::EVAL_BATCH;
+pub use trainer::EVAL_BATCH;

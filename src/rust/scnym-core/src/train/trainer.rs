@@ -39,8 +39,10 @@ use rand::seq::SliceRandom;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
-/// Rows per forward pass when evaluating (validation, prediction).
-pub(crate) const EVAL_BATCH: usize = 1024;
+/// Rows per forward pass when evaluating (validation, prediction). A caller that splits cells
+/// across processes at multiples of it gets the same batches, and so the same results, as one
+/// single-threaded prediction.
+pub const EVAL_BATCH: usize = 1024;
 
 /// Target cells, served in shuffled order, cycling independently of the labeled epochs.
 struct TargetStream {

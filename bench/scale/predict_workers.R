@@ -1,0 +1,41 @@
+#!/usr/bin/env Rscript
+# Prediction of many cells from R with BiocParallel workers against one process: a model trained
+# briefly on a simulation (2,000 genes), its query (2,000 cells) repeated to N cells as a
+# dgCMatrix; the median of 3 timings of scnym_predict() for each setting, in one R session.
+# Usage: Rscript bench/scale/predict_workers.R [N = 200000]   (writes to standard output)
+suppressPackageStartupMessages({
+  library(scnym)
+  library(BiocParallel)
+})
+n <- as.integer(commandArgs(trailingOnly = TRUE)[1])
+if (is.na(n)) n <- 200000L
+sim <- scnym_simulate(n_reference = 2000, n_query = 2000, n_genes = 2000, seed = 1,
+                      output = "matrix")
+model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+                     config = scnym_config(max_epochs = 2, min_epochs = 1), seed = 1,
+                     verbose = FALSE)
+q <- methods::as(sim$query$counts, "CsparseMatrix")
+x <- q[, rep(seq_len(ncol(q)), length.out = n)]
+colnames(x) <- paste0("cell", seq_len(n))
+settings <- list(
+  "1 process, 1 thread" = list(threads = 1L, BPPARAM = SerialParam()),
+  "1 process, 2 threads" = list(threads = 2L, BPPARAM = SerialParam()),
+  "MulticoreParam(2), 1 thread each" = list(threads = NULL, BPPARAM = MulticoreParam(2))
+)
+load <- function() strsplit(readLines("/proc/loadavg"), " ")[[1]][1]
+cat(sprintf("%d cells x %d genes (%.0f non-zeros per cell); load average before %s\n", n,
+            nrow(x), length(x@x) / n, load()))
+ref <- NULL
+for (name in names(settings)) {
+  s <- settings[[name]]
+  secs <- numeric(3)
+  for (i in seq_along(secs)) {
+    secs[i] <- system.time(p <- scnym_predict(model, x, threads = s$threads,
+                                              BPPARAM = s$BPPARAM))[["elapsed"]]
+  }
+  if (is.null(ref)) ref <- p
+  cat(sprintf("%-34s median %6.2f s (%s), %6.0f cells/s; identical to the first: %s\n", name,
+              stats::median(secs), paste(sprintf("%.2f", secs), collapse = ", "),
+              n / stats::median(secs), identical(p, ref)))
+}
+cat(sprintf("load average after %s\n", load()))
