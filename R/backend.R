@@ -10,7 +10,8 @@
 #'   `libtorch_runtime`, `libtorch_path`, `cuda_available`, `cuda_devices`, `threads`, `mkl`,
 #'   `r_blas` (R's BLAS library), `blas_ok` (libtorch bound to its own BLAS), `deepbind_status`
 #'   (the loader's error message, empty when it worked), `gemm_gflops`
-#'   (median GFLOP/s of the multiply) and `scnym_core` (the Rust core's version).
+#'   (median GFLOP/s of the multiply), `scnym_core` (the Rust core's version) and `eval_batch`
+#'   (cells per forward pass of a prediction).
 #' @examples
 #' info <- scnym_backend_info(gemm_size = 256)
 #' info$threads
