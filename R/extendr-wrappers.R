@@ -20,7 +20,7 @@ rs_config_validate <- function(json) .Call("wrap__rs_config_validate", json, PAC
 
 rs_config_schema <- function() .Call("wrap__rs_config_schema", PACKAGE = "scnym")
 
-rs_debug_store <- function(data, scale_factor) .Call("wrap__rs_debug_store", data, scale_factor, PACKAGE = "scnym")
+rs_debug_store <- function(data, config_json) .Call("wrap__rs_debug_store", data, config_json, PACKAGE = "scnym")
 
 rs_cells_new <- function(data, config_json) .Call("wrap__rs_cells_new", data, config_json, PACKAGE = "scnym")
 

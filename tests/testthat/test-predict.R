@@ -180,12 +180,22 @@ test_that("log-normalised input predicts like counts", {
   expect_identical(cpm_model$config$scale_factor, 1e6)
   expect_equal(scnym_predict(cpm_model, cp10k)$probabilities,
                scnym_predict(cpm_model, q)$probabilities, tolerance = 1e-5)
-  # the store holds ln(1 + scale_factor * count / total) either way
+  # the core holds ln(1 + scale_factor * count / total) either way, read from the R vectors
+  # or from a cell store (all its cells, or some)
   data <- scnym:::check_values(scnym:::extract_input(cpm[, 1:3]), "auto", "x")
   q3 <- as.matrix(q[, 1:3])
+  genes <- rownames(q)
   for (scale in c(1e4, 1e6)) {
-    store <- scnym:::rs_debug_store(scnym:::core_data(data, NULL, rownames(q)), scale)
-    expect_equal(store, unname(log1p(t(q3) / colSums(q3) * scale)), tolerance = 1e-5)
+    cfg <- scnym_config(scale_factor = scale)
+    json <- scnym:::config_json(cfg, seed = 0L)
+    expected <- unname(log1p(t(q3) / colSums(q3) * scale))
+    expect_equal(scnym:::rs_debug_store(scnym:::core_data(data, NULL, genes), json), expected,
+                 tolerance = 1e-5)
+    kept <- scnym:::keep_in_core(data, genes, cfg)
+    expect_equal(scnym:::rs_debug_store(scnym:::core_data(kept, NULL, genes), json), expected,
+                 tolerance = 1e-5)
+    expect_equal(scnym:::rs_debug_store(scnym:::core_data(kept, c(3L, 1L), genes), json),
+                 expected[c(3, 1), ], tolerance = 1e-5)
   }
 })
 

@@ -234,16 +234,15 @@ fn rs_config_validate(json: &str) -> Robj {
     })
 }
 
-/// Test hook: the values the core stores for a data list normalised at `scale_factor`, as a
-/// dense cells x model genes matrix (small inputs only).
+/// Test hook: the values the core holds for a data list or cell-store reference, as a model of
+/// this configuration reads them, as a dense cells x model genes matrix (small inputs only).
 #[extendr]
-fn rs_debug_store(data: Robj, scale_factor: f64) -> Robj {
+fn rs_debug_store(data: Robj, config_json: &str) -> Robj {
     guard(|| {
-        let m = csr_from_data(&data, Values::Counts { scale_factor })?;
-        let (rows, cols) = (m.n_rows(), m.n_cols());
-        let dense = m.to_dense();
-        let out = RMatrix::new_matrix(rows, cols, |r, c| dense[r * cols + c] as f64);
-        Ok(out.into())
+        let values = parse_config(config_json)?.raw_counts();
+        with_cells(&data, values, |m| {
+            r_matrix(&m.to_dense(), m.n_rows(), m.n_cols())
+        })
     })
 }
 
