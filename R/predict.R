@@ -169,14 +169,9 @@ align_query <- function(model, data, arg = "x", call = rlang::caller_env()) {
 predict_prepared <- function(model, query, calibrated, prune_below, novelty_above,
                              threads = NULL, BPPARAM = NULL, # nolint: object_name_linter.
                              call = rlang::caller_env()) {
-  # blocks of whole evaluation batches, so that every batch is the one a serial run forms
-  cells <- seq_along(query$cells)
-  batch <- ceiling(cells / rust_result(rs_backend_info())$eval_batch)
-  batches <- max(batch, 1L)
-  workers <- if (is.null(BPPARAM)) 1L else min(BiocParallel::bpnworkers(BPPARAM), batches)
-  if (workers > 1L) {
-    worker <- ceiling(batch * workers / batches)
-    blocks <- lapply(split(cells, worker), function(b) core_data(query$data, b, model$genes))
+  blocks <- prediction_blocks(length(query$cells), BPPARAM)
+  if (length(blocks) > 1L) {
+    blocks <- lapply(blocks, function(b) core_data(query$data, b, model$genes))
     parts <- BiocParallel::bplapply(blocks, predict_block, model = model,
                                     calibrated = calibrated, threads = threads %||% 1L,
                                     BPPARAM = BPPARAM)
@@ -186,6 +181,17 @@ predict_prepared <- function(model, query, calibrated, prune_below, novelty_abov
   }
   prediction_table(out, model, query$cells, query$missing_genes, calibrated, prune_below,
                    novelty_above)
+}
+
+# The cells 1..n in one contiguous block per BPPARAM worker, in whole evaluation batches of the
+# core, so that every batch is the one a serial run forms: one block when serial or when the
+# cells fill a single batch.
+prediction_blocks <- function(n, BPPARAM) { # nolint: object_name_linter.
+  workers <- if (is.null(BPPARAM)) 1L else BiocParallel::bpnworkers(BPPARAM)
+  if (workers <= 1L) return(list(seq_len(n)))
+  batch <- ceiling(seq_len(n) / rust_result(rs_backend_info())$eval_batch)
+  workers <- min(workers, max(batch))
+  unname(split(seq_len(n), ceiling(batch * workers / max(batch))))
 }
 
 # The core's prediction of the cells of one data list (a BPPARAM worker's block, or all).
