@@ -92,8 +92,9 @@ scnym_adapt <- function(model, x, ..., target_domain = NULL, epochs = 10L, seed 
                                   config$seed)))
   }
   codes <- match(tdom, domains) - 1L
+  core <- core_input(query$data, NULL, model$genes)
   new_trainer <- function(member, i) {
-    rs_trainer_adapt(handle, i - 1L, config_json(member), query$core, codes, domains)
+    rs_trainer_adapt(handle, i - 1L, config_json(member), core, codes, domains)
   }
   trained <- with_interrupt_class(train_members(new_trainer, config, verbose, call), call = call)
   seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))

@@ -1,7 +1,9 @@
 # Turning what users pass (Seurat, SingleCellExperiment/SummarizedExperiment, dense matrix,
 # dgCMatrix or another Matrix class, DelayedArray) into one internal form: a genes x cells
-# `dgCMatrix` or double matrix with gene and cell names, plus the per-cell metadata used to look
-# up label and domain columns. Matrices are not copied unless their type has to change.
+# `dgCMatrix`, double matrix or DelayedMatrix with gene and cell names, plus the per-cell metadata
+# used to look up label and domain columns. Matrices are not copied unless their type has to
+# change, and a DelayedMatrix (e.g. HDF5-backed) is only ever read block by block
+# (`input_blocks()`, `read_cells()`), so that it is never held whole in R.
 
 #' Extract a genes x cells expression matrix and cell metadata from a supported object
 #'
@@ -9,7 +11,8 @@
 #' @param assay,layer Seurat assay and layer (slot on SeuratObject v4); `NULL` for defaults.
 #' @param assay_type SummarizedExperiment assay name or index; `NULL` for the default.
 #' @param arg Name of the user's argument, for messages.
-#' @return A list: `mat` (genes x cells `dgCMatrix` or double matrix), `genes`, `cells`, `meta`
+#' @return A list: `mat` (genes x cells `dgCMatrix`, double matrix or DelayedMatrix), `genes`,
+#'   `cells`, `meta`
 #'   (a data.frame or `DataFrame` of per-cell metadata, or `NULL`), `source` (a short description).
 #' @noRd
 extract_input <- function(x, assay = NULL, layer = NULL, assay_type = NULL, arg = "x",
@@ -88,7 +91,7 @@ check_names <- function(names, what, accessor, missing_hint, arg, call) {
   invisible(names)
 }
 
-# A genes x cells dgCMatrix or double matrix from a matrix-like object.
+# A genes x cells dgCMatrix, double matrix or numeric DelayedMatrix from a matrix-like object.
 as_expression_matrix <- function(x, arg, call) {
   if (inherits(x, "dgCMatrix")) {
     return(x)
@@ -108,7 +111,11 @@ as_expression_matrix <- function(x, arg, call) {
       scnym_abort("{.arg {arg}} must be a two-dimensional DelayedArray (genes x cells).",
                   kind = "invalid_argument", call = call)
     }
-    return(delayed_to_sparse(x))
+    if (!DelayedArray::type(x) %in% c("double", "integer")) {
+      scnym_abort("{.arg {arg}} must hold numbers, not {DelayedArray::type(x)} values.",
+                  kind = "invalid_argument", call = call)
+    }
+    return(x)
   }
   if (inherits(x, "Matrix")) {
     if (!methods::is(x, "dMatrix") && !methods::is(x, "lMatrix") && !methods::is(x, "nMatrix")) {
@@ -134,22 +141,48 @@ as_expression_matrix <- function(x, arg, call) {
               kind = "invalid_argument", call = call)
 }
 
-# A DelayedMatrix (e.g. HDF5-backed) realised as a dgCMatrix, in column blocks so that a large
-# on-disk matrix is never realised densely as a whole.
-delayed_to_sparse <- function(x, block_cells = 2000L) {
-  n <- ncol(x)
-  if (n <= block_cells) {
-    out <- methods::as(x, "dgCMatrix")
-  } else {
-    starts <- seq(1L, n, by = block_cells)
-    blocks <- lapply(starts, function(s) {
-      cols <- s:min(n, s + block_cells - 1L)
-      methods::as(x[, cols, drop = FALSE], "dgCMatrix")
-    })
-    out <- do.call(cbind, blocks)
+is_delayed <- function(mat) inherits(mat, "DelayedArray")
+
+# Cells per block when a DelayedMatrix is read block by block: as many as fill DelayedArray's
+# automatic block size (DelayedArray::getAutoBlockSize(), 100 MB by default) with dense double
+# values, in whole batches of the core's prediction (at least one), so that a prediction made
+# block by block forms the batches of a single pass.
+block_cells <- function(mat) {
+  batch <- rust_result(rs_backend_info())$eval_batch
+  per_cell <- 8 * max(1, nrow(mat))
+  as.integer(batch * max(1, floor(DelayedArray::getAutoBlockSize() / per_cell / batch)))
+}
+
+# The columns of an input matrix in the blocks it is read in: one block for a matrix in memory,
+# blocks of block_cells() columns for a DelayedMatrix.
+input_blocks <- function(mat) {
+  n <- ncol(mat)
+  size <- if (is_delayed(mat)) block_cells(mat) else n
+  if (n <= size) return(list(seq_len(n)))
+  unname(split(seq_len(n), ceiling(seq_len(n) / size)))
+}
+
+# The columns `cols` of an input matrix as a dgCMatrix or double matrix in memory. A DelayedMatrix
+# reads only those columns: a range of at most block_cells() columns in one block read, other
+# columns through a delayed subset.
+read_cells <- function(mat, cols) {
+  if (!is_delayed(mat)) {
+    return(if (length(cols) == ncol(mat)) mat else mat[, cols, drop = FALSE])
   }
-  dimnames(out) <- dimnames(x)
-  out
+  sparse <- DelayedArray::is_sparse(mat)
+  lo <- min(cols)
+  hi <- max(cols)
+  if (hi - lo < block_cells(mat)) {
+    viewport <- DelayedArray::ArrayViewport(dim(mat), IRanges::IRanges(c(1L, lo), c(nrow(mat), hi)))
+    block <- DelayedArray::read_block(mat, viewport, as.sparse = sparse)
+    block <- if (sparse) methods::as(block, "dgCMatrix") else as.matrix(block)
+    if (length(cols) != hi - lo + 1L) block <- block[, cols - lo + 1L, drop = FALSE]
+  } else {
+    block <- mat[, cols, drop = FALSE]
+    block <- if (sparse) methods::as(block, "dgCMatrix") else as.matrix(block)
+  }
+  if (!sparse && !is.double(block)) storage.mode(block) <- "double"
+  block
 }
 
 seurat_object_v5 <- function() {
@@ -320,46 +353,77 @@ as_labels <- function(value, arg, labels, call) {
 
 #' The data crossing into Rust for some cells of an extracted input
 #'
-#' @param data An extracted (and value-checked) input.
+#' @param data An extracted and value-checked input (see `check_values()`).
 #' @param cells Integer indices of the cells to pass, or `NULL` for all.
 #' @param model_genes The model's gene names (defines `gene_map`).
-#' @return A list read by `src/rust/scnym-r/src/engine.rs` (raw counts or pseudo-counts, which
-#'   the core normalises at the configuration's `scale_factor`).
+#' @return A list read by `src/rust/scnym-r/src/engine.rs`: the cells read into memory (a
+#'   DelayedMatrix only for these cells), as raw counts or pseudo-counts (log-normalised input is
+#'   turned back by `unlog()`), which the core normalises at the configuration's `scale_factor`.
 #' @noRd
 core_data <- function(data, cells = NULL, model_genes) {
-  mat <- data$mat
-  subset <- !is.null(cells) && length(cells) != ncol(mat)
-  kept <- data$kept_in_core
-  if (!is.null(kept) && identical(kept$genes, as.character(model_genes))) {
-    return(list(store = kept$store, cells = if (subset) as.integer(cells) - 1L))
-  }
-  if (subset) {
-    mat <- mat[, cells, drop = FALSE]
+  mat <- read_cells(data$mat, cells %||% seq_len(ncol(data$mat)))
+  if (identical(data$input, "lognorm")) {
+    mat <- unlog(mat)
   }
   gene_map <- match(data$genes, model_genes) - 1L
   gene_map[is.na(gene_map)] <- -1L
-  out <- list(n_cells = ncol(mat), n_genes = nrow(mat), gene_map = gene_map,
-              n_model_genes = length(model_genes))
+  c(matrix_list(mat), list(gene_map = gene_map, n_model_genes = length(model_genes)))
+}
+
+# A genes x cells dgCMatrix or double matrix as the core reads it (a cells x genes CSR matrix, or
+# row-major dense values); `rs_value_summary()` reads this too.
+matrix_list <- function(mat) {
   if (inherits(mat, "dgCMatrix")) {
-    out$kind <- "csr"
-    out$p <- mat@p
-    out$i <- mat@i
-    out$x <- mat@x
-  } else {
-    out$kind <- "dense"
-    out$x <- mat
+    return(list(kind = "csr", n_cells = ncol(mat), n_genes = nrow(mat), p = mat@p, i = mat@i,
+                x = mat@x))
   }
-  out
+  list(kind = "dense", n_cells = ncol(mat), n_genes = nrow(mat), x = mat)
+}
+
+# What a core function reads for cells `cells` (all when NULL) of a checked input: the cells kept
+# in the core for these genes (see keep_in_core()), or else a data list (see core_data()).
+core_input <- function(data, cells, genes) {
+  kept <- data$kept_in_core
+  if (is.null(kept) || !identical(kept$genes, as.character(genes))) {
+    return(core_data(data, cells, genes))
+  }
+  subset <- !is.null(cells) && length(cells) != length(data$cells)
+  list(store = kept$store, cells = if (subset) as.integer(cells) - 1L)
+}
+
+# A cell store of cells `cells` (increasing indices; all when NULL) of a checked input, normalised
+# as a model trained with `config` on `genes` reads them, for core functions that read the same
+# cells more than once (the members of an ensemble, annotation's training and prediction). A
+# DelayedMatrix is read and stored block by block, so that it is never held whole in R. Returns
+# what core functions take (see core_input()).
+cells_store <- function(data, cells, genes, config, call = rlang::caller_env()) {
+  kept <- data$kept_in_core
+  if (!is.null(kept) && identical(kept$genes, as.character(genes))) {
+    return(core_input(data, cells, genes))
+  }
+  json <- config_json(config, seed = 0L)
+  wanted <- if (is.null(cells)) NULL else seq_len(ncol(data$mat)) %in% cells
+  store <- NULL
+  for (cols in input_blocks(data$mat)) {
+    if (!is.null(wanted)) cols <- cols[wanted[cols]]
+    if (!length(cols)) next
+    part <- core_data(data, cols, genes)
+    if (is.null(store)) {
+      store <- rust_result(rs_cells_new(part, json), call = call)
+    } else {
+      rust_result(rs_cells_append(store, part), call = call)
+    }
+  }
+  list(store = store, cells = NULL)
 }
 
 # Keeps the cells of an extracted input in the core, normalised once as a model trained with
-# `config` on `genes` reads them: core_data() then refers to them instead of passing them again.
-# scnym_annotate() uses it so that the query crosses into Rust once for training and prediction
-# (the store costs one normalised copy of the cells while it lives).
+# `config` on `genes` reads them: core_input() and cells_store() then refer to them instead of
+# passing them again. scnym_annotate() uses it so that the query crosses into Rust once for
+# training and prediction (the store costs one normalised copy of the cells while it lives).
 keep_in_core <- function(data, genes, config, call = rlang::caller_env()) {
-  store <- rust_result(rs_cells_new(core_data(data, NULL, genes), config_json(config, seed = 0L)),
-                       call = call)
-  data$kept_in_core <- list(store = store, genes = as.character(genes))
+  data$kept_in_core <- list(store = cells_store(data, NULL, genes, config, call = call)$store,
+                            genes = as.character(genes))
   data
 }
 

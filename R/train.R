@@ -277,16 +277,16 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
                        "training on the CPU."),
                  i = "See {.fn scnym_backend_info}."), kind = "no_cuda")
   }
-  train_data <- core_data(ref, plan$labelled, plan$genes)
+  train_data <- cells_store(ref, plan$labelled, plan$genes, config, call = call)
   target_data <- NULL
   n_target <- length(plan$target_ref) + if (is.null(tgt)) 0L else length(tgt$cells)
   if (length(plan$target_ref) && !is.null(tgt)) {
     scnym_abort("Internal: target cells from both x and target.", kind = "internal", call = call)
   }
   if (length(plan$target_ref)) {
-    target_data <- core_data(ref, plan$target_ref, plan$genes)
+    target_data <- cells_store(ref, plan$target_ref, plan$genes, config, call = call)
   } else if (!is.null(tgt)) {
-    target_data <- core_data(tgt, NULL, plan$genes)
+    target_data <- cells_store(tgt, NULL, plan$genes, config, call = call)
   }
   if (verbose) {
     cli::cli_inform(c(i = sprintf(paste("Training scNym (\"%s\") on %d labelled and %d target",

@@ -110,68 +110,86 @@ first_few <- function(x, n = 5L) {
 #' Implements the rule of `input = "auto"` (documented in [scnym_train()]): whole numbers are
 #' counts; other values at most `log(1 + 1e6)` are log-normalised expression; larger non-integer
 #' values are non-integer counts (such as corrected CEL-seq counts), with a message. Also refuses
-#' NA/NaN/Inf, negative values, empty inputs and cells without any expression.
+#' NA/NaN/Inf, negative values, empty inputs and cells without any expression. The values are
+#' scanned by the core (`value_summary()`), a DelayedMatrix block by block.
 #'
 #' @param data An extracted input (see `extract_input()`).
 #' @param input One of `"auto"`, `"counts"`, `"lognorm"`.
 #' @param arg The name of the user's argument, for messages.
-#' @return `data` with `input` (the kind found) and, for log-normalised data, values turned back
+#' @param BPPARAM Workers that scan the blocks of a DelayedMatrix.
+#' @return `data` with `input` (the kind found): `core_data()` turns log-normalised values back
 #'   into pseudo-counts (`expm1`) so that the core normalises every input the same way.
 #' @noRd
-check_values <- function(data, input, arg, call = rlang::caller_env()) {
+check_values <- function(data, input, arg, BPPARAM = NULL, # nolint: object_name_linter.
+                         call = rlang::caller_env()) {
   mat <- data$mat
   if (ncol(mat) == 0L || nrow(mat) == 0L) {
     scnym_abort(c("{.arg {arg}} is empty: it has {nrow(mat)} gene{?s} and {ncol(mat)} cell{?s}.",
                   i = "Pass a matrix or object with at least one gene and one cell."),
                 kind = "invalid_data", call = call)
   }
-  vals <- if (inherits(mat, "dgCMatrix")) mat@x else as.vector(mat)
-  check_finite_values(vals, arg, call)
-  if (any(vals < 0)) {
-    scnym_abort(c(paste("{.arg {arg}} contains {sum(vals < 0)} negative value{?s} (minimum",
-                        "{signif(min(vals), 3)})."),
+  s <- value_summary(mat, BPPARAM)
+  check_finite_values(s, arg, call)
+  if (s$n_negative > 0) {
+    scnym_abort(c(paste("{.arg {arg}} contains {s$n_negative} negative value{?s} (minimum",
+                        "{signif(s$min, 3)})."),
                   x = paste("scNym needs raw counts or log-normalised expression, not scaled or",
                             "centred data."),
                   i = "Use the counts (or log-normalised) values instead of scaled data."),
                 kind = "invalid_data", call = call)
   }
-  lib <- if (inherits(mat, "dgCMatrix")) Matrix::colSums(mat) else colSums(mat)
-  if (any(lib == 0)) {
-    cells <- colnames(mat) %||% paste0("cell", seq_along(lib))
-    empty <- cells[lib == 0] # nolint: object_usage_linter.
-    scnym_abort(c(paste("{.arg {arg}} has {sum(lib == 0)} cell{?s} without any expression:",
+  if (length(s$empty_cells)) {
+    empty <- data$cells[s$empty_cells] # nolint: object_usage_linter.
+    scnym_abort(c(paste("{.arg {arg}} has {length(empty)} cell{?s} without any expression:",
                         "{.val {first_few(empty)}}."),
                   i = "Remove them first, e.g. {.code x[, colSums(x) > 0]}."),
                 kind = "invalid_data", call = call)
   }
-  kind <- value_kind(vals, input, arg, call)
-  data$input <- kind
-  if (identical(kind, "lognorm")) {
-    data$mat <- unlog(data$mat)
-  }
+  data$input <- value_kind(s, input, arg, call)
   data
 }
 
-# Refuses NA, NaN and infinite values, naming which occur.
-check_finite_values <- function(vals, arg, call) {
-  bad <- vals[!is.finite(vals)]
-  if (length(bad) == 0L) {
+# The core's summary of an input matrix's values (see `rs_value_summary()`), over the blocks a
+# DelayedMatrix is read in (on the BPPARAM workers when given).
+value_summary <- function(mat, BPPARAM = NULL) { # nolint: object_name_linter.
+  blocks <- input_blocks(mat)
+  scan <- function(cols, mat) {
+    s <- rust_result(rs_value_summary(matrix_list(read_cells(mat, cols))))
+    s$empty_cells <- cols[s$empty_cells]
+    s
+  }
+  parts <- if (length(blocks) > 1L && !is.null(BPPARAM)) {
+    BiocParallel::bplapply(blocks, scan, mat = mat, BPPARAM = BPPARAM)
+  } else {
+    lapply(blocks, scan, mat = mat)
+  }
+  if (length(parts) == 1L) return(parts[[1L]])
+  field <- function(name) unlist(lapply(parts, `[[`, name))
+  list(n_na = sum(field("n_na")), n_nan = sum(field("n_nan")), n_inf = sum(field("n_inf")),
+       n_negative = sum(field("n_negative")), min = min(field("min")), max = max(field("max")),
+       whole = all(field("whole")), empty_cells = field("empty_cells"))
+}
+
+# Refuses NA, NaN and infinite values (counted in a value summary), naming which occur.
+check_finite_values <- function(s, arg, call) {
+  n_bad <- s$n_na + s$n_nan + s$n_inf
+  if (n_bad == 0) {
     return(invisible())
   }
-  what <- c("NaN" = any(is.nan(bad)), "NA" = any(is.na(bad) & !is.nan(bad)),
-            "Inf" = any(is.infinite(bad)))
-  scnym_abort(c(paste0("{.arg {arg}} contains ", length(bad), " missing or infinite value",
-                       if (length(bad) == 1L) "" else "s", " (",
+  what <- c("NaN" = s$n_nan > 0, "NA" = s$n_na > 0, "Inf" = s$n_inf > 0)
+  scnym_abort(c(paste0("{.arg {arg}} contains ", n_bad, " missing or infinite value",
+                       if (n_bad == 1) "" else "s", " (",
                        paste(names(what)[what], collapse = "/"), ")."),
                 i = "Replace or remove them; expression values must be finite."),
               kind = "invalid_data", call = call)
 }
 
-# "counts" or "lognorm" for non-negative finite values under the rule of `input`.
-value_kind <- function(vals, input, arg, call) {
-  top <- max(vals)
+# "counts" or "lognorm" for non-negative finite values (a value summary) under the rule of
+# `input`.
+value_kind <- function(s, input, arg, call) {
+  top <- s$max
   limit <- signif(max_log1p_cpm, 4) # nolint: object_usage_linter. (used by cli)
-  whole <- all(vals == round(vals))
+  whole <- s$whole
   if (input == "counts") {
     if (!whole && top <= max_log1p_cpm) {
       scnym_warn(c(paste("{.arg {arg}} looks log-normalised (non-integer values, all at most",

@@ -8,14 +8,16 @@
 //! pseudo-counts), normalised by the core at the configuration's `scale_factor` (a model's own
 //! for prediction). The slices borrow R's memory; the core copies what it keeps.
 //!
-//! Cells used more than once (`scnym_annotate()` trains on the query and then predicts it) cross
-//! once: `rs_cells_new()` keeps them normalised in a cell store owned by R, and every function
-//! that takes a data list also takes `list(store = <cell store>, cells = <0-based rows or NULL>)`.
+//! Cells used more than once (the members of an ensemble train on the same cells; `scnym_annotate()`
+//! trains on the query and then predicts it) cross once: `rs_cells_new()` keeps them normalised in
+//! a cell store owned by R, `rs_cells_append()` adds the next block of cells of an input read
+//! block by block, and every function that takes a data list also takes
+//! `list(store = <cell store>, cells = <0-based rows or NULL>)`.
 
 use crate::boundary::{guard, interrupt_pending, RError, RResult};
 use extendr_api::prelude::*;
 use scnym_core::config::Config;
-use scnym_core::data::{CsrMatrix, Values};
+use scnym_core::data::{CsrMatrix, ValueSummary, Values};
 use scnym_core::train::{
     run_epochs_together, Covariate, EpochStats, ModelInfo, TargetData, TrainData, Trainer,
 };
@@ -158,6 +160,51 @@ fn rs_cells_new(data: Robj, config_json: &str) -> Robj {
         let values = parse_config(config_json)?.raw_counts();
         let x = csr_from_data(&data, values)?;
         Ok(ExternalPtr::new(CellStore { x, values }).into())
+    })
+}
+
+/// Appends the cells of a data list (normalised as the store's) to a cell store.
+#[extendr]
+fn rs_cells_append(store: Robj, data: Robj) -> Robj {
+    guard(|| {
+        let mut ptr: ExternalPtr<CellStore> = store
+            .try_into()
+            .map_err(|_| RError::new("internal", "`store` must be a cell store"))?;
+        let stored = ptr.try_addr_mut()?;
+        let block = csr_from_data(&data, stored.values)?;
+        stored.x.extend(&block)?;
+        Ok(r!(stored.x.n_rows() as f64))
+    })
+}
+
+/// The summary of a data list's raw values that R's input checks read (before gene mapping):
+/// `n_na`, `n_nan`, `n_inf`, `n_negative`, `min`, `max` (finite values), `whole` and
+/// `empty_cells` (1-based).
+#[extendr]
+fn rs_value_summary(data: Robj) -> Robj {
+    guard(|| {
+        let list = List::try_from(&data)?;
+        let x_robj = field(&list, "x")?;
+        let x = real_slice(&x_robj, "x")?;
+        let s = match field_str(&list, "kind")?.as_str() {
+            "csr" => {
+                let p_robj = field(&list, "p")?;
+                ValueSummary::of_csr(int_slice(&p_robj, "p")?, x)
+            }
+            _ => ValueSummary::of_dense(field_usize(&list, "n_genes")?, x),
+        };
+        let empty: Vec<f64> = s.empty_cells.iter().map(|&c| c as f64 + 1.0).collect();
+        Ok(list!(
+            n_na = s.n_na as f64,
+            n_nan = s.n_nan as f64,
+            n_inf = s.n_inf as f64,
+            n_negative = s.n_negative as f64,
+            min = s.min,
+            max = s.max,
+            whole = s.whole,
+            empty_cells = empty
+        )
+        .into())
     })
 }
 
@@ -637,6 +684,8 @@ extendr_module! {
     fn rs_config_schema;
     fn rs_debug_store;
     fn rs_cells_new;
+    fn rs_cells_append;
+    fn rs_value_summary;
     fn rs_trainer_new;
     fn rs_trainer_adapt;
     fn rs_trainer_run_epoch;

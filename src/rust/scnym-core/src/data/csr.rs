@@ -1,17 +1,19 @@
-//! The expression store: an owned CSR matrix of cells x model genes holding log-normalised
-//! values as f32. The full matrix is never densified; only mini-batches are.
+//! The expression store: a CSR matrix of cells x model genes holding log-normalised values as
+//! f32. The full matrix is never densified; only mini-batches are. Its buffers are shared: a
+//! clone (each ensemble member's training data, a cell store lent to a trainer) costs nothing.
 
 use super::normalise::{log1p_cpm_max, log1p_normalise_in_place, Values};
 use crate::error::{Error, Result};
+use std::sync::Arc;
 
 /// Cells x model genes, log-normalised, compressed sparse rows (column indices sorted within a row).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CsrMatrix {
     n_rows: usize,
     n_cols: usize,
-    indptr: Vec<usize>,
-    indices: Vec<u32>,
-    values: Vec<f32>,
+    indptr: Arc<Vec<usize>>,
+    indices: Arc<Vec<u32>>,
+    values: Arc<Vec<f32>>,
 }
 
 /// Checks a gene map: one entry per input gene, each -1 or a model column, no column used twice.
@@ -135,9 +137,9 @@ impl Builder {
         CsrMatrix {
             n_rows: self.indptr.len() - 1,
             n_cols: self.n_cols,
-            indptr: self.indptr,
-            indices: self.indices,
-            values: self.values,
+            indptr: Arc::new(self.indptr),
+            indices: Arc::new(self.indices),
+            values: Arc::new(self.values),
         }
     }
 }
@@ -298,28 +300,33 @@ impl CsrMatrix {
         Ok(CsrMatrix {
             n_rows: rows.len(),
             n_cols: self.n_cols,
-            indptr,
-            indices,
-            values,
+            indptr: Arc::new(indptr),
+            indices: Arc::new(indices),
+            values: Arc::new(values),
         })
+    }
+
+    /// Appends the rows of `tail` (same number of columns) in place; buffers shared with clones
+    /// are copied first.
+    pub fn extend(&mut self, tail: &CsrMatrix) -> Result<()> {
+        if tail.n_cols != self.n_cols {
+            return Err(Error::arg(format!(
+                "cannot append rows with {} columns to a matrix with {}",
+                tail.n_cols, self.n_cols
+            )));
+        }
+        let offset = self.indices.len();
+        Arc::make_mut(&mut self.indptr).extend(tail.indptr[1..].iter().map(|&p| p + offset));
+        Arc::make_mut(&mut self.indices).extend_from_slice(&tail.indices);
+        Arc::make_mut(&mut self.values).extend_from_slice(&tail.values);
+        self.n_rows += tail.n_rows;
+        Ok(())
     }
 
     /// This matrix followed by the rows `rows` of `other` (same number of columns).
     pub fn append_rows(&self, other: &CsrMatrix, rows: &[usize]) -> Result<CsrMatrix> {
-        if other.n_cols != self.n_cols {
-            return Err(Error::arg(format!(
-                "cannot append rows with {} columns to a matrix with {}",
-                other.n_cols, self.n_cols
-            )));
-        }
-        let tail = other.select_rows(rows)?;
-        let offset = self.indices.len();
         let mut out = self.clone();
-        out.indptr
-            .extend(tail.indptr[1..].iter().map(|&p| p + offset));
-        out.indices.extend_from_slice(&tail.indices);
-        out.values.extend_from_slice(&tail.values);
-        out.n_rows += tail.n_rows;
+        out.extend(&other.select_rows(rows)?)?;
         Ok(out)
     }
 
@@ -360,6 +367,20 @@ mod tests {
         assert!((d[1] as f64 - (1.0f64 + 250_000.0).ln()).abs() < 1e-5);
         assert_eq!(d[0], 0.0);
         assert!((d[2] as f64 - (1.0f64 + 1e6).ln()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn extend_appends_rows_and_leaves_clones_alone() {
+        let (p, i, x) = small();
+        let a = CsrMatrix::from_csr_parts(2, 3, &p, &i, &x, &[0, 1, 2], 3, CPM).unwrap();
+        let first = a.select_rows(&[0]).unwrap();
+        let mut grown = first.clone();
+        grown.extend(&a.select_rows(&[1]).unwrap()).unwrap();
+        assert_eq!(grown, a);
+        assert_eq!(first.n_rows(), 1);
+        assert_eq!(first.append_rows(&a, &[1]).unwrap(), a);
+        let narrow = CsrMatrix::from_csr_parts(2, 3, &p, &i, &x, &[0, 1, -1], 2, CPM).unwrap();
+        assert!(grown.extend(&narrow).is_err());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Expression data: the CSR store, normalisation, mini-batches, augmentation and MixUp.
+//! Expression data: the CSR store, input value checks, normalisation, mini-batches, augmentation
+//! and MixUp.
 
 mod augment;
 mod batch;
@@ -6,10 +7,12 @@ mod csr;
 mod fastmath;
 mod mixup;
 mod normalise;
+mod scan;
 mod spmm;
 
 pub use csr::CsrMatrix;
 pub use normalise::{log1p_cpm_max, Values, CPM, LOG1P_CPM_MAX};
+pub use scan::ValueSummary;
 
 pub(crate) use batch::SparseBatch;
 pub use batch::{FirstLayerMode, AUTO_DENSE_ABOVE};
