@@ -70,6 +70,14 @@ pub struct Config {
     /// before it existed load with 0.
     #[serde(default)]
     pub min_steps_per_epoch: usize,
+    /// Maximum number of optimizer steps per epoch (0: no maximum, as in the paper). A reference
+    /// of more than `max_steps_per_epoch * batch_size` labeled cells trains each epoch on that
+    /// many of them, drawn anew every epoch, so that the epoch schedules (ramps, early stopping)
+    /// and the training time stay those of a reference of that size: 200 by default (51,200
+    /// cells), which changes nothing for smaller references. Models saved before it existed load
+    /// with 0.
+    #[serde(default)]
+    pub max_steps_per_epoch: usize,
     /// Number of models trained with seeds `seed`, `seed + 1`, ... whose probabilities are
     /// averaged (a deep ensemble; 1: a single model). A [`crate::train::Trainer`] trains one
     /// member; the caller trains the others and joins them with [`crate::Model::ensemble`].
@@ -284,6 +292,12 @@ pub const SCHEMA: &[ParamSpec] = &[
         "minimum optimizer steps per epoch",
     ),
     count(
+        "max_steps_per_epoch",
+        0.0,
+        1e9,
+        "maximum optimizer steps per epoch (0 = one pass over the labelled cells)",
+    ),
+    count(
         "ensemble_size",
         1.0,
         50.0,
@@ -419,6 +433,7 @@ impl Default for Config {
             unconfident_weight: 0.0,
             class_balance: 0.5,
             min_steps_per_epoch: 2,
+            max_steps_per_epoch: 200,
             ensemble_size: 2,
             reference_sample: 0,
             sharpen_temperature: 0.5,
@@ -454,6 +469,7 @@ impl Config {
                     c.scale_factor = 1e6;
                     c.class_balance = 0.0;
                     c.min_steps_per_epoch = 0;
+                    c.max_steps_per_epoch = 0;
                     c.ensemble_size = 1;
                 }
             }
@@ -627,6 +643,7 @@ mod tests {
             scale_factor: 1e6,
             class_balance: 0.0,
             min_steps_per_epoch: 0,
+            max_steps_per_epoch: 0,
             pseudolabel_min_confidence: 0.0,
             adv_confident_only: false,
             ensemble_size: 1,
@@ -658,6 +675,7 @@ mod tests {
             "scale_factor",
             "class_balance",
             "min_steps_per_epoch",
+            "max_steps_per_epoch",
             "pseudolabel_adaptive",
             "ensemble_size",
         ] {
@@ -665,6 +683,7 @@ mod tests {
         }
         let old: Config = serde_json::from_value(v).unwrap();
         assert_eq!((old.class_balance, old.min_steps_per_epoch), (0.0, 0));
+        assert_eq!(old.max_steps_per_epoch, 0);
         assert_eq!(old.ensemble_size, 1);
         assert_eq!(old.scale_factor, 1e6);
         assert!(!old.pseudolabel_adaptive);

@@ -562,7 +562,8 @@ impl Trainer {
 
     /// The labeled rows of one epoch in batch order. One shuffled pass over the training cells
     /// (the paper) gives `ceil(n / batch)` steps; with `min_steps_per_epoch` above that, passes are
-    /// repeated up to that many full batches. With `class_balance > 0` the rows are drawn with
+    /// repeated up to that many full batches; with `max_steps_per_epoch` below it, the epoch
+    /// takes that many full batches of the shuffled (or drawn) rows. With `class_balance > 0` the rows are drawn with
     /// replacement, a cell of a class with `n_k` training cells with weight `n_k^-class_balance`.
     /// An adaptation's sample cells stand for the model's training data: a cell of a class with
     /// `s_k` fitting cells in the sample and `n_k` cells in that data is drawn with weight
@@ -570,8 +571,11 @@ impl Trainer {
     fn epoch_order(&mut self) -> Result<Vec<usize>> {
         let n = self.fit_rows.len();
         let natural = batch_bounds(n, self.batch_size).len();
-        let len = if n > 0 && self.config.min_steps_per_epoch > natural {
-            self.config.min_steps_per_epoch * self.batch_size
+        let cfg = &self.config;
+        let len = if n > 0 && cfg.min_steps_per_epoch > natural {
+            cfg.min_steps_per_epoch * self.batch_size
+        } else if cfg.max_steps_per_epoch > 0 && cfg.max_steps_per_epoch < natural {
+            cfg.max_steps_per_epoch * self.batch_size
         } else {
             n
         };
@@ -991,6 +995,27 @@ mod tests {
         let (_, shares) = class_shares(&mut trainer(&[180, 20], cfg));
         // 20^0.5 / (180^0.5 + 20^0.5) = 0.25
         assert!((shares[1] - 0.25).abs() < 0.06, "{shares:?}");
+    }
+
+    #[test]
+    fn epoch_order_caps_large_references() {
+        let mut cfg = Config::preset("paper").unwrap();
+        cfg.batch_size = 32;
+        cfg.val_fraction = 0.0;
+        cfg.max_steps_per_epoch = 3;
+        // 3 steps of 32 distinct cells, other cells in the next epoch
+        let mut t = trainer(&[180, 20], cfg.clone());
+        let first = t.epoch_order().unwrap();
+        let mut distinct = first.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!((first.len(), distinct.len()), (96, 96));
+        assert_ne!(t.epoch_order().unwrap(), first);
+        // drawn with class balance: as many rows; a reference within the cap is unchanged
+        cfg.class_balance = 0.5;
+        assert_eq!(trainer(&[180, 20], cfg.clone()).epoch_order().unwrap().len(), 96);
+        cfg.max_steps_per_epoch = 7;
+        assert_eq!(trainer(&[180, 20], cfg).epoch_order().unwrap().len(), 200);
     }
 
     #[test]
