@@ -380,15 +380,19 @@ matrix_list <- function(mat) {
   list(kind = "dense", n_cells = ncol(mat), n_genes = nrow(mat), x = mat)
 }
 
+# Are the cells of `data` kept in the core for these model genes (see keep_in_core())?
+is_kept <- function(data, genes) {
+  identical(data$kept_in_core$genes, as.character(genes))
+}
+
 # What a core function reads for cells `cells` (all when NULL) of a checked input: the cells kept
-# in the core for these genes (see keep_in_core()), or else a data list (see core_data()).
+# in the core for these genes, or else a data list (see core_data()).
 core_input <- function(data, cells, genes) {
-  kept <- data$kept_in_core
-  if (is.null(kept) || !identical(kept$genes, as.character(genes))) {
+  if (!is_kept(data, genes)) {
     return(core_data(data, cells, genes))
   }
   subset <- !is.null(cells) && length(cells) != length(data$cells)
-  list(store = kept$store, cells = if (subset) as.integer(cells) - 1L)
+  list(store = data$kept_in_core$store, cells = if (subset) as.integer(cells) - 1L)
 }
 
 # A cell store of cells `cells` (increasing indices; all when NULL) of a checked input, normalised
@@ -397,8 +401,7 @@ core_input <- function(data, cells, genes) {
 # DelayedMatrix is read and stored block by block, so that it is never held whole in R. Returns
 # what core functions take (see core_input()).
 cells_store <- function(data, cells, genes, config, call = rlang::caller_env()) {
-  kept <- data$kept_in_core
-  if (!is.null(kept) && identical(kept$genes, as.character(genes))) {
+  if (is_kept(data, genes)) {
     return(core_input(data, cells, genes))
   }
   json <- config_json(config, seed = 0L)

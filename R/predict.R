@@ -192,18 +192,18 @@ predict_prepared <- function(model, query, calibrated, prune_below, novelty_abov
   data <- query$data
   workers <- if (is.null(BPPARAM)) 1L else BiocParallel::bpnworkers(BPPARAM)
   threads <- as.integer(threads %||% if (workers > 1L) 1L else 0L)
-  streamed <- is_delayed(data$mat) && !identical(data$kept_in_core$genes, model$genes)
-  if (streamed) {
+  if (is_delayed(data$mat) && !is_kept(data, model$genes)) {
     source <- data[c("mat", "genes", "input")]
     dimnames(source$mat) <- NULL
     blocks <- input_blocks(source$mat)
-    args <- list(source = source, model = model, calibrated = calibrated, threads = threads,
-                 embedding = embedding)
+    each_block <- function(apply, ...) {
+      apply(blocks, predict_columns, source = source, model = model, calibrated = calibrated,
+            threads = threads, embedding = embedding, ...)
+    }
     parts <- if (workers > 1L && length(blocks) > 1L) {
-      do.call(BiocParallel::bplapply, c(list(blocks, predict_columns), args,
-                                        list(BPPARAM = BPPARAM)))
+      each_block(BiocParallel::bplapply, BPPARAM = BPPARAM)
     } else {
-      do.call(lapply, c(list(blocks, predict_columns), args))
+      each_block(lapply)
     }
     out <- join_blocks(parts)
   } else {

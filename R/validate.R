@@ -153,21 +153,24 @@ check_values <- function(data, input, arg, BPPARAM = NULL, # nolint: object_name
 # DelayedMatrix is read in (on the BPPARAM workers when given).
 value_summary <- function(mat, BPPARAM = NULL) { # nolint: object_name_linter.
   blocks <- input_blocks(mat)
-  scan <- function(cols, mat) {
-    s <- rust_result(rs_value_summary(matrix_list(read_cells(mat, cols))))
-    s$empty_cells <- cols[s$empty_cells]
-    s
-  }
-  parts <- if (length(blocks) > 1L && !is.null(BPPARAM)) {
-    BiocParallel::bplapply(blocks, scan, mat = mat, BPPARAM = BPPARAM)
+  if (length(blocks) == 1L) return(block_value_summary(blocks[[1L]], mat))
+  dimnames(mat) <- NULL
+  parts <- if (!is.null(BPPARAM)) {
+    BiocParallel::bplapply(blocks, block_value_summary, mat = mat, BPPARAM = BPPARAM)
   } else {
-    lapply(blocks, scan, mat = mat)
+    lapply(blocks, block_value_summary, mat = mat)
   }
-  if (length(parts) == 1L) return(parts[[1L]])
   field <- function(name) unlist(lapply(parts, `[[`, name))
   list(n_na = sum(field("n_na")), n_nan = sum(field("n_nan")), n_inf = sum(field("n_inf")),
        n_negative = sum(field("n_negative")), min = min(field("min")), max = max(field("max")),
        whole = all(field("whole")), empty_cells = field("empty_cells"))
+}
+
+# The value summary of the columns `cols` of an input matrix (empty cells as column indices).
+block_value_summary <- function(cols, mat) {
+  s <- rust_result(rs_value_summary(matrix_list(read_cells(mat, cols))))
+  s$empty_cells <- cols[s$empty_cells]
+  s
 }
 
 # Refuses NA, NaN and infinite values (counted in a value summary), naming which occur.

@@ -17,7 +17,7 @@ apt_packages=(
   r-base-dev r-cran-matrix r-cran-seurat r-cran-seuratobject r-bioc-singlecellexperiment
   r-bioc-summarizedexperiment r-bioc-delayedarray r-cran-testthat r-cran-knitr r-cran-rmarkdown
   r-cran-roxygen2 r-cran-cli r-cran-ggplot2 r-cran-igraph r-cran-leidenbase r-cran-uwot
-  r-cran-lintr r-cran-jsonlite r-cran-withr r-bioc-biocneighbors r-bioc-biocparallel r-bioc-bioccheck r-bioc-hdf5array pandoc
+  r-cran-lintr r-cran-jsonlite r-cran-withr r-bioc-biocneighbors r-bioc-biocparallel r-bioc-bioccheck r-bioc-hdf5array r-cran-batchtools pandoc
   libopenblas0-openmp
 )
 

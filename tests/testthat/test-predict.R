@@ -48,6 +48,13 @@ test_that("BPPARAM splits the cells across workers with results identical to ser
   serial <- scnym_predict(model, x, threads = 1)
   params <- list(BiocParallel::SerialParam(), BiocParallel::MulticoreParam(2),
                  BiocParallel::SnowParam(2), BiocParallel::MulticoreParam(3))
+  if (requireNamespace("batchtools", quietly = TRUE)) {
+    # a batchtools registry, as on a cluster, with the local multicore backend
+    registry <- withr::local_tempdir()
+    unlink(registry, recursive = TRUE)
+    params <- c(params, BiocParallel::BatchtoolsParam(2, cluster = "multicore",
+                                                      registryargs = list(file.dir = registry)))
+  }
   for (bp in params) {
     expect_identical(scnym_predict(model, x, BPPARAM = bp), serial)
   }
@@ -192,9 +199,10 @@ test_that("log-normalised input predicts like counts", {
     expect_equal(scnym:::rs_debug_store(scnym:::core_data(data, NULL, genes), json), expected,
                  tolerance = 1e-5)
     kept <- scnym:::keep_in_core(data, genes, cfg)
-    expect_equal(scnym:::rs_debug_store(scnym:::core_data(kept, NULL, genes), json), expected,
+    expect_false(is.null(scnym:::core_input(kept, NULL, genes)$store))
+    expect_equal(scnym:::rs_debug_store(scnym:::core_input(kept, NULL, genes), json), expected,
                  tolerance = 1e-5)
-    expect_equal(scnym:::rs_debug_store(scnym:::core_data(kept, c(3L, 1L), genes), json),
+    expect_equal(scnym:::rs_debug_store(scnym:::core_input(kept, c(3L, 1L), genes), json),
                  expected[c(3, 1), ], tolerance = 1e-5)
   }
 })
