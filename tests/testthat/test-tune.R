@@ -77,7 +77,7 @@ test_that("BPPARAM spreads the (setting, fold) pairs over workers with results i
     )
     run$result$folds$seconds <- NULL
     list(tuning = run$result,
-         progress = sub(" \\([0-9]+ s\\)\n$", "", grep("^setting", run$messages, value = TRUE)))
+         progress = sub(" [(][0-9]+ s[)]$", "", grep("^setting", run$messages, value = TRUE)))
   }
   serial <- tune(BiocParallel::SerialParam())
   expect_identical(sub(":.*", "", serial$progress),
