@@ -128,12 +128,8 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
   check_count(rare_cells, "rare_cells", min = 0)
   check_probability(boundary_fraction, "boundary_fraction")
   check_probability(known_confidence, "known_confidence")
+  check_positive(resolutions, "resolutions")
   check_bpparam(BPPARAM)
-  if (!is.numeric(resolutions) || !length(resolutions) || anyNA(resolutions) ||
-      any(resolutions <= 0)) {
-    scnym_abort(c("{.arg resolutions} must be positive numbers.",
-                  x = "Got {.val {resolutions}}."), kind = "invalid_argument")
-  }
   counts <- discovery_training_counts(model, training_counts) %||%
     model_class_counts(prediction_setting(x, "model"))
   emb <- discovery_space(x, space)

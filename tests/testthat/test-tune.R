@@ -63,7 +63,7 @@ test_that("reverse cross-validation scores each setting on held-out labelled cel
   expect_equal(tuned$folds$reverse_accuracy[1], acc)
 })
 
-test_that("BPPARAM spreads the (setting, fold) pairs over workers with results identical to serial", {
+test_that("BPPARAM spreads the (setting, fold) pairs over workers; results identical to serial", {
   sim <- scnym_simulate(n_reference = 200, n_query = 150, n_genes = 120, n_types = 3,
                         output = "matrix", seed = 5)
   y <- sim$reference$metadata$cell_type
