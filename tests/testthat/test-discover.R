@@ -238,6 +238,15 @@ test_that("BPPARAM splits the neighbour searches over workers with results ident
   expect_identical(scnym_discover(sce, k = 10, BPPARAM = BiocParallel::MulticoreParam(2)),
                    scnym_discover(sce, k = 10))
   expect_error(scnym_discover(sce, BPPARAM = "two"), class = "scnym_error_invalid_argument")
+  # with a model, the object is predicted on the workers: one thread each
+  m <- sim_model()
+  query <- SingleCellExperiment::SingleCellExperiment(list(counts = sim_matrices()$query$counts))
+  out <- scnym_discover(query, model = m, threshold = 0.99, k = 10,
+                        BPPARAM = BiocParallel::MulticoreParam(2))
+  direct <- scnym_discover(scnym_predict(m, query, threads = 1), model = m, threshold = 0.99,
+                           k = 10)
+  expect_gt(nrow(direct$cells), 0)
+  expect_identical(S4Vectors::metadata(out)$scnym_discover, direct)
   skip_if_no_seurat()
   so <- annotated_seurat(fx$pred, "scnym", "scnym_")
   expect_identical(scnym_discover(so, k = 10, BPPARAM = BiocParallel::MulticoreParam(2)),
