@@ -64,6 +64,11 @@
 #' @param seed Seed for Leiden's random moves (`NULL`: the session's RNG); the session's RNG
 #'   state is restored afterwards.
 #' @param key_added For objects: the prefix of the metadata columns read and written.
+#' @param BPPARAM A [BiocParallel::BiocParallelParam-class] object (default
+#'   [BiocParallel::SerialParam()]): the nearest-neighbour searches (of the graph and of the
+#'   boundary test) split their cells among the workers ([BiocNeighbors::findKNN()]), and for an
+#'   object with `model`, so does the prediction (see [scnym_predict()]). The result is
+#'   identical to a serial run.
 #' @param ... For a Seurat or SingleCellExperiment object: the arguments of the prediction-table
 #'   method (`threshold`, `k`, `resolutions`, ...). Unused otherwise.
 #' @return For a prediction table, an object of class `scnym_discovery`, a list with:
@@ -114,18 +119,17 @@ scnym_discover.default <- function(x, ...) {
 scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
                                       resolutions = c(0.1, 0.2, 0.3, 0.5, 1.0), rare_cells = 50L,
                                       boundary_fraction = 0.5, known_confidence = 0.9,
-                                      training_counts = NULL, seed = 1L, space = NULL, ...) {
+                                      training_counts = NULL, seed = 1L, space = NULL,
+                                      BPPARAM = # nolint: object_name_linter.
+                                        BiocParallel::SerialParam(), ...) {
   check_prediction_table(x, c("label", "confidence", if (is.null(space)) "embedding"), arg = "x")
   check_probability(threshold, "threshold")
   check_count(k, "k", min = 1)
   check_count(rare_cells, "rare_cells", min = 0)
   check_probability(boundary_fraction, "boundary_fraction")
   check_probability(known_confidence, "known_confidence")
-  if (!is.numeric(resolutions) || !length(resolutions) || anyNA(resolutions) ||
-      any(resolutions <= 0)) {
-    scnym_abort(c("{.arg resolutions} must be positive numbers.",
-                  x = "Got {.val {resolutions}}."), kind = "invalid_argument")
-  }
+  check_positive(resolutions, "resolutions")
+  check_bpparam(BPPARAM)
   counts <- discovery_training_counts(model, training_counts) %||%
     model_class_counts(prediction_setting(x, "model"))
   emb <- discovery_space(x, space)
@@ -149,12 +153,12 @@ scnym_discover.data.frame <- function(x, model = NULL, threshold = 0.5, k = 15L,
                                     calinski_harabasz = NA_real_, chosen = FALSE),
                          settings))
   }
-  fit <- leiden_best_partition(emb[cand, , drop = FALSE], k, resolutions, seed)
+  fit <- leiden_best_partition(emb[cand, , drop = FALSE], k, resolutions, seed, BPPARAM)
   # clusters numbered by decreasing size
   ids <- sort(unique(fit$membership))
   ids <- ids[order(-tabulate(match(fit$membership, ids), length(ids)), ids)]
   cluster <- match(fit$membership, ids)
-  confident_nb <- confident_neighbor_fraction(emb, cand, conf, k, known_confidence)
+  confident_nb <- confident_neighbor_fraction(emb, cand, conf, k, known_confidence, BPPARAM)
   clusters <- describe_clusters(cluster, label[cand], conf[cand], confident_nb, counts,
                                 rare_cells, boundary_fraction)
   cell_table <- data.frame(cell = cells[cand], cluster = paste0("N", cluster), label = label[cand],
@@ -170,10 +174,11 @@ scnym_discover.DataFrame <- function(x, ...) {
 
 # Boundary test: for each candidate cell (rows `cand` of `emb`), the fraction of its `k` nearest
 # neighbours among all cells that the model labels with confidence >= `known_confidence`.
-confident_neighbor_fraction <- function(emb, cand, conf, k, known_confidence) {
+confident_neighbor_fraction <- function(emb, cand, conf, k, known_confidence,
+                                        BPPARAM) { # nolint: object_name_linter.
   k_all <- min(as.integer(k), nrow(emb) - 1L)
   if (k_all < 1) return(rep(0, length(cand)))
-  nn_all <- knn_search(emb, k_all, subset = cand)
+  nn_all <- knn_search(emb, k_all, subset = cand, BPPARAM = BPPARAM)
   known <- !is.na(conf) & conf >= known_confidence
   rowMeans(matrix(known[nn_all], nrow = length(cand)))
 }
@@ -204,15 +209,19 @@ describe_clusters <- function(cluster, label, conf, confident_nb, counts, rare_c
 
 #' @rdname scnym_discover
 #' @export
-scnym_discover.Seurat <- function(x, ..., model = NULL, key_added = "scNym", space = NULL) {
-  discover_object(x, ..., model = model, key_added = key_added, space = space)
+scnym_discover.Seurat <- function(x, ..., model = NULL, key_added = "scNym", space = NULL,
+                                  BPPARAM = # nolint: object_name_linter.
+                                    BiocParallel::SerialParam()) {
+  discover_object(x, ..., model = model, key_added = key_added, space = space, BPPARAM = BPPARAM)
 }
 
 #' @rdname scnym_discover
 #' @export
 scnym_discover.SingleCellExperiment <- function(x, ..., model = NULL, key_added = "scNym",
-                                                space = NULL) {
-  discover_object(x, ..., model = model, key_added = key_added, space = space)
+                                                space = NULL,
+                                                BPPARAM = # nolint: object_name_linter.
+                                                  BiocParallel::SerialParam()) {
+  discover_object(x, ..., model = model, key_added = key_added, space = space, BPPARAM = BPPARAM)
 }
 
 #' @method print scnym_discovery
@@ -243,13 +252,17 @@ print.scnym_discovery <- function(x, ...) {
 # Discovery in a Seurat or SingleCellExperiment object, on the predictions of `model` or on
 # those scnym_annotate() wrote; the calls are written back as cell columns and the result as a
 # record.
-discover_object <- function(x, ..., model, key_added, space, call = rlang::caller_env()) {
+discover_object <- function(x, ..., model, key_added, space,
+                            BPPARAM, # nolint: object_name_linter.
+                            call = rlang::caller_env()) {
+  check_bpparam(BPPARAM, call = call)
   pred <- if (is.null(model)) {
     read_predictions(x, key_added, embedding = is.null(space), call = call)
   } else {
-    scnym_predict(model, x)
+    scnym_predict(model, x, BPPARAM = BPPARAM)
   }
-  res <- scnym_discover(pred, model = model, ..., space = object_space(x, space, call = call))
+  res <- scnym_discover(pred, model = model, ..., space = object_space(x, space, call = call),
+                        BPPARAM = BPPARAM)
   x <- write_cell_columns(x, discovery_columns(res, colnames(x), key_added))
   write_record(x, "scnym_discover", res)
 }
@@ -348,7 +361,8 @@ model_class_counts <- function(model) {
 
 # Build the kNN graph of the candidate cells, run Leiden at each resolution, pick the partition
 # with the best Calinski-Harabasz score.
-leiden_best_partition <- function(emb, k, resolutions, seed) {
+leiden_best_partition <- function(emb, k, resolutions, seed,
+                                  BPPARAM) { # nolint: object_name_linter.
   n <- nrow(emb)
   if (n < 3) {
     return(list(membership = rep(1L, n),
@@ -356,7 +370,7 @@ leiden_best_partition <- function(emb, k, resolutions, seed) {
                                         calinski_harabasz = NA_real_,
                                         chosen = seq_along(resolutions) == 1)))
   }
-  g <- knn_graph(emb, min(as.integer(k), n - 1L))
+  g <- knn_graph(emb, min(as.integer(k), n - 1L), BPPARAM)
   memberships <- with_rng_seed(seed, lapply(resolutions, function(r) {
     cl <- igraph::cluster_leiden(g, objective_function = "modularity",
                                  resolution_parameter = r, n_iterations = -1)
@@ -372,9 +386,9 @@ leiden_best_partition <- function(emb, k, resolutions, seed) {
 }
 
 # Undirected, unweighted k-nearest-neighbour graph (an edge when either cell is among the other's
-# k nearest neighbours).
-knn_graph <- function(emb, k) {
-  nn <- knn_search(emb, k)
+# k nearest neighbours), searched on the BPPARAM workers.
+knn_graph <- function(emb, k, BPPARAM = BiocParallel::SerialParam()) { # nolint: object_name_linter.
+  nn <- knn_search(emb, k, BPPARAM = BPPARAM)
   edges <- cbind(rep(seq_len(nrow(emb)), times = k), as.vector(nn))
   g <- igraph::graph_from_edgelist(edges, directed = FALSE)
   g <- igraph::add_vertices(g, max(0, nrow(emb) - igraph::vcount(g)))

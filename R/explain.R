@@ -43,7 +43,15 @@
 #' @param assay_name Name of the assay written when `store = TRUE`.
 #' @param seed Seed of the cell sample (`NULL`: the session's RNG); the session's RNG state is
 #'   restored afterwards.
-#' @param threads Number of libtorch threads (`NULL`: the model configuration's setting).
+#' @param threads Number of libtorch threads (default: the model configuration's setting; with
+#'   several `BPPARAM` workers, 1 per worker, so that the workers do not oversubscribe the cores).
+#' @param BPPARAM A [BiocParallel::BiocParallelParam-class] object (default
+#'   [BiocParallel::SerialParam()]). In the per-class mode the classes are spread over the
+#'   workers: the cells of each class are taken in this process and sent to a worker, which
+#'   computes their integrated gradients (rebuilding the model from its bytes when it is another
+#'   process); the prediction that gives the default `group` runs on the workers too (see
+#'   [scnym_predict()]). The result is identical to a serial run with `threads = 1`. The
+#'   chosen-cells mode explains its one class in this process.
 #' @param ... Passed to [scnym_predict()] and to the input reader: `assay`, `layer`,
 #'   `assay_type`, `input`.
 #' @return A data frame of class `scnym_explanation`, one row per class and model gene, ordered
@@ -69,7 +77,9 @@
 #' @export
 scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, target = NULL,
                           n_cells = 300L, steps = 100L, store = FALSE, assay_name = "scnym_ig",
-                          seed = 1L, threads = NULL, ...) {
+                          seed = 1L, threads = NULL,
+                          BPPARAM = BiocParallel::SerialParam(), # nolint: object_name_linter.
+                          ...) {
   if (!inherits(model, "scnym_model")) {
     scnym_abort(c("{.arg model} must be an {.cls scnym_model}.",
                   x = "Got {.obj_type_friendly {model}}."), kind = "invalid_argument")
@@ -79,6 +89,7 @@ scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, 
   if (!is.logical(store) || length(store) != 1 || is.na(store)) {
     scnym_abort("{.arg store} must be TRUE or FALSE.", kind = "invalid_argument")
   }
+  check_bpparam(BPPARAM)
   all_cells <- input_cell_names(x)
   # An object is read once; the cells of each class are then taken from its expression matrix
   # (SeuratObject 5 cannot subset an object to a single cell).
@@ -93,22 +104,13 @@ scnym_explain <- function(model, x, classes = NULL, group = NULL, cells = NULL, 
     explain_cells_plan(model, all_cells, cells, target)
   } else {
     do.call(explain_class_plan, c(list(model, values, all_cells, classes, group, target,
-                                       threads), dots))
+                                       threads, BPPARAM), dots))
   }
   mode <- attr(plan, "mode")
   plan <- with_rng_seed(seed, lapply(plan, function(i) {
     if (length(i) > n_cells) sort(i[sample.int(length(i), n_cells)]) else i
   }))
-  per_class <- lapply(names(plan), function(k) {
-    i <- plan[[k]]
-    ig <- do.call(model_integrated_gradients,
-                  c(list(model, subset_cells(values, i), target_class = k, steps = steps,
-                         threads = threads), dots))
-    att <- colMeans(ig)
-    list(table = data.frame(class = k, gene = colnames(ig), attribution = unname(att),
-                            rank = rank(-att, ties.method = "first"), n_cells = length(i)),
-         cells = if (store) Matrix::Matrix(t(ig), sparse = TRUE))
-  })
+  per_class <- explain_classes(model, values, plan, steps, store, threads, dots, BPPARAM)
   out <- do.call(rbind, lapply(per_class, `[[`, "table"))
   out <- out[order(match(out$class, names(plan)), out$rank), , drop = FALSE]
   rownames(out) <- NULL
@@ -206,8 +208,38 @@ explain_cells_plan <- function(model, all_cells, cells, target, call = rlang::ca
   structure(stats::setNames(list(idx), target), mode = "cells")
 }
 
+# The integrated gradients of the cells of each class of `plan` (class name -> cell indices of
+# `values`) toward that class: for each class, its table rows and (`store`) its cells'
+# attributions. The cells of each class are cut here and the classes spread over the BPPARAM
+# workers when there are several, each with one libtorch thread unless `threads` is given.
+explain_classes <- function(model, values, plan, steps, store, threads, dots,
+                            BPPARAM) { # nolint: object_name_linter.
+  jobs <- lapply(names(plan), function(k) list(class = k, x = subset_cells(values, plan[[k]])))
+  workers <- BiocParallel::bpnworkers(BPPARAM)
+  if (workers > 1L) threads <- threads %||% 1L
+  if (workers > 1L && length(jobs) > 1L) {
+    BiocParallel::bplapply(jobs, explain_class, model = model, steps = steps, store = store,
+                           threads = threads, dots = dots, BPPARAM = BPPARAM)
+  } else {
+    lapply(jobs, explain_class, model = model, steps = steps, store = store, threads = threads,
+           dots = dots)
+  }
+}
+
+# One class of explain_classes(): `job` holds the class and the cells to explain toward it.
+explain_class <- function(job, model, steps, store, threads, dots) {
+  ig <- do.call(model_integrated_gradients,
+                c(list(model, job$x, target_class = job$class, steps = steps, threads = threads),
+                  dots))
+  att <- colMeans(ig)
+  list(table = data.frame(class = job$class, gene = colnames(ig), attribution = unname(att),
+                          rank = rank(-att, ties.method = "first"), n_cells = nrow(ig)),
+       cells = if (store) Matrix::Matrix(t(ig), sparse = TRUE))
+}
+
 # Per-class mode: for each class to explain, the cells whose group is that class.
-explain_class_plan <- function(model, x, all_cells, classes, group, target, threads, ...,
+explain_class_plan <- function(model, x, all_cells, classes, group, target, threads,
+                               BPPARAM, ..., # nolint: object_name_linter.
                                call = rlang::caller_env()) {
   model_classes <- model_field(model, "classes")
   n <- length(all_cells)
@@ -217,7 +249,8 @@ explain_class_plan <- function(model, x, all_cells, classes, group, target, thre
                 kind = "invalid_argument", call = call)
   }
   if (is.null(group)) {
-    grp <- as.character(scnym_predict(model, x, threads = threads, ...)$label)
+    grp <- as.character(scnym_predict(model, x, threads = threads, BPPARAM = BPPARAM,
+                                      ...)$label)
   } else {
     if (is.factor(group)) group <- as.character(group)
     if (!is.atomic(group) || length(group) != n) {

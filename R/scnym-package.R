@@ -19,4 +19,5 @@
 #'
 #' @keywords internal
 #' @importFrom rlang %||%
+#' @importMethodsFrom Matrix [
 "_PACKAGE"

@@ -33,8 +33,13 @@
 #'   example `list(max_epochs = 30)`); a setting's own values win.
 #' @param seed Seed of the folds and of the training runs; the session's RNG state is restored
 #'   afterwards.
-#' @param threads Number of libtorch threads.
-#' @param verbose Report progress (one line per trained model).
+#' @param threads Number of libtorch threads of each training (and of each `BPPARAM` worker).
+#' @param verbose Report progress (one line per setting and fold).
+#' @param BPPARAM A [BiocParallel::BiocParallelParam-class] object (default
+#'   [BiocParallel::SerialParam()]). With several workers the (setting, fold) pairs are spread
+#'   over them, each trained with `threads` libtorch threads (1 by default, so that the workers
+#'   do not oversubscribe the cores); the progress lines are printed in order once every pair has
+#'   returned. The result is identical to a serial run, except for the `seconds` of each fold.
 #' @param assay,layer,assay_type,input As in [scnym_train()].
 #' @return An object of class `scnym_tuning`, a list with:
 #' * `summary`: one row per setting: `setting` (its number), the grid's columns,
@@ -57,7 +62,8 @@
 #' @export
 scnym_tune <- function(x, labels, target = NULL, grid = NULL, n_folds = 3L, base = list(),
                        seed = 1L, threads = 1L, verbose = TRUE, assay = NULL, layer = NULL,
-                       assay_type = NULL, input = c("auto", "counts", "lognorm")) {
+                       assay_type = NULL, input = c("auto", "counts", "lognorm"),
+                       BPPARAM = BiocParallel::SerialParam()) { # nolint: object_name_linter.
   input <- rlang::arg_match(input)
   check_count(n_folds, "n_folds", min = 1)
   if (n_folds > 10) {
@@ -73,13 +79,14 @@ scnym_tune <- function(x, labels, target = NULL, grid = NULL, n_folds = 3L, base
   if (!is.logical(verbose) || length(verbose) != 1 || is.na(verbose)) {
     scnym_abort("{.arg verbose} must be TRUE or FALSE.", kind = "invalid_argument")
   }
+  check_bpparam(BPPARAM)
   grid <- tune_grid(grid)
   configs <- lapply(seq_len(nrow(grid)), function(i) tune_config(grid[i, , drop = FALSE], base))
   data <- tune_inputs(x, if (missing(labels)) NULL else labels, target,
                       list(assay = assay, layer = layer, assay_type = assay_type))
   parts <- with_rng_seed(seed, stratified_tenths(data$y))
 
-  folds <- tune_folds(data, parts, configs, n_folds, seed, threads, input, verbose)
+  folds <- tune_folds(data, parts, configs, n_folds, seed, threads, input, verbose, BPPARAM)
   summary <- cbind(data.frame(setting = seq_len(nrow(grid))), grid,
                    tune_summary(folds$reverse_accuracy, folds$setting))
   if (all(is.na(summary$mean_reverse_accuracy))) {
@@ -93,26 +100,46 @@ scnym_tune <- function(x, labels, target = NULL, grid = NULL, n_folds = 3L, base
             class = "scnym_tuning")
 }
 
-# Reverse cross-validation of every setting on every fold: one row per setting and fold.
-tune_folds <- function(data, parts, configs, n_folds, seed, threads, input, verbose) {
-  rows <- list()
-  for (s in seq_along(configs)) {
-    for (f in seq_len(n_folds)) {
-      row <- tune_fold(data, parts == f, configs[[s]], seed = seed + f, threads = threads,
-                       input = input)
-      rows[[length(rows) + 1]] <- cbind(data.frame(setting = s, fold = f), row)
-      if (verbose) {
-        msg <- if (is.na(row$error)) { # nolint: object_usage_linter. (used in the cli string)
-          sprintf("reverse accuracy %.3f", row$reverse_accuracy)
-        } else {
-          paste("failed:", row$error)
-        }
-        cli::cli_inform(paste("setting {s}/{length(configs)}, fold {f}/{n_folds}: {msg}",
-                              "({round(row$seconds)} s)"))
-      }
-    }
+# Reverse cross-validation of every setting on every fold: one row per setting and fold. With
+# several BPPARAM workers the (setting, fold) pairs are spread over them and the progress lines
+# printed once all have returned; serially each line follows its fold.
+tune_folds <- function(data, parts, configs, n_folds, seed, threads, input, verbose,
+                       BPPARAM) { # nolint: object_name_linter.
+  pairs <- Map(c, setting = rep(seq_along(configs), each = n_folds),
+               fold = rep(seq_len(n_folds), times = length(configs)))
+  total <- c(setting = length(configs), fold = n_folds)
+  if (BiocParallel::bpnworkers(BPPARAM) > 1L && length(pairs) > 1L) {
+    rows <- BiocParallel::bplapply(pairs, tune_pair, data = data, parts = parts,
+                                   configs = configs, seed = seed, threads = threads,
+                                   input = input, BPPARAM = BPPARAM)
+    if (verbose) for (row in rows) tune_progress(row, total)
+  } else {
+    rows <- lapply(pairs, function(pair) {
+      row <- tune_pair(pair, data, parts, configs, seed, threads, input)
+      if (verbose) tune_progress(row, total)
+      row
+    })
   }
   do.call(rbind, rows)
+}
+
+# One (setting, fold) pair of tune_folds() as a one-row data frame.
+tune_pair <- function(pair, data, parts, configs, seed, threads, input) {
+  f <- pair[["fold"]]
+  row <- tune_fold(data, parts == f, configs[[pair[["setting"]]]], seed = seed + f,
+                   threads = threads, input = input)
+  cbind(data.frame(setting = pair[["setting"]], fold = f), row)
+}
+
+# The progress line of a row of tune_folds(); `total`: the numbers of settings and folds.
+tune_progress <- function(row, total) {
+  msg <- if (is.na(row$error)) { # nolint: object_usage_linter. (used in the cli string)
+    sprintf("reverse accuracy %.3f", row$reverse_accuracy)
+  } else {
+    paste("failed:", row$error)
+  }
+  cli::cli_inform(paste("setting {row$setting}/{total[['setting']]},",
+                        "fold {row$fold}/{total[['fold']]}: {msg} ({round(row$seconds)} s)"))
 }
 
 #' @method print scnym_tuning

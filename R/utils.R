@@ -16,9 +16,12 @@ with_rng_seed <- function(seed, expr) {
 # whose k-means index costs more than the search when few cells are queried). Ties (e.g.
 # duplicated cells) are broken in the search's own order, without a warning: either neighbour is
 # as near. The tree's vantage points are drawn at random: a fixed seed keeps that order
-# reproducible and leaves the session's RNG alone.
-knn_search <- function(x, k, subset = seq_len(nrow(x))) {
+# reproducible and leaves the session's RNG alone. The tree is built here; with several BPPARAM
+# workers the cells of `subset` are split among them for the search, with the same neighbours.
+knn_search <- function(x, k, subset = seq_len(nrow(x)),
+                       BPPARAM = BiocParallel::SerialParam()) { # nolint: object_name_linter.
   with_rng_seed(1L, BiocNeighbors::findKNN(x, k = k, subset = subset, get.distance = FALSE,
                                            warn.ties = FALSE,
-                                           BNPARAM = BiocNeighbors::VptreeParam())$index)
+                                           BNPARAM = BiocNeighbors::VptreeParam(),
+                                           BPPARAM = BPPARAM)$index)
 }

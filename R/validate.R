@@ -283,6 +283,14 @@ check_probability <- function(x, arg, call = rlang::caller_env()) {
   invisible(x)
 }
 
+check_positive <- function(x, arg, call = rlang::caller_env()) {
+  if (!is.numeric(x) || !length(x) || anyNA(x) || any(x <= 0)) {
+    scnym_abort(c("{.arg {arg}} must be positive numbers.", x = "Got {.val {x}}."),
+                kind = "invalid_argument", call = call)
+  }
+  invisible(x)
+}
+
 check_numeric_matrix <- function(x, arg, call = rlang::caller_env()) {
   if (is.data.frame(x)) x <- as.matrix(x)
   if (!is.matrix(x) || !is.numeric(x) || anyNA(x) || any(!is.finite(x))) {

@@ -220,6 +220,40 @@ test_that("results are written back to a SingleCellExperiment and a Seurat objec
   expect_s3_class(out2@tools$scnym_discover, "scnym_discovery")
 })
 
+test_that("BPPARAM splits the neighbour searches over workers with results identical to serial", {
+  fx <- discovery_fixture()
+  serial <- scnym_discover(fx$pred, k = 10)
+  for (bp in list(BiocParallel::MulticoreParam(2), BiocParallel::SnowParam(2))) {
+    expect_identical(scnym_discover(fx$pred, k = 10, BPPARAM = bp), serial)
+  }
+  # the searches went to the two workers: BiocParallel logs one file per task
+  logs <- withr::local_tempdir()
+  bp <- BiocParallel::MulticoreParam(2, log = TRUE, logdir = logs)
+  expect_identical(scnym_discover(fx$pred, k = 10, BPPARAM = bp), serial)
+  expect_length(list.files(logs), 2)
+  expect_error(scnym_discover(fx$pred, BPPARAM = 2), class = "scnym_error_invalid_argument")
+
+  skip_if_not_installed("SingleCellExperiment")
+  sce <- annotated_sce(fx$pred)
+  expect_identical(scnym_discover(sce, k = 10, BPPARAM = BiocParallel::MulticoreParam(2)),
+                   scnym_discover(sce, k = 10))
+  expect_error(scnym_discover(sce, BPPARAM = "two"), class = "scnym_error_invalid_argument")
+  # with a model, the object is predicted on the workers: one thread each
+  m <- sim_model()
+  query <- SingleCellExperiment::SingleCellExperiment(list(counts = sim_matrices()$query$counts))
+  out <- scnym_discover(query, model = m, threshold = 0.99, k = 10,
+                        BPPARAM = BiocParallel::MulticoreParam(2))
+  direct <- scnym_discover(scnym_predict(m, query, threads = 1), model = m, threshold = 0.99,
+                           k = 10)
+  expect_gt(nrow(direct$cells), 0)
+  expect_identical(S4Vectors::metadata(out)$scnym_discover, direct)
+  skip_if_no_seurat()
+  so <- annotated_seurat(fx$pred, "scnym", "scnym_")
+  expect_identical(scnym_discover(so, k = 10, BPPARAM = BiocParallel::MulticoreParam(2)),
+                   scnym_discover(so, k = 10))
+  expect_error(scnym_discover(so, BPPARAM = list()), class = "scnym_error_invalid_argument")
+})
+
 test_that("scnym_discover() refuses bad inputs with classed errors", {
   fx <- discovery_fixture()
   no_emb <- fx$pred

@@ -105,6 +105,28 @@ test_that("chosen cells are explained toward a chosen class; per-cell attributio
   expect_equal(ex_l$attribution, ex$attribution)
 })
 
+test_that("BPPARAM spreads the classes over workers with results identical to serial", {
+  fx <- explain_fixture()
+  x <- fx$sim$query$counts
+  explain <- function(...) scnym_explain(fx$model, x, n_cells = 10, steps = 10, ...)
+  serial <- explain(threads = 1)
+  stored <- explain(threads = 1, store = TRUE)
+  expect_gt(length(unique(serial$class)), 1)
+  for (bp in list(BiocParallel::SerialParam(), BiocParallel::MulticoreParam(2),
+                  BiocParallel::SnowParam(2))) {
+    expect_identical(explain(BPPARAM = bp), serial)
+    expect_identical(explain(store = TRUE, BPPARAM = bp), stored)
+  }
+  # the classes went to the two workers: BiocParallel logs one file per task
+  logs <- withr::local_tempdir()
+  grp <- fx$sim$query$metadata$cell_type
+  logged <- explain(group = grp, BPPARAM = BiocParallel::MulticoreParam(2, log = TRUE,
+                                                                        logdir = logs))
+  expect_identical(logged, explain(group = grp, threads = 1))
+  expect_length(list.files(logs), 2)
+  expect_error(explain(BPPARAM = 2), class = "scnym_error_invalid_argument")
+})
+
 test_that("per-cell attributions are stored in a SingleCellExperiment and a Seurat object", {
   skip_if_not_installed("SingleCellExperiment")
   fx <- explain_fixture()

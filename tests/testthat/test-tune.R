@@ -63,6 +63,37 @@ test_that("reverse cross-validation scores each setting on held-out labelled cel
   expect_equal(tuned$folds$reverse_accuracy[1], acc)
 })
 
+test_that("BPPARAM spreads the (setting, fold) pairs over workers; results identical to serial", {
+  sim <- scnym_simulate(n_reference = 200, n_query = 150, n_genes = 120, n_types = 3,
+                        output = "matrix", seed = 5)
+  y <- sim$reference$metadata$cell_type
+  # the tuning without its timings, and the progress lines without theirs
+  tune <- function(bp) {
+    run <- testthat::evaluate_promise(
+      scnym_tune(sim$reference$counts, labels = y, target = sim$query$counts,
+                 grid = data.frame(preset = c("default", "no_ssl")), n_folds = 2,
+                 base = list(max_epochs = 2, min_epochs = 1), seed = 3, verbose = TRUE,
+                 BPPARAM = bp)
+    )
+    run$result$folds$seconds <- NULL
+    list(tuning = run$result,
+         progress = sub(" [(][0-9]+ s[)]$", "", grep("^setting", run$messages, value = TRUE)))
+  }
+  serial <- tune(BiocParallel::SerialParam())
+  expect_identical(sub(":.*", "", serial$progress),
+                   c("setting 1/2, fold 1/2", "setting 1/2, fold 2/2", "setting 2/2, fold 1/2",
+                     "setting 2/2, fold 2/2"))
+  expect_true(all(is.na(serial$tuning$folds$error)))
+  expect_identical(tune(BiocParallel::SnowParam(2)), serial)
+  # the pairs went to the two workers: BiocParallel logs one file per task
+  logs <- withr::local_tempdir()
+  expect_identical(tune(BiocParallel::MulticoreParam(2, log = TRUE, logdir = logs)), serial)
+  expect_length(list.files(logs), 2)
+  expect_error(scnym_tune(sim$reference$counts, labels = y, target = sim$query$counts,
+                          BPPARAM = 2),
+               class = "scnym_error_invalid_argument")
+})
+
 test_that("target cells can be the unlabelled cells of x, and labels a column name", {
   skip_if_not_installed("SingleCellExperiment")
   sim <- scnym_simulate(n_reference = 200, n_query = 150, n_genes = 150, n_types = 3, seed = 6,
