@@ -1,9 +1,10 @@
 #!/usr/bin/env Rscript
 # One training on a benchmark task as a user gets it (threads = libtorch's default), to time
 # today's default against the procedure of scnym 0.1.0's default (the "paper" preset: one
-# network, one shuffled pass per epoch, counts per million), side by side with farm-bench:
-#   farm-bench -n 3 --timeout 1800 --vs 'Rscript bench/accuracy/time_default.R TASK paper' -- \
-#     Rscript bench/accuracy/time_default.R TASK default
+# network, one shuffled pass per epoch, counts per million), the two run in turn, each timed as a
+# whole process:
+#   /usr/bin/time -v Rscript bench/accuracy/time_default.R TASK default
+#   /usr/bin/time -v Rscript bench/accuracy/time_default.R TASK paper
 # Arguments: task (bench/accuracy/tasks.R), preset. Prints the training seconds and epochs.
 script <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
 source(file.path(dirname(script), "tasks.R"))

@@ -1,8 +1,9 @@
 #!/usr/bin/env Rscript
 # One training on a benchmark task, as a user gets it (threads = libtorch's default), for timing
 # the default (two ensemble members, trained at the same time) against one network:
-#   farm-bench -n 3 --timeout 1800 -- Rscript bench/ensemble/time_default.R kang_ctrl_to_stim 2 \
-#     --vs 'Rscript bench/ensemble/time_default.R kang_ctrl_to_stim 1'
+#   /usr/bin/time -v Rscript bench/ensemble/time_default.R kang_ctrl_to_stim 2
+#   /usr/bin/time -v Rscript bench/ensemble/time_default.R kang_ctrl_to_stim 1
+# (the two in turn, several times each, each timed as a whole process)
 # Arguments: task (bench/accuracy/tasks.R), ensemble_size.
 script <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
 source(file.path(dirname(script), "..", "accuracy", "tasks.R"))

@@ -1,8 +1,9 @@
 #!/usr/bin/env Rscript
 # One default training (scnym_train() as a user gets it: an ensemble of two networks) at a given
-# number of threads, to time 1 thread against 2 side by side with farm-bench:
-#   farm-bench -n 3 --vs 'Rscript bench/scale/train_threads.R TASK 1' -- \
-#     Rscript bench/scale/train_threads.R TASK 2
+# number of threads, to time 2 threads against 1, the two run in turn, each timed as a whole
+# process:
+#   /usr/bin/time -v Rscript bench/scale/train_threads.R TASK 2
+#   /usr/bin/time -v Rscript bench/scale/train_threads.R TASK 1
 # TASK: "synthetic" (scnym_simulate(): 10,000 reference + 10,000 query cells x 2,000 genes) or a
 # task of bench/accuracy/tasks.R (e.g. kang_ctrl_to_stim). Prints the training seconds, the epochs
 # and a fingerprint of the query's probabilities (equal fingerprints: the same model).
