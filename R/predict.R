@@ -122,7 +122,8 @@ scnym_predict <- function(model, x, ..., assay = NULL, layer = NULL, assay_type 
   check_bpparam(BPPARAM)
   with_interrupt_class({
     query <- prepare_query(model, x, assay = assay, layer = layer, assay_type = assay_type,
-                           input = input, arg = "x", BPPARAM = BPPARAM, call = call)
+                           input = input, arg = "x", BPPARAM = BPPARAM, defer = TRUE,
+                           call = call)
     predict_prepared(model, query, calibrated = calibrated, prune_below = prune_below,
                      novelty_above = novelty_above, embedding = embedding, threads = threads,
                      BPPARAM = BPPARAM, call = call)
@@ -146,17 +147,23 @@ predict.scnym_model <- function(object, newdata, ...) {
 #' @param assay,layer,assay_type,input As in [scnym_predict()].
 #' @param arg Name of `x` in messages.
 #' @param BPPARAM Workers that check the blocks of a DelayedMatrix.
+#' @param defer For a DelayedMatrix whose kind of values `input` gives: check the values while
+#'   `predict_prepared()` reads them for the prediction, instead of in a pass of their own.
 #' @return A list: `data` (the extracted and checked input: `mat`, `genes`, `cells`, `meta`,
-#'   `input`, ...; see `core_input()` for what the core reads), `cells` (cell names) and
-#'   `missing_genes` (model genes absent from `x`).
+#'   `input`, ...; see `core_input()` for what the core reads), `cells` (cell names),
+#'   `missing_genes` (model genes absent from `x`) and, when the checks are deferred, `deferred`
+#'   (`input` and `arg`).
 #' @noRd
 prepare_query <- function(model, x, assay = NULL, layer = NULL, assay_type = NULL,
                           input = "auto", arg = "x", BPPARAM = NULL, # nolint: object_name_linter.
-                          call = rlang::caller_env()) {
+                          defer = FALSE, call = rlang::caller_env()) {
   data <- extract_input(x, assay = assay, layer = layer, assay_type = assay_type, arg = arg,
                         call = call)
-  data <- check_values(data, input, arg, BPPARAM = BPPARAM, call = call)
-  align_query(model, data, arg = arg, call = call)
+  scan <- !(defer && input != "auto" && is_delayed(data$mat))
+  data <- check_values(data, input, arg, BPPARAM = BPPARAM, scan = scan, call = call)
+  query <- align_query(model, data, arg = arg, call = call)
+  if (!scan) query$deferred <- list(input = input, arg = arg)
+  query
 }
 
 # Aligns extracted and checked cells (see prepare_query()) to the model's genes.
@@ -196,14 +203,20 @@ predict_prepared <- function(model, query, calibrated, prune_below, novelty_abov
     source <- data[c("mat", "genes", "input")]
     dimnames(source$mat) <- NULL
     blocks <- input_blocks(source$mat)
+    check <- !is.null(query$deferred)
     each_block <- function(apply, ...) {
       apply(blocks, predict_columns, source = source, model = model, calibrated = calibrated,
-            threads = threads, embedding = embedding, ...)
+            threads = threads, embedding = embedding, check = check, ...)
     }
     parts <- if (workers > 1L && length(blocks) > 1L) {
       each_block(BiocParallel::bplapply, BPPARAM = BPPARAM)
     } else {
       each_block(lapply)
+    }
+    if (check) {
+      values <- join_value_summaries(lapply(parts, `[[`, "values"))
+      check_value_summary(values, data, query$deferred$input, query$deferred$arg, call)
+      parts <- lapply(parts, function(p) p[names(p) != "values"])
     }
     out <- join_blocks(parts)
   } else {
@@ -234,10 +247,18 @@ prediction_blocks <- function(n, workers) {
 }
 
 # The core's prediction of the columns `cols` of a DelayedMatrix (`source`: the `mat`, `genes` and
-# `input` of a checked input), read here; without the embedding unless `embedding`.
-predict_columns <- function(cols, source, model, calibrated, threads, embedding) {
-  out <- predict_block(core_data(source, cols, model$genes), model, calibrated, threads)
+# `input` of a checked input), read here; without the embedding unless `embedding`; with
+# `check`, also the value summary of the columns read (`values`).
+predict_columns <- function(cols, source, model, calibrated, threads, embedding, check) {
+  block <- read_cells(source$mat, cols)
+  values <- if (check) block_value_summary(cols, block = block)
+  if (check && values$n_na + values$n_nan + values$n_inf + values$n_negative > 0) {
+    return(list(values = values)) # refused by check_value_summary()
+  }
+  source$mat <- block
+  out <- predict_block(core_data(source, NULL, model$genes), model, calibrated, threads)
   if (!embedding) out$embedding <- NULL
+  out$values <- values
   out
 }
 

@@ -117,18 +117,30 @@ first_few <- function(x, n = 5L) {
 #' @param input One of `"auto"`, `"counts"`, `"lognorm"`.
 #' @param arg The name of the user's argument, for messages.
 #' @param BPPARAM Workers that scan the blocks of a DelayedMatrix.
+#' @param scan `FALSE` leaves the values to be checked while they are read (a prediction from a
+#'   DelayedMatrix whose kind of values is given: see `predict_prepared()`), taking them as
+#'   `input` says.
 #' @return `data` with `input` (the kind found): `core_data()` turns log-normalised values back
 #'   into pseudo-counts (`expm1`) so that the core normalises every input the same way.
 #' @noRd
 check_values <- function(data, input, arg, BPPARAM = NULL, # nolint: object_name_linter.
-                         call = rlang::caller_env()) {
+                         scan = TRUE, call = rlang::caller_env()) {
   mat <- data$mat
   if (ncol(mat) == 0L || nrow(mat) == 0L) {
     scnym_abort(c("{.arg {arg}} is empty: it has {nrow(mat)} gene{?s} and {ncol(mat)} cell{?s}.",
                   i = "Pass a matrix or object with at least one gene and one cell."),
                 kind = "invalid_data", call = call)
   }
-  s <- value_summary(mat, BPPARAM)
+  data$input <- if (scan) {
+    check_value_summary(value_summary(mat, BPPARAM), data, input, arg, call)
+  } else {
+    input
+  }
+  data
+}
+
+# The checks of check_values() on a value summary; returns the kind of values (see value_kind()).
+check_value_summary <- function(s, data, input, arg, call) {
   check_finite_values(s, arg, call)
   if (s$n_negative > 0) {
     scnym_abort(c(paste("{.arg {arg}} contains {s$n_negative} negative value{?s} (minimum",
@@ -145,8 +157,7 @@ check_values <- function(data, input, arg, BPPARAM = NULL, # nolint: object_name
                   i = "Remove them first, e.g. {.code x[, colSums(x) > 0]}."),
                 kind = "invalid_data", call = call)
   }
-  data$input <- value_kind(s, input, arg, call)
-  data
+  value_kind(s, input, arg, call)
 }
 
 # The core's summary of an input matrix's values (see `rs_value_summary()`), over the blocks a
@@ -160,17 +171,23 @@ value_summary <- function(mat, BPPARAM = NULL) { # nolint: object_name_linter.
   } else {
     lapply(blocks, block_value_summary, mat = mat)
   }
+  join_value_summaries(parts)
+}
+
+# The value summary of the columns `cols` of an input matrix (empty cells as column indices), or
+# of `block`, those columns already read.
+block_value_summary <- function(cols, mat, block = read_cells(mat, cols)) {
+  s <- rust_result(rs_value_summary(matrix_list(block)))
+  s$empty_cells <- cols[s$empty_cells]
+  s
+}
+
+# The value summary of all cells from those of consecutive blocks.
+join_value_summaries <- function(parts) {
   field <- function(name) unlist(lapply(parts, `[[`, name))
   list(n_na = sum(field("n_na")), n_nan = sum(field("n_nan")), n_inf = sum(field("n_inf")),
        n_negative = sum(field("n_negative")), min = min(field("min")), max = max(field("max")),
        whole = all(field("whole")), empty_cells = field("empty_cells"))
-}
-
-# The value summary of the columns `cols` of an input matrix (empty cells as column indices).
-block_value_summary <- function(cols, mat) {
-  s <- rust_result(rs_value_summary(matrix_list(read_cells(mat, cols))))
-  s$empty_cells <- cols[s$empty_cells]
-  s
 }
 
 # Refuses NA, NaN and infinite values (counted in a value summary), naming which occur.

@@ -6,7 +6,7 @@
 #   Rscript bench/scale/atlas.R predict MODEL.rds QUERY_DIR COPIES WORKERS
 #       scnym_predict(embedding = FALSE) of the query's cells repeated COPIES times (a
 #       DelayedMatrix over the same HDF5 file, cells renamed), with WORKERS BiocParallel workers
-# Prints one line per step: wall time, cells/s, epochs, peak RSS, load average.
+# Prints one line per step: wall time, cells/s, epochs, the process's peak RSS, load average.
 suppressPackageStartupMessages({
   library(scnym)
   library(SingleCellExperiment)
@@ -25,7 +25,7 @@ if (args[[1]] == "train") {
   saveRDS(model, args[[3]])
   best <- model$history[model$best_epoch, ]
   cat(sprintf(paste("train %d cells x %d genes: %.0f s (%.1f min), %d epochs (best %d, validation",
-                    "accuracy %.4f), %.0f cells/s over the epochs, peak RSS %.2f GB, load %s\n"),
+                    "accuracy %.4f), %.0f cells per second of the call, peak RSS %.2f GB, load %s\n"),
               ncol(sce), nrow(sce), secs, secs / 60, nrow(model$history), model$best_epoch,
               best$val_accuracy, ncol(sce) / secs, peak_gb(), load()))
 } else {

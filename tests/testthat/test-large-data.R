@@ -52,17 +52,28 @@ test_that("a DelayedMatrix's values are checked block by block", {
                        verbose = FALSE, threads = 1)
   local_small_blocks(150)
   q <- sim$query$counts
-  bad <- q
-  bad[, 2050] <- 0
-  expect_error(scnym_predict(model, DelayedArray::DelayedArray(bad)),
-               "query_cell02050", class = "scnym_error_invalid_data")
-  bad <- as.matrix(q)
-  bad[3, 1500] <- -1
-  expect_error(scnym_predict(model, DelayedArray::DelayedArray(bad)), "1 negative value",
-               class = "scnym_error_invalid_data")
-  bad[3, 1500] <- NA
-  expect_error(scnym_predict(model, DelayedArray::DelayedArray(bad)), "missing or infinite",
-               class = "scnym_error_invalid_data")
+  # with input = "auto" in a pass of their own; with the kind given, while the blocks are
+  # predicted (on the workers too)
+  runs <- list(list(input = "auto"), list(input = "counts"),
+               list(input = "counts", BPPARAM = BiocParallel::SnowParam(2)))
+  for (run in runs) {
+    predict_delayed <- function(m) {
+      do.call(scnym_predict, c(list(model, DelayedArray::DelayedArray(m)), run))
+    }
+    bad <- q
+    bad[, 2050] <- 0
+    expect_error(predict_delayed(bad), "query_cell02050", class = "scnym_error_invalid_data")
+    bad <- as.matrix(q)
+    bad[3, 1500] <- -1
+    expect_error(predict_delayed(bad), "1 negative value", class = "scnym_error_invalid_data")
+    bad[3, 1500] <- NA
+    expect_error(predict_delayed(bad), "missing or infinite", class = "scnym_error_invalid_data")
+  }
+  expect_identical(scnym_predict(model, DelayedArray::DelayedArray(q), input = "counts",
+                                 threads = 1),
+                   scnym_predict(model, q, threads = 1))
+  expect_warning(scnym_predict(model, DelayedArray::DelayedArray(q) / 1000, input = "counts"),
+                 class = "scnym_warning_input_mismatch")
   expect_error(scnym_predict(model, DelayedArray::DelayedArray(q > 0)), "logical",
                class = "scnym_error_invalid_argument")
   # log-normalised blocks are read as such, like the same values in memory

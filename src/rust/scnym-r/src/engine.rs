@@ -610,7 +610,7 @@ fn optional_vector(v: &[f32]) -> Robj {
     }
 }
 
-/// Predictions for a data list: `list(probabilities, logits, embedding, novelty, disagreement)`,
+/// Predictions for a data list: `list(probabilities, embedding, novelty, disagreement)`,
 /// cells in rows (`novelty` is NULL for a model without a novelty reference, `disagreement` for
 /// a single model).
 #[extendr]
@@ -624,7 +624,6 @@ fn rs_model_predict(handle: Robj, data: Robj, calibrated: bool, threads: i32) ->
         })?;
         Ok(list!(
             probabilities = r_matrix(&p.probabilities, p.n_cells, p.n_classes)?,
-            logits = r_matrix(&p.logits, p.n_cells, p.n_classes)?,
             embedding = r_matrix(&p.embedding, p.n_cells, p.embedding_dim)?,
             novelty = optional_vector(&p.novelty),
             disagreement = optional_vector(&p.disagreement)

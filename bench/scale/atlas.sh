@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The atlas-scale run behind bench/results/scale/atlas.txt: writes the HDF5-backed data sets
+# (unless present), then trains and predicts from them with bench/scale/atlas.R, one process per
+# step, sampling every 2 s the summed resident memory of the step's process and its
+# BiocParallel workers. Usage: bench/scale/atlas.sh DATA_DIR [STEP...]
+# Steps: data, train, predict1m, predict10m (default: all). Appends to standard output.
+set -euo pipefail
+dir=$1
+shift
+steps=${*:-data train predict1m predict10m}
+here=$(cd "$(dirname "$0")" && pwd)
+run() {
+  Rscript "$here/atlas.R" "$@" &
+  local pid=$! peak=0 rss
+  while kill -0 "$pid" 2>/dev/null; do
+    rss=$(ps -o rss= -p "$pid" --ppid "$pid" 2>/dev/null | awk '{t += $1} END {print t + 0}')
+    [ "$rss" -gt "$peak" ] && peak=$rss
+    sleep 2
+  done
+  wait "$pid"
+  echo "  summed resident memory of the process and its workers, peak: $((peak / 1024)) MB"
+}
+for step in $steps; do
+  case $step in
+    data)
+      [ -f "$dir/ref1m/sce.rds" ] || Rscript "$here/make_atlas.R" "$dir/ref1m" 1000000 reference
+      [ -f "$dir/query200k/sce.rds" ] || Rscript "$here/make_atlas.R" "$dir/query200k" 200000 query
+      ;;
+    train) run train "$dir/ref1m" "$dir/model1m.rds" ;;
+    predict1m) run predict "$dir/model1m.rds" "$dir/query200k" 5 2 ;;
+    predict10m) run predict "$dir/model1m.rds" "$dir/query200k" 50 2 ;;
+  esac
+done
