@@ -202,23 +202,15 @@ predict_prepared <- function(model, query, calibrated, prune_below, novelty_abov
   if (is_delayed(data$mat) && !is_kept(data, model$genes)) {
     source <- data[c("mat", "genes", "input")]
     dimnames(source$mat) <- NULL
-    blocks <- input_blocks(source$mat)
     check <- !is.null(query$deferred)
-    each_block <- function(apply, ...) {
-      apply(blocks, predict_columns, source = source, model = model, calibrated = calibrated,
-            threads = threads, embedding = embedding, check = check, ...)
-    }
-    parts <- if (workers > 1L && length(blocks) > 1L) {
-      each_block(BiocParallel::bplapply, BPPARAM = BPPARAM)
-    } else {
-      each_block(lapply)
-    }
+    streamed <- predict_streamed(input_blocks(source$mat), predict_columns, workers, BPPARAM,
+                                 source = source, model = model, calibrated = calibrated,
+                                 threads = threads, embedding = embedding, check = check)
     if (check) {
-      values <- join_value_summaries(lapply(parts, `[[`, "values"))
-      check_value_summary(values, data, query$deferred$input, query$deferred$arg, call)
-      parts <- lapply(parts, function(p) p[names(p) != "values"])
+      check_value_summary(join_value_summaries(streamed$values), data, query$deferred$input,
+                          query$deferred$arg, call)
     }
-    out <- join_blocks(parts)
+    out <- streamed$out
   } else {
     blocks <- prediction_blocks(length(query$cells), workers)
     if (length(blocks) > 1L) {
@@ -266,6 +258,50 @@ predict_columns <- function(cols, source, model, calibrated, threads, embedding,
 predict_block <- function(core, model, calibrated, threads, call = rlang::caller_env()) {
   rust_result(rs_model_predict(model_handle(model, call = call), core, calibrated,
                                as.integer(threads)), call = call)
+}
+
+# `FUN(block, ...)` for the blocks of cells `blocks`, a round of a few blocks per BPPARAM worker
+# at a time (started once for all rounds), each block's outputs written into the joined outputs
+# as its round returns: besides the result, neither the workers nor this process hold more than
+# a round of blocks. Returns `out` (the joined outputs; see join_blocks()) and `values` (the
+# blocks' `values` elements, taken out of the outputs).
+predict_streamed <- function(blocks, FUN, workers, BPPARAM, ...) { # nolint: object_name_linter.
+  n <- sum(lengths(blocks))
+  out <- NULL
+  values <- vector("list", length(blocks))
+  parallel <- workers > 1L && length(blocks) > 1L
+  if (parallel && !BiocParallel::bpisup(BPPARAM)) {
+    BiocParallel::bpstart(BPPARAM)
+    on.exit(BiocParallel::bpstop(BPPARAM), add = TRUE)
+  }
+  size <- if (parallel) 4L * workers else 1L
+  for (round in split(seq_along(blocks), ceiling(seq_along(blocks) / size))) {
+    parts <- if (parallel) {
+      BiocParallel::bplapply(blocks[round], FUN, ..., BPPARAM = BPPARAM)
+    } else {
+      lapply(blocks[round], FUN, ...)
+    }
+    for (i in seq_along(round)) {
+      part <- parts[[i]]
+      values[round[i]] <- list(part$values)
+      part$values <- NULL
+      if (!length(part)) next
+      if (is.null(out)) {
+        out <- lapply(part, function(v) {
+          if (is.matrix(v)) matrix(NA_real_, n, ncol(v)) else rep(NA_real_, n)
+        })
+      }
+      rows <- blocks[[round[i]]]
+      for (name in names(part)) {
+        if (is.matrix(part[[name]])) {
+          out[[name]][rows, ] <- part[[name]]
+        } else {
+          out[[name]][rows] <- part[[name]]
+        }
+      }
+    }
+  }
+  list(out = out, values = values)
 }
 
 # The core's outputs of consecutive blocks of cells, joined in cell order.
