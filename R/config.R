@@ -77,7 +77,7 @@ config_cache <- new.env(parent = emptyenv())
 #' selection, early stopping) and the time per epoch stay those of a reference of that size, and
 #' training a million cells takes as long as training 51,200 plus the validation passes. Every
 #' task of the accuracy benchmark has fewer labelled cells, so none changes. A million-cell
-#' reference trains in @ATLAS_TIME@ on 2 cores (`bench/scale/atlas.R`).
+#' reference (2,000 genes) trains in 11 minutes on 2 cores (`bench/results/scale/atlas.txt`).
 #'
 #' `reference_sample` (0 in every preset) keeps that many labelled reference cells in the model,
 #' class-balanced (every cell of the rarer classes, an equal share of the others), so that
