@@ -96,12 +96,21 @@ mod tests {
     fn counts_every_kind_of_value() {
         let na = f64::from_bits(0x7FF0_0000_0000_07A2);
         // 3 cells: [1, 2.5], [], [NaN, NA, -2, inf]
-        let s = ValueSummary::of_csr(&[0, 2, 2, 6], &[1.0, 2.5, f64::NAN, na, -2.0, f64::INFINITY]);
+        let s = ValueSummary::of_csr(
+            &[0, 2, 2, 6],
+            &[1.0, 2.5, f64::NAN, na, -2.0, f64::INFINITY],
+        );
         assert_eq!((s.n_na, s.n_nan, s.n_inf, s.n_negative), (1, 1, 1, 1));
         assert_eq!((s.min, s.max, s.whole), (-2.0, 2.5, false));
         assert_eq!(s.empty_cells, vec![1]);
         let d = ValueSummary::of_dense(2, &[0.0, 0.0, 3.0, 1.0]);
-        assert_eq!((d.min, d.max, d.whole, d.empty_cells), (0.0, 3.0, true, vec![0]));
-        assert_eq!(ValueSummary::of_csr(&[0, 1], &[4.0]), ValueSummary::of_dense(1, &[4.0]));
+        assert_eq!(
+            (d.min, d.max, d.whole, d.empty_cells),
+            (0.0, 3.0, true, vec![0])
+        );
+        assert_eq!(
+            ValueSummary::of_csr(&[0, 1], &[4.0]),
+            ValueSummary::of_dense(1, &[4.0])
+        );
     }
 }

@@ -1013,7 +1013,13 @@ mod tests {
         assert_ne!(t.epoch_order().unwrap(), first);
         // drawn with class balance: as many rows; a reference within the cap is unchanged
         cfg.class_balance = 0.5;
-        assert_eq!(trainer(&[180, 20], cfg.clone()).epoch_order().unwrap().len(), 96);
+        assert_eq!(
+            trainer(&[180, 20], cfg.clone())
+                .epoch_order()
+                .unwrap()
+                .len(),
+            96
+        );
         cfg.max_steps_per_epoch = 7;
         assert_eq!(trainer(&[180, 20], cfg).epoch_order().unwrap().len(), 200);
     }
