@@ -5,19 +5,21 @@
 # summed proportional set size (PSS: a page shared by forked workers counts once in all) and
 # their summed resident set size (which counts a shared page once per process).
 # Usage: bench/scale/atlas.sh DATA_DIR [STEP...]
-# Steps: data, train, predict1m, predict10m (default: all). Appends to standard output.
+# Steps: data, train, predict1m, predict10m (2 workers), predict10m-serial (default: all).
+# Appends to standard output.
 set -euo pipefail
 dir=$1
 shift
-steps=${*:-data train predict1m predict10m}
+steps=${*:-data train predict1m predict10m predict10m-serial}
 here=$(cd "$(dirname "$0")" && pwd)
 run() {
   Rscript "$here/atlas.R" "$@" &
   local pid=$! peak_rss=0 peak_pss=0 pids rss pss
   while kill -0 "$pid" 2>/dev/null; do
     pids=$(ps -o pid= -p "$pid" --ppid "$pid" 2>/dev/null || true)
-    rss=$(ps -o rss= -p "$pid" --ppid "$pid" 2>/dev/null | awk '{t += $1} END {print t + 0}')
-    pss=$(for p in $pids; do cat "/proc/$p/smaps_rollup" 2>/dev/null; done |
+    rss=$(ps -o rss= -p "$pid" --ppid "$pid" 2>/dev/null | awk '{t += $1} END {print t + 0}' ||
+          true)
+    pss=$(for p in $pids; do cat "/proc/$p/smaps_rollup" 2>/dev/null || true; done |
           awk '/^Pss:/ {t += $2} END {print t + 0}')
     [ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
     [ "$pss" -gt "$peak_pss" ] && peak_pss=$pss
@@ -35,5 +37,6 @@ for step in $steps; do
     train) run train "$dir/ref1m" "$dir/model1m.rds" ;;
     predict1m) run predict "$dir/model1m.rds" "$dir/query200k" 5 2 ;;
     predict10m) run predict "$dir/model1m.rds" "$dir/query200k" 50 2 ;;
+    predict10m-serial) run predict "$dir/model1m.rds" "$dir/query200k" 50 1 ;;
   esac
 done
