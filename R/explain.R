@@ -217,13 +217,8 @@ explain_classes <- function(model, values, plan, steps, store, threads, dots,
   jobs <- lapply(names(plan), function(k) list(class = k, x = subset_cells(values, plan[[k]])))
   workers <- BiocParallel::bpnworkers(BPPARAM)
   if (workers > 1L) threads <- threads %||% 1L
-  if (workers > 1L && length(jobs) > 1L) {
-    BiocParallel::bplapply(jobs, explain_class, model = model, steps = steps, store = store,
-                           threads = threads, dots = dots, BPPARAM = BPPARAM)
-  } else {
-    lapply(jobs, explain_class, model = model, steps = steps, store = store, threads = threads,
-           dots = dots)
-  }
+  bp_lapply(jobs, explain_class, model = model, steps = steps, store = store, threads = threads,
+            dots = dots, BPPARAM = BPPARAM)
 }
 
 # One class of explain_classes(): `job` holds the class and the cells to explain toward it.

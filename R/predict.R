@@ -276,11 +276,7 @@ predict_streamed <- function(blocks, FUN, workers, BPPARAM, ...) { # nolint: obj
   }
   size <- if (parallel) 4L * workers else 1L
   for (round in split(seq_along(blocks), ceiling(seq_along(blocks) / size))) {
-    parts <- if (parallel) {
-      BiocParallel::bplapply(blocks[round], FUN, ..., BPPARAM = BPPARAM)
-    } else {
-      lapply(blocks[round], FUN, ...)
-    }
+    parts <- bp_lapply(blocks[round], FUN, ..., BPPARAM = if (parallel) BPPARAM)
     for (i in seq_along(round)) {
       part <- parts[[i]]
       values[round[i]] <- list(part$values)

@@ -18,6 +18,15 @@ with_rng_seed <- function(seed, expr) {
 # as near. The tree's vantage points are drawn at random: a fixed seed keeps that order
 # reproducible and leaves the session's RNG alone. The tree is built here; with several BPPARAM
 # workers the cells of `subset` are split among them for the search, with the same neighbours.
+# `lapply(X, FUN, ...)` on the BPPARAM workers when there are several and X has several
+# elements, otherwise in this process.
+bp_lapply <- function(X, FUN, ..., BPPARAM = NULL) { # nolint: object_name_linter.
+  if (!is.null(BPPARAM) && BiocParallel::bpnworkers(BPPARAM) > 1L && length(X) > 1L) {
+    return(BiocParallel::bplapply(X, FUN, ..., BPPARAM = BPPARAM))
+  }
+  lapply(X, FUN, ...)
+}
+
 knn_search <- function(x, k, subset = seq_len(nrow(x)),
                        BPPARAM = BiocParallel::SerialParam()) { # nolint: object_name_linter.
   with_rng_seed(1L, BiocNeighbors::findKNN(x, k = k, subset = subset, get.distance = FALSE,

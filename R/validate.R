@@ -166,12 +166,7 @@ value_summary <- function(mat, BPPARAM = NULL) { # nolint: object_name_linter.
   blocks <- input_blocks(mat)
   if (length(blocks) == 1L) return(block_value_summary(blocks[[1L]], mat))
   dimnames(mat) <- NULL
-  parts <- if (!is.null(BPPARAM)) {
-    BiocParallel::bplapply(blocks, block_value_summary, mat = mat, BPPARAM = BPPARAM)
-  } else {
-    lapply(blocks, block_value_summary, mat = mat)
-  }
-  join_value_summaries(parts)
+  join_value_summaries(bp_lapply(blocks, block_value_summary, mat = mat, BPPARAM = BPPARAM))
 }
 
 # The value summary of the columns `cols` of an input matrix (empty cells as column indices), or
