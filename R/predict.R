@@ -203,8 +203,8 @@ predict_prepared <- function(model, query, calibrated, prune_below, novelty_abov
     source <- data[c("mat", "genes", "input")]
     dimnames(source$mat) <- NULL
     check <- !is.null(query$deferred)
-    streamed <- predict_streamed(input_blocks(source$mat), predict_columns, workers, BPPARAM,
-                                 source = source, model = model, calibrated = calibrated,
+    streamed <- predict_streamed(input_blocks(source$mat), query$cells, predict_columns, workers,
+                                 BPPARAM, source = source, model = model, calibrated = calibrated,
                                  threads = threads, embedding = embedding, check = check)
     if (check) {
       check_value_summary(join_value_summaries(streamed$values), data, query$deferred$input,
@@ -214,18 +214,20 @@ predict_prepared <- function(model, query, calibrated, prune_below, novelty_abov
   } else {
     blocks <- prediction_blocks(length(query$cells), workers)
     if (length(blocks) > 1L) {
-      blocks <- lapply(blocks, function(b) core_data(data, b, model$genes))
-      parts <- BiocParallel::bplapply(blocks, predict_block, model = model,
-                                      calibrated = calibrated, threads = threads,
-                                      BPPARAM = BPPARAM)
+      parts <- BiocParallel::bpmapply(
+        predict_block, lapply(blocks, function(b) core_data(data, b, model$genes)),
+        lapply(blocks, function(b) query$cells[b]),
+        MoreArgs = list(model = model, calibrated = calibrated, threads = threads,
+                        embedding = embedding),
+        SIMPLIFY = FALSE, USE.NAMES = FALSE, BPPARAM = BPPARAM
+      )
       out <- join_blocks(parts)
     } else {
-      out <- predict_block(core_input(data, NULL, model$genes), model, calibrated, threads,
-                           call = call)
+      out <- predict_block(core_input(data, NULL, model$genes), query$cells, model, calibrated,
+                           threads, embedding, call = call)
     }
   }
-  prediction_table(out, model, query$cells, query$missing_genes, calibrated, prune_below,
-                   novelty_above)
+  prediction_table(out, model, query$missing_genes, calibrated, prune_below, novelty_above)
 }
 
 # The cells 1..n in one contiguous block per worker, in whole evaluation batches of the core, so
@@ -248,24 +250,29 @@ predict_columns <- function(cols, source, model, calibrated, threads, embedding,
     return(list(values = values)) # refused by check_value_summary()
   }
   source$mat <- block
-  out <- predict_block(core_data(source, NULL, model$genes), model, calibrated, threads)
-  if (!embedding) out$embedding <- NULL
+  out <- predict_block(core_data(source, NULL, model$genes), NULL, model, calibrated, threads,
+                       embedding)
   out$values <- values
   out
 }
 
-# The core's prediction of the cells of one data list (a block of cells, or all).
-predict_block <- function(core, model, calibrated, threads, call = rlang::caller_env()) {
-  rust_result(rs_model_predict(model_handle(model, call = call), core, calibrated,
-                               as.integer(threads)), call = call)
+# The core's prediction of the cells of one data list (a block of cells, or all), their names
+# `cells` (or NULL) as row names: the outputs the core has (see rs_model_predict()), the
+# embedding only when `embedding`.
+predict_block <- function(core, cells, model, calibrated, threads, embedding,
+                          call = rlang::caller_env()) {
+  out <- rust_result(rs_model_predict(model_handle(model, call = call), core, calibrated,
+                                      as.integer(threads), embedding, cells), call = call)
+  out[!vapply(out, is.null, logical(1))]
 }
 
 # `FUN(block, ...)` for the blocks of cells `blocks`, a round of a few blocks per BPPARAM worker
 # at a time (started once for all rounds), each block's outputs written into the joined outputs
 # as its round returns: besides the result, neither the workers nor this process hold more than
-# a round of blocks. Returns `out` (the joined outputs; see join_blocks()) and `values` (the
-# blocks' `values` elements, taken out of the outputs).
-predict_streamed <- function(blocks, FUN, workers, BPPARAM, ...) { # nolint: object_name_linter.
+# a round of blocks. Returns `out` (the joined outputs, see join_blocks(), their matrices' rows
+# named `cells`) and `values` (the blocks' `values` elements, taken out of the outputs).
+predict_streamed <- function(blocks, cells, FUN, workers,
+                             BPPARAM, ...) { # nolint: object_name_linter.
   n <- sum(lengths(blocks))
   out <- NULL
   values <- vector("list", length(blocks))
@@ -284,7 +291,11 @@ predict_streamed <- function(blocks, FUN, workers, BPPARAM, ...) { # nolint: obj
       if (!length(part)) next
       if (is.null(out)) {
         out <- lapply(part, function(v) {
-          if (is.matrix(v)) matrix(NA_real_, n, ncol(v)) else rep(NA_real_, n)
+          if (is.matrix(v)) {
+            matrix(NA_real_, n, ncol(v), dimnames = list(cells, colnames(v)))
+          } else {
+            rep(NA_real_, n)
+          }
         })
       }
       rows <- blocks[[round[i]]]
@@ -315,10 +326,11 @@ prune_labels <- function(confidence, novelty, prune_below, novelty_above) {
   (confidence < prune_below & outside) | (!is.na(novelty) & novelty > novelty_above)
 }
 
-prediction_table <- function(out, model, cells, missing_genes, calibrated, prune_below,
-                             novelty_above) {
+# The prediction table (see scnym_predict()) of the core's outputs `out`, whose matrices are
+# named (rows: cells; see predict_block()).
+prediction_table <- function(out, model, missing_genes, calibrated, prune_below, novelty_above) {
   prob <- out$probabilities
-  dimnames(prob) <- list(cells, model$classes)
+  cells <- rownames(prob)
   best <- max.col(prob, ties.method = "first")
   label <- model$classes[best]
   confidence <- prob[cbind(seq_len(nrow(prob)), best)]
@@ -329,10 +341,7 @@ prediction_table <- function(out, model, cells, missing_genes, calibrated, prune
   if (!is.null(out$disagreement)) table$disagreement <- out$disagreement
   table$pruned_label <- ifelse(pruned, NA_character_, label)
   table$probabilities <- prob
-  if (!is.null(out$embedding)) {
-    table$embedding <- out$embedding
-    dimnames(table$embedding) <- list(cells, paste0("scnym_", seq_len(ncol(out$embedding))))
-  }
+  if (!is.null(out$embedding)) table$embedding <- out$embedding
   S4Vectors::metadata(table) <- list(model = model_summary(model), missing_genes = missing_genes,
                                      calibrated = calibrated, prune_below = prune_below,
                                      novelty_above = novelty_above)

@@ -230,7 +230,8 @@ test_that("model_integrated_gradients gives cells x genes attributions that comp
   # f(0): the all-zero cell (refused by the R checks) straight through the core
   zero_cell <- list(kind = "dense", n_cells = 1L, n_genes = 150L, gene_map = 0:149,
                     n_model_genes = 150L, counts = FALSE, x = numeric(150))
-  zero <- scnym:::rs_model_predict(scnym:::model_handle(m), zero_cell, FALSE, 1L)
+  zero <- scnym:::rs_model_predict(scnym:::model_handle(m), zero_cell, FALSE, 1L, FALSE,
+                                   NULL)
   f0 <- zero$probabilities[1, match(pred$label, m$classes)]
   expect_true(all(is.finite(ig)))
   # completeness: sum of attributions ~ f(x)_k - f(0)_k, within 1% of f(x)_k

@@ -534,7 +534,8 @@ impl Config {
 }
 
 /// Applies a thread setting: `threads > 0` sets libtorch's intra-op thread count, 0 leaves it.
-pub(crate) fn apply_threads(threads: usize) -> Result<()> {
+/// The engine splits its own work (see `par`) over that many threads.
+pub fn apply_threads(threads: usize) -> Result<()> {
     if threads > 4096 {
         return Err(Error::arg(format!(
             "threads must be in 0..=4096, not {threads}"

@@ -10,6 +10,7 @@
 //! speed of one thread when no second core is free.
 
 use crate::error::{Error, Result};
+use std::ops::Range;
 use tch::Tensor;
 
 /// Smallest number of output rows worth a second thread.
@@ -106,6 +107,20 @@ pub(crate) fn mm_tn(a: &Tensor, b: &Tensor, threads: usize) -> Result<Tensor> {
         return Ok(a_t.f_mm(b)?);
     }
     mm(&a_t, b, threads)
+}
+
+/// Cells read or scanned on each thread at least.
+const MIN_CELLS_PER_THREAD: usize = 4096;
+
+/// The cells `0..n` split into one contiguous range per thread of the engine (libtorch's thread
+/// count), of at least `MIN_CELLS_PER_THREAD` cells each: the parts of a pass over an input's
+/// cells for `map_with`.
+pub(crate) fn thread_ranges(n: usize) -> Vec<Range<usize>> {
+    let threads = (tch::get_num_threads().max(1) as usize)
+        .min(n / MIN_CELLS_PER_THREAD)
+        .max(1);
+    let per = n.div_ceil(threads).max(1);
+    (0..n).step_by(per).map(|s| s..(s + per).min(n)).collect()
 }
 
 /// Runs `work(i, context_i)` for every context on its own thread (the first on the calling

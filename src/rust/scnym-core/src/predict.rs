@@ -116,24 +116,25 @@ impl Model {
                 predict_rows(&net, x, &rows, t, mode, novelty)
             })?
         };
-        let mut logits = Vec::with_capacity(n * c);
-        let mut probabilities = Vec::with_capacity(n * c);
-        let mut embedding = Vec::with_capacity(n * w);
-        let mut novelty = Vec::new();
+        // the later parts appended to the first (the only one with a single thread)
+        let mut parts = parts.into_iter();
+        let mut all = parts
+            .next()
+            .ok_or_else(|| Error::internal("no prediction part"))?;
         for part in parts {
-            logits.extend(part.logits);
-            probabilities.extend(part.probabilities);
-            embedding.extend(part.embedding);
-            novelty.extend(part.novelty);
+            all.logits.extend(part.logits);
+            all.probabilities.extend(part.probabilities);
+            all.embedding.extend(part.embedding);
+            all.novelty.extend(part.novelty);
         }
         Ok(Predictions {
             n_cells: n,
             n_classes: c,
             embedding_dim: w,
-            logits,
-            probabilities,
-            embedding,
-            novelty,
+            logits: all.logits,
+            probabilities: all.probabilities,
+            embedding: all.embedding,
+            novelty: all.novelty,
             disagreement: Vec::new(),
         })
     }

@@ -16,7 +16,7 @@
 
 use crate::boundary::{guard, interrupt_pending, RError, RResult};
 use extendr_api::prelude::*;
-use scnym_core::config::Config;
+use scnym_core::config::{apply_threads, Config};
 use scnym_core::data::{CsrMatrix, ValueSummary, Values};
 use scnym_core::train::{
     run_epochs_together, Covariate, EpochStats, ModelInfo, TargetData, TrainData, Trainer,
@@ -189,7 +189,7 @@ fn rs_value_summary(data: Robj) -> Robj {
         let s = match field_str(&list, "kind")?.as_str() {
             "csr" => {
                 let p_robj = field(&list, "p")?;
-                ValueSummary::of_csr(int_slice(&p_robj, "p")?, x)
+                ValueSummary::of_csr(int_slice(&p_robj, "p")?, x)?
             }
             _ => ValueSummary::of_dense(field_usize(&list, "n_genes")?, x),
         };
@@ -357,7 +357,21 @@ fn r_matrix(values: &[f32], rows: usize, cols: usize) -> RResult<Robj> {
             format!("{} values for a {rows} x {cols} matrix", values.len()),
         ));
     }
-    let m = RMatrix::new_matrix(rows, cols, |r, c| values[r * cols + c] as f64);
+    let mut m = RMatrix::<f64>::new(rows, cols);
+    let out = m.data_mut();
+    // transposed in tiles, so that reads and writes both stay within a few cache lines
+    const TILE: usize = 32;
+    for r0 in (0..rows).step_by(TILE) {
+        let r1 = (r0 + TILE).min(rows);
+        for c0 in (0..cols).step_by(TILE) {
+            for c in c0..(c0 + TILE).min(cols) {
+                let column = &mut out[c * rows..(c + 1) * rows];
+                for r in r0..r1 {
+                    column[r] = values[r * cols + c] as f64;
+                }
+            }
+        }
+    }
     Ok(m.into())
 }
 
@@ -610,21 +624,57 @@ fn optional_vector(v: &[f32]) -> Robj {
     }
 }
 
+/// `r_matrix()` with dimnames `list(rownames, colnames)` (`rownames`: a character vector or
+/// NULL), set on the new matrix here: set in R, they would copy it.
+fn r_matrix_named(
+    values: &[f32],
+    rows: usize,
+    cols: usize,
+    rownames: &Robj,
+    colnames: Vec<String>,
+) -> RResult<Robj> {
+    let mut m = r_matrix(values, rows, cols)?;
+    let dimnames = List::from_values([rownames.clone(), Robj::from(colnames)]);
+    m.set_attrib(dimnames_symbol(), dimnames)?;
+    Ok(m)
+}
+
 /// Predictions for a data list: `list(probabilities, embedding, novelty, disagreement)`,
-/// cells in rows (`novelty` is NULL for a model without a novelty reference, `disagreement` for
-/// a single model).
+/// cells in rows named `cells` (a character vector or NULL), columns named by class and
+/// `scnym_<i>` (`embedding` is NULL unless asked for, `novelty` for a model without a novelty
+/// reference, `disagreement` for a single model).
 #[extendr]
-fn rs_model_predict(handle: Robj, data: Robj, calibrated: bool, threads: i32) -> Robj {
+fn rs_model_predict(
+    handle: Robj,
+    data: Robj,
+    calibrated: bool,
+    threads: i32,
+    embedding: bool,
+    cells: Robj,
+) -> Robj {
     guard(|| {
         let ptr = model_ptr(handle)?;
         let boxed = ptr.try_addr()?;
         let threads = threads_arg(threads)?;
+        apply_threads(threads)?; // before the cells are read, on as many threads
         let p = with_cells(&data, boxed.model.meta().config.raw_counts(), |x| {
             Ok(boxed.model.predict(&x, calibrated, threads)?)
         })?;
+        if !(cells.is_null() || cells.is_string() && cells.len() == p.n_cells) {
+            return Err(RError::new("internal", "`cells` must name every cell"));
+        }
+        let classes = boxed.model.meta().classes.clone();
+        let width = (1..=p.embedding_dim)
+            .map(|i| format!("scnym_{i}"))
+            .collect();
         Ok(list!(
-            probabilities = r_matrix(&p.probabilities, p.n_cells, p.n_classes)?,
-            embedding = r_matrix(&p.embedding, p.n_cells, p.embedding_dim)?,
+            probabilities =
+                r_matrix_named(&p.probabilities, p.n_cells, p.n_classes, &cells, classes)?,
+            embedding = if embedding {
+                r_matrix_named(&p.embedding, p.n_cells, p.embedding_dim, &cells, width)?
+            } else {
+                Robj::from(())
+            },
             novelty = optional_vector(&p.novelty),
             disagreement = optional_vector(&p.disagreement)
         )
@@ -652,6 +702,7 @@ fn rs_model_integrated_gradients(
             ));
         }
         let threads = threads_arg(threads)?;
+        apply_threads(threads)?; // before the cells are read, on as many threads
         with_cells(&data, boxed.model.meta().config.raw_counts(), |x| {
             let ig = boxed.model.integrated_gradients(
                 &x,

@@ -4,6 +4,8 @@
 
 use super::normalise::{log1p_cpm_max, log1p_normalise_in_place, Values};
 use crate::error::{Error, Result};
+use crate::par::{map_with, thread_ranges};
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Cells x model genes, log-normalised, compressed sparse rows (column indices sorted within a row).
@@ -116,11 +118,7 @@ impl Builder {
             }
         }
         if let Values::Counts { scale_factor } = values {
-            let mut vals: Vec<f64> = entries.iter().map(|e| e.1).collect();
-            log1p_normalise_in_place(&mut vals, total, scale_factor);
-            for (e, v) in entries.iter_mut().zip(vals) {
-                e.1 = v;
-            }
+            log1p_normalise_in_place(entries.iter_mut().map(|e| &mut e.1), total, scale_factor);
         }
         for &(c, v) in entries.iter() {
             if v > 0.0 {
@@ -149,7 +147,8 @@ impl CsrMatrix {
     /// `@x` are exactly this). `gene_map[j]` is the model-gene column of input gene `j`, or -1 to
     /// drop it. `values` says whether they are raw counts, normalised with `total` over all
     /// input genes of the cell (before dropping), or already normalised values, copied as they
-    /// are. Validates the structure and the values.
+    /// are. Validates the structure and the values. Many cells are read on the engine's threads
+    /// (see `par::thread_ranges`).
     #[allow(clippy::too_many_arguments)]
     pub fn from_csr_parts(
         n_cells: usize,
@@ -194,28 +193,43 @@ impl CsrMatrix {
                 indices.len()
             )));
         }
-        let mut b = Builder::new(n_cells, n_model_genes, indices.len());
-        for row in 0..n_cells {
-            let (lo, hi) = (indptr[row] as usize, indptr[row + 1] as usize);
-            let mut total = 0.0;
-            for k in lo..hi {
-                let j = indices[k];
-                if j < 0 || j as usize >= n_input_genes {
-                    return Err(Error::data(format!(
-                        "gene index {j} of cell {} is outside 0..{n_input_genes}",
-                        row + 1
-                    )));
+        let read = |rows: Range<usize>| -> Result<CsrMatrix> {
+            let nnz = (indptr[rows.end] - indptr[rows.start]) as usize;
+            let mut b = Builder::new(rows.len(), n_model_genes, nnz);
+            for row in rows {
+                let (lo, hi) = (indptr[row] as usize, indptr[row + 1] as usize);
+                let mut total = 0.0;
+                for k in lo..hi {
+                    let j = indices[k];
+                    if j < 0 || j as usize >= n_input_genes {
+                        return Err(Error::data(format!(
+                            "gene index {j} of cell {} is outside 0..{n_input_genes}",
+                            row + 1
+                        )));
+                    }
+                    let v = check_value(values[k], row, values_are)?;
+                    total += v;
+                    let m = gene_map[j as usize];
+                    if m >= 0 && v > 0.0 {
+                        b.entries.push((m as u32, v));
+                    }
                 }
-                let v = check_value(values[k], row, values_are)?;
-                total += v;
-                let m = gene_map[j as usize];
-                if m >= 0 && v > 0.0 {
-                    b.entries.push((m as u32, v));
-                }
+                b.finish_row(row, values_are, total)?;
             }
-            b.finish_row(row, values_are, total)?;
+            Ok(b.build())
+        };
+        let ranges = thread_ranges(n_cells);
+        if ranges.len() <= 1 {
+            return read(0..n_cells);
         }
-        Ok(b.build())
+        let mut parts = map_with(ranges, false, |_, rows| read(rows))?.into_iter();
+        let mut x = parts
+            .next()
+            .ok_or_else(|| Error::internal("no rows read"))?;
+        for part in parts {
+            x.extend(&part)?;
+        }
+        Ok(x)
     }
 
     /// A dense row-major cells x input-genes matrix (an R genes x cells column-major matrix is
@@ -351,6 +365,35 @@ mod tests {
     fn small() -> (Vec<i32>, Vec<i32>, Vec<f64>) {
         // 2 cells x 3 input genes: [[1, 0, 3], [0, 2, 0]]
         (vec![0, 2, 3], vec![0, 2, 1], vec![1.0, 3.0, 2.0])
+    }
+
+    #[test]
+    fn many_cells_read_on_threads_as_in_one() {
+        // 10,000 cells x 4 genes, read in parts on two threads; from_dense reads in one
+        let n = 10_000;
+        let dense: Vec<f64> = (0..n * 4).map(|k| ((k * 7) % 5) as f64).collect();
+        let (mut p, mut i, mut x) = (vec![0], Vec::new(), Vec::new());
+        for row in dense.chunks_exact(4) {
+            for (j, &v) in row.iter().enumerate() {
+                if v != 0.0 {
+                    i.push(j as i32);
+                    x.push(v);
+                }
+            }
+            p.push(i.len() as i32);
+        }
+        tch::set_num_threads(2);
+        assert_eq!(thread_ranges(n).len(), 2);
+        let map = [0, 1, -1, 2];
+        let a = CsrMatrix::from_csr_parts(n, 4, &p, &i, &x, &map, 3, CPM).unwrap();
+        assert_eq!(
+            a,
+            CsrMatrix::from_dense(n, 4, &dense, &map, 3, CPM).unwrap()
+        );
+        // an error in the second part names its cell
+        *x.last_mut().unwrap() = -1.0;
+        let e = CsrMatrix::from_csr_parts(n, 4, &p, &i, &x, &map, 3, CPM).unwrap_err();
+        assert!(e.to_string().contains("cell 10000 is negative"), "{e}");
     }
 
     #[test]

@@ -17,3 +17,4 @@ pub use scan::ValueSummary;
 pub(crate) use batch::SparseBatch;
 pub use batch::{FirstLayerMode, AUTO_DENSE_ABOVE};
 pub(crate) use mixup::mixup_plan;
+pub(crate) use spmm::uses_avx2_fma;

@@ -24,12 +24,16 @@ pub fn log1p_cpm_max() -> f64 {
 
 /// Normalises one cell's raw counts in place: `x -> ln(1 + scale_factor * x / total)`.
 /// `total` is the cell's count over all input genes; a zero total leaves the row unchanged.
-pub(crate) fn log1p_normalise_in_place(values: &mut [f64], total: f64, scale_factor: f64) {
+pub(crate) fn log1p_normalise_in_place<'a>(
+    values: impl IntoIterator<Item = &'a mut f64>,
+    total: f64,
+    scale_factor: f64,
+) {
     if total <= 0.0 {
         return;
     }
     let scale = scale_factor / total;
-    for v in values.iter_mut() {
+    for v in values {
         *v = (*v * scale).ln_1p();
     }
 }

@@ -2,6 +2,10 @@
 //! that are missing, infinite or negative, the range, whether all are whole numbers (counts), and
 //! the cells without any expression.
 
+use crate::error::Result;
+use crate::par::{map_with, thread_ranges};
+use std::ops::Range;
+
 /// The summary of an input's values (see the module documentation).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ValueSummary {
@@ -64,16 +68,36 @@ impl ValueSummary {
         }
     }
 
+    /// This summary joined with that of the cells that follow.
+    fn join(mut self, next: ValueSummary) -> ValueSummary {
+        self.n_na += next.n_na;
+        self.n_nan += next.n_nan;
+        self.n_inf += next.n_inf;
+        self.n_negative += next.n_negative;
+        self.min = self.min.min(next.min);
+        self.max = self.max.max(next.max);
+        self.whole &= next.whole;
+        self.empty_cells.extend(next.empty_cells);
+        self
+    }
+
     /// The values of a cells x genes CSR matrix (`indptr` has one entry per cell and one more;
-    /// it is not validated here beyond staying inside `values`).
-    pub fn of_csr(indptr: &[i32], values: &[f64]) -> ValueSummary {
-        let mut s = ValueSummary::new();
-        for (cell, w) in indptr.windows(2).enumerate() {
-            let lo = (w[0].max(0) as usize).min(values.len());
-            let hi = (w[1].max(0) as usize).clamp(lo, values.len());
-            s.add_cell(cell, &values[lo..hi]);
-        }
-        s
+    /// it is not validated here beyond staying inside `values`). Many cells are scanned on the
+    /// engine's threads (see `par::thread_ranges`).
+    pub fn of_csr(indptr: &[i32], values: &[f64]) -> Result<ValueSummary> {
+        let scan = |cells: Range<usize>| -> Result<ValueSummary> {
+            let mut s = ValueSummary::new();
+            for cell in cells {
+                let lo = (indptr[cell].max(0) as usize).min(values.len());
+                let hi = (indptr[cell + 1].max(0) as usize).clamp(lo, values.len());
+                s.add_cell(cell, &values[lo..hi]);
+            }
+            Ok(s)
+        };
+        let n = indptr.len().saturating_sub(1);
+        Ok(map_with(thread_ranges(n), false, |_, cells| scan(cells))?
+            .into_iter()
+            .fold(ValueSummary::new(), ValueSummary::join))
     }
 
     /// The values of a dense row-major cells x genes matrix.
@@ -99,7 +123,8 @@ mod tests {
         let s = ValueSummary::of_csr(
             &[0, 2, 2, 6],
             &[1.0, 2.5, f64::NAN, na, -2.0, f64::INFINITY],
-        );
+        )
+        .unwrap();
         assert_eq!((s.n_na, s.n_nan, s.n_inf, s.n_negative), (1, 1, 1, 1));
         assert_eq!((s.min, s.max, s.whole), (-2.0, 2.5, false));
         assert_eq!(s.empty_cells, vec![1]);
@@ -109,8 +134,36 @@ mod tests {
             (0.0, 3.0, true, vec![0])
         );
         assert_eq!(
-            ValueSummary::of_csr(&[0, 1], &[4.0]),
+            ValueSummary::of_csr(&[0, 1], &[4.0]).unwrap(),
             ValueSummary::of_dense(1, &[4.0])
         );
+    }
+
+    #[test]
+    fn many_cells_scanned_on_threads_as_in_one() {
+        // 10,000 cells of 3 genes; every 7th cell empty, an NA and a negative in the last cells
+        let n = 10_000;
+        let mut dense: Vec<f64> = (0..n * 3)
+            .map(|k| {
+                if (k / 3) % 7 == 0 {
+                    0.0
+                } else {
+                    (k % 4) as f64
+                }
+            })
+            .collect();
+        dense[n * 3 - 1] = f64::from_bits(0x7FF0_0000_0000_07A2);
+        dense[n * 3 - 4] = -0.5;
+        let (mut p, mut x) = (vec![0], Vec::new());
+        for row in dense.chunks_exact(3) {
+            x.extend(row.iter().filter(|&&v| v != 0.0));
+            p.push(x.len() as i32);
+        }
+        tch::set_num_threads(2);
+        assert_eq!(thread_ranges(n).len(), 2);
+        let s = ValueSummary::of_csr(&p, &x).unwrap();
+        assert_eq!(s, ValueSummary::of_dense(3, &dense));
+        assert_eq!((s.n_na, s.n_negative, s.whole), (1, 1, false));
+        assert_eq!(s.empty_cells.len(), n.div_ceil(7));
     }
 }
