@@ -40,19 +40,14 @@ impl Model {
     pub fn predict(&self, x: &CsrMatrix, calibrated: bool, threads: usize) -> Result<Predictions> {
         apply_threads(threads)?;
         self.check_input(x)?;
-        let mut p = self.predict_member(x, calibrated)?;
+        let mut p = self.predict_member(x, calibrated, true)?;
         if self.others.is_empty() {
             return Ok(p);
         }
         let others = self
             .others
             .iter()
-            .map(|m| {
-                m.predict_member(x, calibrated).map(|mut q| {
-                    q.embedding = Vec::new();
-                    q
-                })
-            })
+            .map(|m| m.predict_member(x, calibrated, false))
             .collect::<Result<Vec<_>>>()?;
         let k = (1 + others.len()) as f32;
         let c = p.n_classes;
@@ -90,8 +85,14 @@ impl Model {
         Ok(p)
     }
 
-    /// [`Model::predict`] of this model alone (without the further ensemble members).
-    fn predict_member(&self, x: &CsrMatrix, calibrated: bool) -> Result<Predictions> {
+    /// [`Model::predict`] of this model alone (without the further ensemble members), the
+    /// embedding left empty unless `embedding`.
+    fn predict_member(
+        &self,
+        x: &CsrMatrix,
+        calibrated: bool,
+        embedding: bool,
+    ) -> Result<Predictions> {
         let n = x.n_rows();
         let (c, w) = (self.n_classes(), self.net.shape.width);
         let t = if calibrated {
@@ -109,11 +110,13 @@ impl Model {
         let parts = if contexts.len() <= 1 {
             let _guard = tch::no_grad_guard();
             let rows: Vec<usize> = (0..n).collect();
-            vec![predict_rows(&self.net, x, &rows, t, mode, novelty)?]
+            vec![predict_rows(
+                &self.net, x, &rows, t, mode, novelty, embedding,
+            )?]
         } else {
             map_with(contexts, false, |_, (net, range)| {
                 let rows: Vec<usize> = range.collect();
-                predict_rows(&net, x, &rows, t, mode, novelty)
+                predict_rows(&net, x, &rows, t, mode, novelty, embedding)
             })?
         };
         // the later parts appended to the first (the only one with a single thread)
@@ -140,8 +143,8 @@ impl Model {
     }
 }
 
-/// Outputs of some rows: row-major logits, probabilities and embeddings, and novelty scores
-/// (empty without a novelty index).
+/// Outputs of some rows: row-major logits, probabilities and embeddings (empty unless asked for),
+/// and novelty scores (empty without a novelty index).
 pub(crate) struct RowOutputs {
     pub(crate) logits: Vec<f32>,
     pub(crate) probabilities: Vec<f32>,
@@ -149,7 +152,8 @@ pub(crate) struct RowOutputs {
     pub(crate) novelty: Vec<f32>,
 }
 
-/// Outputs of rows `rows` of `x` in batches, probabilities at temperature `t`.
+/// Outputs of rows `rows` of `x` in batches, probabilities at temperature `t`, the embeddings
+/// kept when `embedding`.
 pub(crate) fn predict_rows(
     net: &Classifier,
     x: &CsrMatrix,
@@ -157,13 +161,14 @@ pub(crate) fn predict_rows(
     t: f64,
     mode: FirstLayerMode,
     novelty: Option<&NoveltyIndex>,
+    embedding: bool,
 ) -> Result<RowOutputs> {
     let (c, w) = (net.shape.n_classes, net.shape.width);
     let n = rows.len();
     let mut out = RowOutputs {
         logits: Vec::with_capacity(n * c),
         probabilities: Vec::with_capacity(n * c),
-        embedding: Vec::with_capacity(n * w),
+        embedding: Vec::with_capacity(if embedding { n * w } else { 0 }),
         novelty: Vec::with_capacity(if novelty.is_some() { n } else { 0 }),
     };
     for chunk in rows.chunks(EVAL_BATCH) {
@@ -178,7 +183,9 @@ pub(crate) fn predict_rows(
         }
         out.logits.extend(z);
         out.probabilities.extend(to_vec(&p)?);
-        out.embedding.extend(emb);
+        if embedding {
+            out.embedding.extend(emb);
+        }
     }
     Ok(out)
 }

@@ -799,6 +799,7 @@ impl Trainer {
                 1.0,
                 self.mode,
                 None,
+                true,
             )?)
         };
         let temperature = match &validation {
@@ -856,8 +857,16 @@ impl Trainer {
         let sample = groups.concat();
         let _guard = tch::no_grad_guard();
         let width = self.net.shape.width;
-        let mut rows =
-            predict_rows(&self.net, &self.train_x, &sample, 1.0, self.mode, None)?.embedding;
+        let mut rows = predict_rows(
+            &self.net,
+            &self.train_x,
+            &sample,
+            1.0,
+            self.mode,
+            None,
+            true,
+        )?
+        .embedding;
         unit_rows(&mut rows, width);
         let mut index = NoveltyIndex::new(sizes, rows, width)?;
         let predicted = argmax_rows(&val.logits, self.info.classes.len());
