@@ -58,6 +58,13 @@ test_that("BPPARAM splits the cells across workers with results identical to ser
   for (bp in params) {
     expect_identical(scnym_predict(model, x, BPPARAM = bp), serial)
   }
+  # MulticoreParam workers forked by the call read the cells from its memory (nothing is left
+  # behind); workers started beforehand receive them
+  expect_false(exists("data", envir = scnym:::fork_shared, inherits = FALSE))
+  started <- BiocParallel::MulticoreParam(2)
+  BiocParallel::bpstart(started)
+  expect_identical(scnym_predict(model, x, BPPARAM = started), serial)
+  BiocParallel::bpstop(started)
   # a model read back from disk is rebuilt from its bytes in each worker
   path <- withr::local_tempfile(fileext = ".rds")
   saveRDS(model, path)
