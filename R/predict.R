@@ -372,11 +372,12 @@ prediction_table <- function(out, model, missing_genes, calibrated, prune_below,
   label <- model$classes[best]
   confidence <- prob[cbind(seq_len(nrow(prob)), best)]
   novelty <- out$novelty %||% rep(NA_real_, length(label))
-  pruned <- prune_labels(confidence, novelty, prune_below, novelty_above)
+  pruned_label <- label
+  pruned_label[prune_labels(confidence, novelty, prune_below, novelty_above)] <- NA_character_
   table <- S4Vectors::DataFrame(label = label, confidence = confidence, novelty = novelty,
                                 row.names = cells)
   if (!is.null(out$disagreement)) table$disagreement <- out$disagreement
-  table$pruned_label <- ifelse(pruned, NA_character_, label)
+  table$pruned_label <- pruned_label
   table$probabilities <- prob
   if (!is.null(out$embedding)) table$embedding <- out$embedding
   S4Vectors::metadata(table) <- list(model = model_summary(model), missing_genes = missing_genes,
