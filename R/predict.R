@@ -273,8 +273,8 @@ predict_forked <- function(blocks, data, cells, model, calibrated, threads, embe
 
 # predict_block() of the cells `rows` of the input shared by predict_forked(), in a forked worker.
 predict_shared_block <- function(rows, cells, model, calibrated, threads, embedding) {
-  predict_block(core_data(fork_shared$data, rows, model$genes), cells, model, calibrated,
-                threads, embedding)
+  predict_block(core_data(fork_shared$data, rows, model$genes, view = TRUE), cells, model,
+                calibrated, threads, embedding)
 }
 
 # The core's prediction of the columns `cols` of a DelayedMatrix (`source`: the `mat`, `genes` and

@@ -144,7 +144,8 @@ impl Builder {
 
 impl CsrMatrix {
     /// Borrowed CSR parts of a cells x input-genes matrix (R's genes x cells dgCMatrix `@p`, `@i`,
-    /// `@x` are exactly this). `gene_map[j]` is the model-gene column of input gene `j`, or -1 to
+    /// `@x` are exactly this). `indptr` holds positions in `indices` and `values`, so the cells
+    /// may be a range of a larger matrix's: its `@p` entries for them, and its whole `@i`, `@x`. `gene_map[j]` is the model-gene column of input gene `j`, or -1 to
     /// drop it. `values` says whether they are raw counts, normalised with `total` over all
     /// input genes of the cell (before dropping), or already normalised values, copied as they
     /// are. Validates the structure and the values. Many cells are read on the engine's threads
@@ -175,8 +176,8 @@ impl CsrMatrix {
                 values.len()
             )));
         }
-        if indptr[0] != 0 {
-            return Err(Error::data("the CSR row pointer must start at 0"));
+        if indptr[0] < 0 {
+            return Err(Error::data("the CSR row pointer must not be negative"));
         }
         for (r, w) in indptr.windows(2).enumerate() {
             if w[1] < w[0] {
@@ -186,10 +187,10 @@ impl CsrMatrix {
                 )));
             }
         }
-        let nnz = indptr[n_cells];
-        if nnz < 0 || nnz as usize != indices.len() {
+        let end = indptr[n_cells] as usize;
+        if end > indices.len() {
             return Err(Error::data(format!(
-                "the CSR row pointer ends at {nnz} but there are {} values",
+                "the CSR row pointer ends at {end} but there are {} values",
                 indices.len()
             )));
         }
@@ -450,7 +451,7 @@ mod tests {
             kind(CsrMatrix::from_csr_parts(
                 2,
                 3,
-                &[1, 2, 3],
+                &[-1, 2, 3],
                 &i,
                 &x,
                 &map,
@@ -459,6 +460,22 @@ mod tests {
             )),
             "invalid_data"
         );
+        assert_eq!(
+            kind(CsrMatrix::from_csr_parts(
+                2,
+                3,
+                &[0, 2, 4],
+                &i,
+                &x,
+                &map,
+                3,
+                CPM
+            )),
+            "invalid_data"
+        );
+        // the cells of a range of a larger matrix: positions in its indices and values
+        let second = CsrMatrix::from_csr_parts(1, 3, &p[1..], &i, &x, &map, 3, CPM).unwrap();
+        assert_eq!(second, ok.as_ref().unwrap().select_rows(&[1]).unwrap());
         assert_eq!(
             kind(CsrMatrix::from_csr_parts(3, 3, &p, &i, &x, &map, 3, CPM)),
             "invalid_data"
