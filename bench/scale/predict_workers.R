@@ -1,7 +1,8 @@
 #!/usr/bin/env Rscript
 # Prediction of many cells from R with BiocParallel workers against one process: a model trained
 # briefly on a simulation (2,000 genes), its query (2,000 cells) repeated to N cells as a
-# dgCMatrix; the median of 3 timings of scnym_predict() for each setting, in one R session.
+# dgCMatrix; the median of 3 timings of scnym_predict() for each setting, in one R session, with
+# the embedding (the default) and without ("identical" compares with the first setting of each).
 # Usage: Rscript bench/scale/predict_workers.R [N = 200000]   (writes to standard output)
 suppressPackageStartupMessages({
   library(scnym)
@@ -18,9 +19,14 @@ q <- methods::as(sim$query$counts, "CsparseMatrix")
 x <- q[, rep(seq_len(ncol(q)), length.out = n)]
 colnames(x) <- paste0("cell", seq_len(n))
 settings <- list(
-  "1 process, 1 thread" = list(threads = 1L, BPPARAM = SerialParam()),
-  "1 process, 2 threads" = list(threads = 2L, BPPARAM = SerialParam()),
-  "MulticoreParam(2), 1 thread each" = list(threads = NULL, BPPARAM = MulticoreParam(2))
+  "1 process, 1 thread" = list(threads = 1L, BPPARAM = SerialParam(), embedding = TRUE),
+  "1 process, 2 threads" = list(threads = 2L, BPPARAM = SerialParam(), embedding = TRUE),
+  "MulticoreParam(2), 1 thread each" = list(threads = NULL, BPPARAM = MulticoreParam(2),
+                                            embedding = TRUE),
+  "no embedding: 1 process, 1 thread" = list(threads = 1L, BPPARAM = SerialParam(),
+                                             embedding = FALSE),
+  "no embedding: MulticoreParam(2)" = list(threads = NULL, BPPARAM = MulticoreParam(2),
+                                           embedding = FALSE)
 )
 load <- function() strsplit(readLines("/proc/loadavg"), " ")[[1]][1]
 cat(sprintf("%d cells x %d genes (%.0f non-zeros per cell); load average before %s\n", n,
@@ -31,9 +37,10 @@ for (name in names(settings)) {
   secs <- numeric(3)
   for (i in seq_along(secs)) {
     secs[i] <- system.time(p <- scnym_predict(model, x, threads = s$threads,
+                                              embedding = s$embedding,
                                               BPPARAM = s$BPPARAM))[["elapsed"]]
   }
-  if (is.null(ref)) ref <- p
+  if (is.null(ref) || is.null(p$embedding) != is.null(ref$embedding)) ref <- p
   cat(sprintf("%-34s median %6.2f s (%s), %6.0f cells/s; identical to the first: %s\n", name,
               stats::median(secs), paste(sprintf("%.2f", secs), collapse = ", "),
               n / stats::median(secs), identical(p, ref)))
