@@ -308,8 +308,8 @@ predict_block <- function(core, cells, model, calibrated, threads, embedding,
 # as its round returns: besides the result, neither the workers nor this process hold more than
 # a round of blocks. Returns `out` (the joined outputs, see join_blocks(), their matrices' rows
 # named `cells`) and `values` (the blocks' `values` elements, taken out of the outputs).
-predict_streamed <- function(blocks, cells, FUN, workers,
-                             BPPARAM, ...) { # nolint: object_name_linter.
+predict_streamed <- function(blocks, cells, FUN, # nolint: object_name_linter.
+                             workers, BPPARAM, ...) { # nolint: object_name_linter.
   n <- sum(lengths(blocks))
   out <- NULL
   values <- vector("list", length(blocks))

@@ -1,8 +1,8 @@
 #!/usr/bin/env Rscript
-# Prediction of many cells from R with BiocParallel workers against one process: a model trained
-# briefly on a simulation (2,000 genes), its query (2,000 cells) repeated to N cells as a
-# dgCMatrix; the median of 3 timings of scnym_predict() for each setting, in one R session, with
-# the embedding (the default) and without ("identical" compares with the first setting of each).
+# Prediction of many cells from R with BiocParallel workers against one process (model and
+# query: predict_data.R); the median of 3 timings of scnym_predict() for each setting, in one R
+# session, with the embedding (the default) and without ("identical" compares with the first
+# setting of each).
 # Usage: Rscript bench/scale/predict_workers.R [N = 200000]   (writes to standard output)
 suppressPackageStartupMessages({
   library(scnym)
@@ -10,14 +10,11 @@ suppressPackageStartupMessages({
 })
 n <- as.integer(commandArgs(trailingOnly = TRUE)[1])
 if (is.na(n)) n <- 200000L
-sim <- scnym_simulate(n_reference = 2000, n_query = 2000, n_genes = 2000, seed = 1,
-                      output = "matrix")
-model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
-                     config = scnym_config(max_epochs = 2, min_epochs = 1), seed = 1,
-                     verbose = FALSE)
-q <- methods::as(sim$query$counts, "CsparseMatrix")
-x <- q[, rep(seq_len(ncol(q)), length.out = n)]
-colnames(x) <- paste0("cell", seq_len(n))
+script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
+source(file.path(script_dir, "predict_data.R"))
+data <- predict_bench_data(n)
+model <- data$model
+x <- data$x
 settings <- list(
   "1 process, 1 thread" = list(threads = 1L, BPPARAM = SerialParam(), embedding = TRUE),
   "1 process, 2 threads" = list(threads = 2L, BPPARAM = SerialParam(), embedding = TRUE),

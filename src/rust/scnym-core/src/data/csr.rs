@@ -434,45 +434,11 @@ mod tests {
         let ok = CsrMatrix::from_csr_parts(2, 3, &p, &i, &x, &map, 3, CPM);
         assert!(ok.is_ok());
         let kind = |r: Result<CsrMatrix>| r.unwrap_err().kind();
-        assert_eq!(
-            kind(CsrMatrix::from_csr_parts(
-                2,
-                3,
-                &[0, 3, 2],
-                &i,
-                &x,
-                &map,
-                3,
-                CPM
-            )),
-            "invalid_data"
-        );
-        assert_eq!(
-            kind(CsrMatrix::from_csr_parts(
-                2,
-                3,
-                &[-1, 2, 3],
-                &i,
-                &x,
-                &map,
-                3,
-                CPM
-            )),
-            "invalid_data"
-        );
-        assert_eq!(
-            kind(CsrMatrix::from_csr_parts(
-                2,
-                3,
-                &[0, 2, 4],
-                &i,
-                &x,
-                &map,
-                3,
-                CPM
-            )),
-            "invalid_data"
-        );
+        // row pointers that decrease, are negative, or end past the values
+        for bad in [[0, 3, 2], [-1, 2, 3], [0, 2, 4]] {
+            let r = CsrMatrix::from_csr_parts(2, 3, &bad, &i, &x, &map, 3, CPM);
+            assert_eq!(kind(r), "invalid_data", "{bad:?}");
+        }
         // the cells of a range of a larger matrix: positions in its indices and values
         let second = CsrMatrix::from_csr_parts(1, 3, &p[1..], &i, &x, &map, 3, CPM).unwrap();
         assert_eq!(second, ok.as_ref().unwrap().select_rows(&[1]).unwrap());
