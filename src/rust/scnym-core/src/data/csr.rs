@@ -145,11 +145,12 @@ impl Builder {
 impl CsrMatrix {
     /// Borrowed CSR parts of a cells x input-genes matrix (R's genes x cells dgCMatrix `@p`, `@i`,
     /// `@x` are exactly this). `indptr` holds positions in `indices` and `values`, so the cells
-    /// may be a range of a larger matrix's: its `@p` entries for them, and its whole `@i`, `@x`. `gene_map[j]` is the model-gene column of input gene `j`, or -1 to
-    /// drop it. `values` says whether they are raw counts, normalised with `total` over all
-    /// input genes of the cell (before dropping), or already normalised values, copied as they
-    /// are. Validates the structure and the values. Many cells are read on the engine's threads
-    /// (see `par::thread_ranges`).
+    /// may be a range of a larger matrix's: its `@p` entries for them, and its whole `@i`, `@x`.
+    /// `gene_map[j]` is the model-gene column of input gene `j`, or -1 to drop it. `values` says
+    /// whether they are raw counts, normalised with `total` over all input genes of the cell
+    /// (before dropping), or already normalised values, copied as they are. Validates the
+    /// structure and the values. Many cells are read on the engine's threads (see
+    /// `par::thread_ranges`).
     #[allow(clippy::too_many_arguments)]
     pub fn from_csr_parts(
         n_cells: usize,
