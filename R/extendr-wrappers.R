@@ -32,7 +32,7 @@ rs_trainer_new <- function(config_json, train, labels, domains, target, target_d
 
 rs_trainer_adapt <- function(handle, member, config_json, target, target_domains, domain_names) .Call("wrap__rs_trainer_adapt", handle, member, config_json, target, target_domains, domain_names, PACKAGE = "scnym")
 
-rs_trainer_run_epoch <- function(handle) .Call("wrap__rs_trainer_run_epoch", handle, PACKAGE = "scnym")
+rs_trainer_run_epoch <- function(handle, threads) .Call("wrap__rs_trainer_run_epoch", handle, threads, PACKAGE = "scnym")
 
 rs_trainers_run_epoch <- function(handles) .Call("wrap__rs_trainers_run_epoch", handles, PACKAGE = "scnym")
 

@@ -355,9 +355,14 @@ train_members <- function(new_trainer, config, verbose, call) {
 members_at_once <- function(config) {
   k <- config$ensemble_size %||% 1L
   if (k == 1L || !identical(config$device, "cpu")) return(1L)
+  min(k, engine_threads(config))
+}
+
+# The threads a training runs on: the configuration's, or libtorch's current setting for 0.
+engine_threads <- function(config) {
   threads <- config$threads
   if (!isTRUE(threads > 0)) threads <- rust_result(rs_backend_info())$threads
-  max(1L, min(k, as.integer(threads)))
+  max(1L, as.integer(threads))
 }
 
 # The configuration of ensemble member `i`: seed `seed + i - 1`, single-threaded when members
@@ -377,8 +382,11 @@ format_seconds <- function(s) {
 
 # The epoch loop: one call into Rust per epoch, progress drawn in between. The history is kept
 # by the core (in the model's metadata). On a dynamic terminal a progress bar is updated every
-# epoch; elsewhere (Rscript logs, knitr) a line is printed every 10 epochs.
+# epoch; elsewhere (Rscript logs, knitr) a line is printed every 10 epochs. Members that trained
+# single-threaded side by side leave their threads to the last one running (early stopping ends
+# them at different epochs); threads do not change a model.
 run_epochs <- function(handles, config, verbose, call) {
+  alone_threads <- if (length(handles) > 1L) engine_threads(config) else 0L
   status <- "starting" # nolint: object_usage_linter. (shown by the progress bar)
   bar <- verbose && cli::is_dynamic_tty()
   if (bar) {
@@ -394,7 +402,7 @@ run_epochs <- function(handles, config, verbose, call) {
                       handles)
     if (!length(running)) break
     stats <- if (length(running) == 1L) {
-      rust_result(rs_trainer_run_epoch(running[[1L]]), call = call)
+      rust_result(rs_trainer_run_epoch(running[[1L]], alone_threads), call = call)
     } else {
       rust_result(rs_trainers_run_epoch(running), call = call)[[1L]]
     }

@@ -217,3 +217,26 @@ test_that("an ensemble averages members trained with consecutive seeds, in one f
   expect_error(scnym_config(ensemble_size = 0), class = "scnym_error_invalid_argument")
   expect_error(scnym_config(ensemble_size = 51), class = "scnym_error_invalid_argument")
 })
+
+test_that("members trained side by side on two threads give the model of one thread", {
+  sim <- sim_matrices()
+  # early stopping ends the members at different epochs: the last one then runs on both threads
+  fit <- function(threads) {
+    scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+                target = sim$query$counts, seed = 3, threads = threads, verbose = FALSE,
+                config = scnym_config(ensemble_size = 2, max_epochs = 30, min_epochs = 1,
+                                      patience = 1, hidden_width = 32))
+  }
+  seen <- new.env()
+  trace("rs_trainer_run_epoch", where = asNamespace("scnym"), print = FALSE,
+        tracer = bquote(assign("threads", c(get0("threads", .(seen)), threads), .(seen))))
+  on.exit(untrace("rs_trainer_run_epoch", where = asNamespace("scnym")))
+  two <- fit(2L)
+  alone <- seen$threads
+  seen$threads <- NULL
+  one <- fit(1L)
+  expect_true(length(alone) > 0 && all(alone == 2L))
+  expect_true(all(seen$threads == 0L))
+  expect_identical(scnym_predict(two, sim$query$counts)$probabilities,
+                   scnym_predict(one, sim$query$counts)$probabilities)
+})

@@ -482,8 +482,9 @@ fn rs_trainer_adapt(
 }
 
 /// Runs one epoch (Ctrl-C stops it with an "interrupted" error); returns its statistics.
+/// `threads` > 0 sets the trainer's threads for this and later epochs (0 keeps its setting).
 #[extendr]
-fn rs_trainer_run_epoch(handle: Robj) -> Robj {
+fn rs_trainer_run_epoch(handle: Robj, threads: i32) -> Robj {
     guard(|| {
         let mut ptr = trainer_mut(handle)?;
         let boxed = ptr.try_addr_mut()?;
@@ -491,6 +492,9 @@ fn rs_trainer_run_epoch(handle: Robj) -> Robj {
             .trainer
             .as_mut()
             .ok_or_else(|| RError::new("invalid_argument", "this trainer has already finished"))?;
+        if threads > 0 {
+            trainer.set_threads(threads as usize);
+        }
         let stats = trainer.run_epoch(&mut interrupt_pending)?;
         Ok(stats_list(&stats))
     })

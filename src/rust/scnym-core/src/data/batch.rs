@@ -18,7 +18,7 @@ use tch::{Device, Kind, Tensor};
 /// How the first layer multiplies a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FirstLayerMode {
-    /// `Sparse` for batches with at most [`AUTO_DENSE_ABOVE`] non-zeros, else `Dense`.
+    /// `Sparse` for batches with at most [`auto_dense_above`] non-zeros, else `Dense`.
     Auto,
     /// Work on the non-zeros only.
     Sparse,
@@ -26,11 +26,17 @@ pub enum FirstLayerMode {
     Dense,
 }
 
-/// Fraction of non-zeros above which `Auto` densifies a batch. Measured on one core (the ignored
-/// test `time_first_layer_modes`: 512 rows, width 256, forward and backward, AVX2 + FMA): sparse
-/// 3.4 ms vs dense 15 ms at 5% (2,000 genes), 11 vs 14 at 20%, 24 vs 15 at 38%; 41 vs 101 at 5%
-/// of 14,000 genes.
-pub const AUTO_DENSE_ABOVE: f64 = 0.25;
+/// Fraction of non-zeros above which `Auto` densifies a batch of `genes` columns: 18% up to 2,000
+/// genes, falling towards 10% for many more. Measured on one core (the ignored test
+/// `time_first_layer_modes`: 512 rows, width 256, forward and backward, AVX2 + FMA, MKL with
+/// AVX-512; ms sparse vs dense): 2,000 genes 6.2 vs 7.6 at 15%, 8.5 vs 7.7 at 20%; 5,000 genes 11
+/// vs 19 at 10%, 22 vs 24 at 15%; 14,000 genes 37 vs 72 at 5%, 64 vs 63 at 10%, 93 vs 84 at 15%;
+/// 28,000 genes 76 vs 138 at 5%, 164 vs 149 at 10%, 256 vs 162 at 20%. The dense product's cost
+/// does not depend on the density; the sparse one's grows with it and, once the weights outgrow
+/// the caches, with the number of genes.
+pub fn auto_dense_above(genes: usize) -> f64 {
+    0.10 + 0.08 * (2000.0 / genes.max(1) as f64).min(1.0)
+}
 
 /// Rows of a batch in CSR form.
 pub(crate) struct SparseBatch {
@@ -104,7 +110,9 @@ impl SparseBatch {
     /// `Auto` resolved for this batch.
     fn resolve(&self, mode: FirstLayerMode) -> FirstLayerMode {
         match mode {
-            FirstLayerMode::Auto if self.density() > AUTO_DENSE_ABOVE => FirstLayerMode::Dense,
+            FirstLayerMode::Auto if self.density() > auto_dense_above(self.n_cols) => {
+                FirstLayerMode::Dense
+            }
             FirstLayerMode::Auto => FirstLayerMode::Sparse,
             other => other,
         }
@@ -262,6 +270,22 @@ mod tests {
     use crate::test_util::max_abs_diff;
 
     #[test]
+    fn auto_densifies_sparser_batches_of_more_genes() {
+        assert_eq!(auto_dense_above(500), 0.18);
+        assert_eq!(auto_dense_above(2000), 0.18);
+        assert!((auto_dense_above(4000) - 0.14).abs() < 1e-12);
+        assert!(auto_dense_above(28000) > 0.10 && auto_dense_above(28000) < 0.11);
+        let mut b = SparseBatch::with_capacity(4000, 1, 600);
+        let cols: Vec<u32> = (0..600).collect();
+        b.push_row(&cols, &vec![1.0; 600]);
+        assert_eq!(b.resolve(FirstLayerMode::Auto), FirstLayerMode::Dense);
+        let mut b = SparseBatch::with_capacity(4000, 1, 500);
+        b.push_row(&cols[..500], &vec![1.0; 500]);
+        assert_eq!(b.resolve(FirstLayerMode::Auto), FirstLayerMode::Sparse);
+        assert_eq!(b.resolve(FirstLayerMode::Dense), FirstLayerMode::Dense);
+    }
+
+    #[test]
     fn sparse_and_dense_first_layer_agree() {
         tch::set_num_threads(1);
         let dense: Vec<f64> = (0..5 * 7)
@@ -313,12 +337,21 @@ mod timing {
         println!("avx2+fma: {}", super::super::spmm::uses_avx2_fma());
         for &(g, dens) in &[
             (2000usize, 0.05f64),
+            (2000, 0.1),
+            (2000, 0.15),
             (2000, 0.2),
             (2000, 0.38),
             (2000, 0.5),
             (2000, 0.7),
+            (5000, 0.1),
+            (5000, 0.15),
             (14000, 0.05),
+            (14000, 0.1),
             (14000, 0.15),
+            (28000, 0.05),
+            (28000, 0.1),
+            (28000, 0.2),
+            (28000, 0.3),
         ] {
             let n = 512;
             let thr = (dens * 1000.0) as usize;

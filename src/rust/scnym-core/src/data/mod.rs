@@ -15,6 +15,6 @@ pub use normalise::{log1p_cpm_max, Values, CPM, LOG1P_CPM_MAX};
 pub use scan::ValueSummary;
 
 pub(crate) use batch::SparseBatch;
-pub use batch::{FirstLayerMode, AUTO_DENSE_ABOVE};
+pub use batch::{auto_dense_above, FirstLayerMode};
 pub(crate) use mixup::mixup_plan;
 pub(crate) use spmm::uses_avx2_fma;

@@ -3,7 +3,9 @@
 //!  u = rho u + (1-rho) d^2; p -= lr d`.
 //!
 //! The update runs as one fused loop in Rust over each parameter, in place (its state lives in
-//! Rust): a chain of libtorch element-wise ops would make about 16 passes over memory.
+//! Rust): a chain of libtorch element-wise ops would make about 16 passes over memory. Large
+//! parameters (the first layer's weights) are updated in slices on several threads; each element's
+//! update is the same whatever the split.
 
 use crate::error::{Error, Result};
 use crate::tensor_io::{is_plain_cpu_f32, read_f32, write_f32};
@@ -39,8 +41,13 @@ impl Adadelta {
         })
     }
 
-    /// Updates every parameter that has a (defined) gradient.
-    pub fn step(&mut self, params: &[&Tensor], grads: &[Option<&Tensor>]) -> Result<()> {
+    /// Updates every parameter that has a (defined) gradient, on up to `threads` threads.
+    pub fn step(
+        &mut self,
+        params: &[&Tensor],
+        grads: &[Option<&Tensor>],
+        threads: usize,
+    ) -> Result<()> {
         let _guard = tch::no_grad_guard();
         if params.len() != self.square_avg.len() || grads.len() != params.len() {
             return Err(Error::internal(
@@ -62,7 +69,9 @@ impl Adadelta {
                 let mut p = p.shallow_clone();
                 let (sq, acc) = (&mut self.square_avg[i], &mut self.acc_delta[i]);
                 let h = self.hyper;
-                read_f32(&g, |gv| write_f32(&mut p, |pv| update(h, pv, gv, sq, acc)))??;
+                read_f32(&g, |gv| {
+                    write_f32(&mut p, |pv| update_par(h, pv, gv, sq, acc, threads))
+                })??;
             } else {
                 // another device: through host copies
                 let mut pv = vec![0f32; n];
@@ -87,6 +96,33 @@ impl Adadelta {
     }
 }
 
+/// Smallest slice of a parameter worth a thread of its own.
+const MIN_PER_THREAD: usize = 1 << 18;
+
+/// [`update`] in slices on up to `threads` threads (the calling thread takes the last slice).
+fn update_par(h: Hyper, p: &mut [f32], g: &[f32], sq: &mut [f32], acc: &mut [f32], threads: usize) {
+    let parts = threads.clamp(1, (p.len() / MIN_PER_THREAD).max(1));
+    if parts == 1 {
+        return update(h, p, g, sq, acc);
+    }
+    let per = p.len().div_ceil(parts);
+    std::thread::scope(|scope| {
+        let mut slices = p
+            .chunks_mut(per)
+            .zip(g.chunks(per))
+            .zip(sq.chunks_mut(per))
+            .zip(acc.chunks_mut(per))
+            .peekable();
+        while let Some((((p, g), sq), acc)) = slices.next() {
+            if slices.peek().is_some() {
+                scope.spawn(move || update(h, p, g, sq, acc));
+            } else {
+                update(h, p, g, sq, acc);
+            }
+        }
+    });
+}
+
 /// One fused Adadelta update of `p` with gradient `g` and state `sq`, `acc`.
 fn update(h: Hyper, p: &mut [f32], g: &[f32], sq: &mut [f32], acc: &mut [f32]) {
     let Hyper { lr, rho, eps, wd } = h;
@@ -109,8 +145,8 @@ mod tests {
         let p = Tensor::f_from_slice(&[1.0f32, -2.0]).unwrap();
         let g = Tensor::f_from_slice(&[0.5f32, 0.25]).unwrap();
         let mut opt = Adadelta::new(&[&p], 1.0, 0.9, 1e-6, 0.1).unwrap();
-        opt.step(&[&p], &[Some(&g)]).unwrap();
-        opt.step(&[&p], &[Some(&g)]).unwrap();
+        opt.step(&[&p], &[Some(&g)], 1).unwrap();
+        opt.step(&[&p], &[Some(&g)], 1).unwrap();
         // reference in f64
         let (mut pp, mut v, mut u) = ([1.0f64, -2.0], [0.0f64; 2], [0.0f64; 2]);
         for _ in 0..2 {
@@ -127,5 +163,33 @@ mod tests {
             assert!((got[k] as f64 - pp[k]).abs() < 1e-6, "{got:?} vs {pp:?}");
         }
         let _ = Device::Cpu;
+    }
+
+    #[test]
+    fn threads_do_not_change_the_update() {
+        let n = 3 * MIN_PER_THREAD + 17;
+        let h = Hyper {
+            lr: 1.0,
+            rho: 0.9,
+            eps: 1e-6,
+            wd: 1e-4,
+        };
+        let g: Vec<f32> = (0..n)
+            .map(|k| ((k * 7919) % 1013) as f32 / 500.0 - 1.0)
+            .collect();
+        let start: Vec<f32> = (0..n)
+            .map(|k| ((k * 104729) % 997) as f32 / 400.0 - 1.2)
+            .collect();
+        let run = |threads: usize| {
+            let (mut p, mut sq, mut acc) = (start.clone(), vec![0.1f32; n], vec![0.2f32; n]);
+            for _ in 0..3 {
+                update_par(h, &mut p, &g, &mut sq, &mut acc, threads);
+            }
+            (p, sq, acc)
+        };
+        let one = run(1);
+        for threads in [2, 3, 8] {
+            assert!(run(threads) == one, "{threads} threads");
+        }
     }
 }

@@ -432,6 +432,13 @@ impl Trainer {
         self.mode = mode;
     }
 
+    /// Sets the threads of the following epochs (`Config::threads`); the result does not depend on
+    /// them. An ensemble member that trained single-threaded beside the others continues on every
+    /// thread once it trains alone.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.config.threads = threads;
+    }
+
     /// True once `max_epochs` epochs ran or early stopping triggered.
     pub fn is_finished(&self) -> bool {
         self.finished
@@ -760,7 +767,7 @@ impl Trainer {
                 "gradient list does not match the parameters",
             ));
         }
-        self.optimizer.step(&params, &grads)?;
+        self.optimizer.step(&params, &grads, threads)?;
         Ok(StepLosses {
             total: result.total,
             sup: result.sup,
