@@ -14,11 +14,11 @@
 #' probability, calibrated when `calibrated = TRUE`, below `prune_below`) *and* outside the range
 #' of the held-out reference cells (`novelty > 1`). A cell between two known types, close to
 #' the reference, keeps its label and shows its low confidence. On the accuracy benchmark
-#' (`bench/accuracy/`, 3 seeds) the defaults flag 96 to 97% of the cells of two cell lines absent
-#' from the reference with 99.4 to 99.9% of the known lines' cells labelled correctly, and 1% of
-#' the cells of a PBMC query without new types (4% with the confidence alone). `novelty` is `NA`
-#' for models without a novelty reference (saved by scnym before 0.99.0, or trained without
-#' validation cells); their labels are pruned by the confidence alone.
+#' (`bench/accuracy/`, two references, 3 seeds each) the defaults flag 98 and 100% of the cells
+#' of two cell lines absent from the reference with 100 and 98% of the known lines' cells
+#' labelled correctly and kept, and under 0.5% of the cells of a PBMC query without new types.
+#' `novelty` is `NA` for models without a novelty reference (saved by scnym before 0.99.0, or
+#' trained without validation cells); their labels are pruned by the confidence alone.
 #'
 #' Cell names (column names) must be unique and not missing. Ctrl-C stops a prediction with an
 #' error of class `scnym_error_interrupted`.

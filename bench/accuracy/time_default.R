@@ -1,10 +1,12 @@
 #!/usr/bin/env Rscript
-# One training on a benchmark task as a user gets it (threads = libtorch's default), to time
-# today's default against the procedure of scnym 0.1.0's default (the "paper" preset: one
-# network, one shuffled pass per epoch, counts per million), the two run in turn, each timed as a
-# whole process:
+# One training on a benchmark task as a user gets it (threads = libtorch's default), timed as a
+# whole process, to compare today's default with scnym 0.1.0's (the issue's "today": commit
+# b7ddbd0, installed in a library of its own), the two run in turn:
+#   git worktree add /tmp/scnym-0.1.0 b7ddbd0
+#   R CMD INSTALL -l /tmp/lib-0.1.0 /tmp/scnym-0.1.0
+#   R_LIBS=/tmp/lib-0.1.0 /usr/bin/time -v Rscript bench/accuracy/time_default.R TASK default
 #   /usr/bin/time -v Rscript bench/accuracy/time_default.R TASK default
-#   /usr/bin/time -v Rscript bench/accuracy/time_default.R TASK paper
+# (the "paper" preset runs 0.1.0's procedure on today's engine).
 # Arguments: task (bench/accuracy/tasks.R), preset. Prints the training seconds and epochs.
 script <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
 source(file.path(dirname(script), "tasks.R"))
