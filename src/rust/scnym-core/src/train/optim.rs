@@ -8,6 +8,7 @@
 //! update is the same whatever the split.
 
 use crate::error::{Error, Result};
+use crate::par::map_with;
 use crate::tensor_io::{is_plain_cpu_f32, read_f32, write_f32};
 use tch::{Kind, Tensor};
 
@@ -71,7 +72,7 @@ impl Adadelta {
                 let h = self.hyper;
                 read_f32(&g, |gv| {
                     write_f32(&mut p, |pv| update_par(h, pv, gv, sq, acc, threads))
-                })??;
+                })???;
             } else {
                 // another device: through host copies
                 let mut pv = vec![0f32; n];
@@ -99,28 +100,32 @@ impl Adadelta {
 /// Smallest slice of a parameter worth a thread of its own.
 const MIN_PER_THREAD: usize = 1 << 18;
 
-/// [`update`] in slices on up to `threads` threads (the calling thread takes the last slice).
-fn update_par(h: Hyper, p: &mut [f32], g: &[f32], sq: &mut [f32], acc: &mut [f32], threads: usize) {
+/// [`update`] in slices on up to `threads` threads (`par::map_with`).
+fn update_par(
+    h: Hyper,
+    p: &mut [f32],
+    g: &[f32],
+    sq: &mut [f32],
+    acc: &mut [f32],
+    threads: usize,
+) -> Result<()> {
     let parts = threads.clamp(1, (p.len() / MIN_PER_THREAD).max(1));
     if parts == 1 {
-        return update(h, p, g, sq, acc);
+        update(h, p, g, sq, acc);
+        return Ok(());
     }
     let per = p.len().div_ceil(parts);
-    std::thread::scope(|scope| {
-        let mut slices = p
-            .chunks_mut(per)
-            .zip(g.chunks(per))
-            .zip(sq.chunks_mut(per))
-            .zip(acc.chunks_mut(per))
-            .peekable();
-        while let Some((((p, g), sq), acc)) = slices.next() {
-            if slices.peek().is_some() {
-                scope.spawn(move || update(h, p, g, sq, acc));
-            } else {
-                update(h, p, g, sq, acc);
-            }
-        }
-    });
+    let slices: Vec<_> = p
+        .chunks_mut(per)
+        .zip(g.chunks(per))
+        .zip(sq.chunks_mut(per))
+        .zip(acc.chunks_mut(per))
+        .collect();
+    map_with(slices, false, |_, (((p, g), sq), acc)| {
+        update(h, p, g, sq, acc);
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// One fused Adadelta update of `p` with gradient `g` and state `sq`, `acc`.
@@ -183,7 +188,7 @@ mod tests {
         let run = |threads: usize| {
             let (mut p, mut sq, mut acc) = (start.clone(), vec![0.1f32; n], vec![0.2f32; n]);
             for _ in 0..3 {
-                update_par(h, &mut p, &g, &mut sq, &mut acc, threads);
+                update_par(h, &mut p, &g, &mut sq, &mut acc, threads).unwrap();
             }
             (p, sq, acc)
         };
