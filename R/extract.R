@@ -196,11 +196,17 @@ is_range <- function(cols) {
 # The columns `cols` (a range, see is_range()) of a dgCMatrix, sliced from its slots: Matrix's
 # `[` took 0.74 s for 100,000 cells of 300 non-zero counts, most of a worker's reading time.
 dgc_columns <- function(mat, cols) {
-  p <- mat@p[seq.int(cols[1L], cols[length(cols)] + 1L)]
+  p <- dgc_pointers(mat, cols)
   values <- seq.int(p[1L] + 1L, length.out = p[length(p)] - p[1L])
   methods::new("dgCMatrix", i = mat@i[values], x = mat@x[values], p = p - p[1L],
                Dim = c(nrow(mat), length(cols)),
                Dimnames = list(rownames(mat), colnames(mat)[cols]))
+}
+
+# The column pointers of the columns `cols` (a range) of a dgCMatrix: positions in its whole
+# `@i` and `@x`.
+dgc_pointers <- function(mat, cols) {
+  mat@p[seq.int(cols[1L], cols[length(cols)] + 1L)]
 }
 
 seurat_object_v5 <- function() {
@@ -385,7 +391,7 @@ core_data <- function(data, cells = NULL, model_genes, view = FALSE) {
   if (view && inherits(mat, "dgCMatrix") && !identical(data$input, "lognorm") &&
         is_range(cells)) {
     part <- list(kind = "csr", n_cells = length(cells), n_genes = nrow(mat),
-                 p = mat@p[seq.int(cells[1L], cells[length(cells)] + 1L)], i = mat@i, x = mat@x)
+                 p = dgc_pointers(mat, cells), i = mat@i, x = mat@x)
   } else {
     mat <- read_cells(mat, cells %||% seq_len(ncol(mat)))
     if (identical(data$input, "lognorm")) {
