@@ -76,8 +76,8 @@ scnym_annotate.default <- function(x, reference = NULL, labels = NULL, ...) {
 #' @export
 scnym_annotate.Seurat <- function(x, reference = NULL, labels = NULL, ..., domain = NULL,
                                   reference_domain = NULL, key_added = "scNym",
-                                  calibrated = TRUE, prune_below = 0.5,
-                                  novelty_above = 2.5, store_model = FALSE,
+                                  calibrated = TRUE, prune_below = 0.4,
+                                  novelty_above = 10, store_model = FALSE,
                                   assay = NULL, layer = NULL) {
   call <- rlang::current_env()
   run <- with_interrupt_class(
@@ -96,8 +96,8 @@ scnym_annotate.Seurat <- function(x, reference = NULL, labels = NULL, ..., domai
 scnym_annotate.SummarizedExperiment <- function(x, reference = NULL, labels = NULL, ...,
                                                 domain = NULL, reference_domain = NULL,
                                                 key_added = "scNym", calibrated = TRUE,
-                                                prune_below = 0.5,
-                                                novelty_above = 2.5,
+                                                prune_below = 0.4,
+                                                novelty_above = 10,
                                                 store_model = FALSE, assay_type = NULL) {
   call <- rlang::current_env()
   run <- with_interrupt_class(

@@ -6,17 +6,16 @@
 #'
 #' **Novelty and pruned labels.** `novelty` measures how far a cell lies from the reference cells
 #' of its predicted class in the scNym embedding: the mean cosine distance to the 5 nearest of up
-#' to 50 training cells per class stored with the model, divided by the largest such distance
-#' among the held-out (validation) reference cells. A novelty of 1 is as far as any held-out
-#' reference cell lies; cells of a type absent from the reference lie several times farther.
-#' `pruned_label` is the predicted label, or `NA` ("unassigned") when the cell is novel
-#' (`novelty > novelty_above`), or when it is ambiguous (confidence, the largest class
-#' probability, calibrated when `calibrated = TRUE`, below `prune_below`) *and* outside the range
-#' of the held-out reference cells (`novelty > 1`). A cell between two known types, close to
-#' the reference, keeps its label and shows its low confidence. On the accuracy benchmark
-#' (`bench/accuracy/`, two references, 3 seeds each) the defaults flag 98 and 100% of the cells
-#' of two cell lines absent from the reference with 100 and 98% of the known lines' cells
-#' labelled correctly and kept, and under 0.5% of the cells of a PBMC query without new types.
+#' to 50 training cells per class stored with the model, divided by the upper quartile of that
+#' distance among the held-out (validation) reference cells. Three held-out reference cells in
+#' four lie within a novelty of 1; cells of a type absent from the reference lie ten and more
+#' times farther. `pruned_label` is the predicted label, or `NA` ("unassigned") when the cell is
+#' novel (`novelty > novelty_above`) or its label uncertain (confidence, the largest class
+#' probability, calibrated when `calibrated = TRUE`, below `prune_below`). On the accuracy
+#' benchmark (`bench/accuracy/`, two references, 3 seeds each) the defaults flag 98 and 100% of
+#' the cells of two cell lines absent from the reference with 100 and 98% of the known lines'
+#' cells labelled correctly and kept, and under 0.5% of the cells of a PBMC query without new
+#' types.
 #' `novelty` is `NA` for models without a novelty reference (saved by scnym before 0.99.0, or
 #' trained without validation cells); their labels are pruned by the confidence alone.
 #'
@@ -50,8 +49,8 @@
 #'   `log(1 + 1e6)` are log-normalised; larger non-integer values are counts, with a message),
 #'   `"counts"` or `"lognorm"`. See [scnym_train()].
 #' @param calibrated Use the model's fitted temperature for probabilities and confidence.
-#' @param prune_below Confidence below which a label is ambiguous, and pruned when the cell is
-#'   also outside the range of the held-out reference cells (see Details).
+#' @param prune_below Confidence below which `pruned_label` is `NA` (see Details; 0 turns the
+#'   confidence pruning off).
 #' @param novelty_above Novelty above which `pruned_label` is `NA` (see Details; `Inf` turns
 #'   the novelty pruning off).
 #' @param threads Number of libtorch threads (default: the model configuration's setting; with
@@ -74,12 +73,12 @@
 #'   * `label`: the predicted cell type (character);
 #'   * `confidence`: the largest class probability (numeric in \[0, 1\]);
 #'   * `novelty`: distance to the reference cells of the label, in units of the held-out
-#'     reference cells' largest (numeric >= 0; `NA` without a novelty reference);
+#'     reference cells' upper quartile (numeric >= 0; `NA` without a novelty reference);
 #'   * `disagreement` (ensembles only, see `ensemble_size` in [scnym_config()]): how much the
 #'     members disagree on the cell, the mutual information between prediction and member in
 #'     nats (0 when they agree);
-#'   * `pruned_label`: `label`, or `NA` when `novelty > novelty_above`, or when
-#'     `confidence < prune_below` and `novelty > 1` (or `novelty` is `NA`);
+#'   * `pruned_label`: `label`, or `NA` when `novelty > novelty_above` or
+#'     `confidence < prune_below`;
 #'   * `probabilities`: a nested matrix column, cells x classes (column names: the model's
 #'     classes);
 #'   * `embedding` (unless `embedding = FALSE`): a nested matrix column, cells x the model's
@@ -109,7 +108,7 @@
 #' @export
 scnym_predict <- function(model, x, ..., assay = NULL, layer = NULL, assay_type = NULL,
                           input = c("auto", "counts", "lognorm"), calibrated = TRUE,
-                          prune_below = 0.5, novelty_above = 2.5, embedding = TRUE,
+                          prune_below = 0.4, novelty_above = 10, embedding = TRUE,
                           threads = NULL,
                           BPPARAM = BiocParallel::SerialParam()) { # nolint: object_name_linter.
   rlang::check_dots_empty()
@@ -356,11 +355,9 @@ join_blocks <- function(parts) {
   }), names(parts[[1L]]))
 }
 
-# Which labels pruned_label drops (see scnym_predict()): novel cells, and ambiguous cells outside
-# the range of the held-out reference cells (any ambiguous cell when the novelty is unknown).
+# Which labels pruned_label drops (see scnym_predict()): novel cells and uncertain ones.
 prune_labels <- function(confidence, novelty, prune_below, novelty_above) {
-  outside <- is.na(novelty) | novelty > 1
-  (confidence < prune_below & outside) | (!is.na(novelty) & novelty > novelty_above)
+  confidence < prune_below | (!is.na(novelty) & novelty > novelty_above)
 }
 
 # The prediction table (see scnym_predict()) of the core's outputs `out`, whose matrices are

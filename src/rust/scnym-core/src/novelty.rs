@@ -3,10 +3,13 @@
 //!
 //! The distance is the mean cosine distance to the `k` nearest of a stored sample of training
 //! cells of the predicted class (fewer when the class has fewer). Its unit, `scale`, is the
-//! largest such distance among the validation cells (labelled cells held out from fitting), so a
-//! novelty of 1 is as far as any held-out reference cell lies. Cells of a type absent from the
-//! reference lie several units away; shifted cells of known types (another condition or
-//! technology) stay close when the domain adaptation has aligned them.
+//! upper quartile of that distance over the validation cells (labelled cells held out from
+//! fitting): three held-out reference cells in four lie within a novelty of 1. Cells of a type
+//! absent from the reference lie ten and more units away; shifted cells of known types (another
+//! condition or technology) stay closer when the domain adaptation has aligned them. A quartile
+//! rather than the largest distance (the unit before format 4): the largest is one cell's, on a
+//! small reference one of 20, and it grows with the number of held-out cells (DEVELOPMENT.md,
+//! "Novelty threshold").
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -15,6 +18,12 @@ use serde::{Deserialize, Serialize};
 pub(crate) const SAMPLE_PER_CLASS: usize = 50;
 /// Nearest sample cells averaged.
 pub(crate) const NEAREST: usize = 5;
+/// Quantile of the validation cells' distances that is the unit.
+const UNIT_QUANTILE: f64 = 0.75;
+/// The validation cells' largest distance over their upper quartile, the median over 22
+/// benchmark trainings (DEVELOPMENT.md, "Novelty threshold"; 1.3 to 9.4 among them): converts
+/// the unit of files before format 4, approximately.
+pub const LEGACY_MAXIMUM_PER_UNIT: f64 = 3.7;
 
 /// What the model file keeps beside the stored embeddings (the tensor `novelty.reference`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -23,7 +32,8 @@ pub struct NoveltyMeta {
     pub class_sizes: Vec<usize>,
     /// Nearest stored cells averaged.
     pub k: usize,
-    /// The largest distance among the validation cells: the unit of the novelty score.
+    /// The upper quartile of the validation cells' distances: the unit of the novelty score
+    /// (their largest distance in files before format 4, converted on reading, see `persist`).
     pub scale: f64,
 }
 
@@ -85,10 +95,9 @@ impl NoveltyIndex {
         Ok(index)
     }
 
-    /// Sets the unit from the raw distances of held-out reference cells (their maximum).
+    /// Sets the unit from the raw distances of held-out reference cells (their upper quartile).
     pub(crate) fn calibrate(&mut self, held_out: &[f32]) {
-        let max = held_out.iter().fold(0.0f32, |m, &d| m.max(d)) as f64;
-        self.meta.scale = max.max(1e-6);
+        self.meta.scale = quantile(held_out, UNIT_QUANTILE).max(1e-6);
     }
 
     /// Mean cosine distance from a unit-length embedding to the nearest stored cells of `class`
@@ -131,6 +140,20 @@ impl NoveltyIndex {
             .map(|d| d / s)
             .collect()
     }
+}
+
+/// The `p` quantile of `values`, interpolated between order statistics as R's `quantile()`
+/// (its default, type 7); 0 for no values.
+fn quantile(values: &[f32], p: f64) -> f64 {
+    let mut v: Vec<f64> = values.iter().map(|&x| x as f64).collect();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return 0.0;
+    }
+    let at = p * (v.len() - 1) as f64;
+    let (lo, frac) = (at.floor() as usize, at.fract());
+    let hi = (lo + 1).min(v.len() - 1);
+    v[lo] + frac * (v[hi] - v[lo])
 }
 
 /// The dot product of two equally long vectors, summed in 8 lanes: SIMD instructions, 8-wide
@@ -226,14 +249,22 @@ mod tests {
     }
 
     #[test]
-    fn scores_are_in_units_of_the_held_out_maximum() {
+    fn scores_are_in_units_of_the_held_out_upper_quartile() {
+        // R: quantile(c(0.01, 0.25, 0.1, 0.4, 0.3), 0.75) is 0.3; of c(0.4, 0.01, 0.25, 0.1),
+        // 0.25 + 0.25 * (0.4 - 0.25) = 0.2875.
         let mut idx = index();
-        idx.calibrate(&[0.01, 0.25, 0.1]);
-        assert_eq!(idx.meta.scale, 0.25f32 as f64);
+        idx.calibrate(&[0.01, 0.25, 0.1, 0.4, 0.3]);
+        assert_eq!(idx.meta.scale, 0.3f32 as f64);
+        idx.calibrate(&[0.4, 0.01, 0.25, 0.1]);
+        let want = 0.25f32 as f64 + 0.25 * (0.4f32 as f64 - 0.25f32 as f64);
+        assert!((idx.meta.scale - want).abs() < 1e-12);
+        assert_eq!(quantile(&[], 0.75), 0.0);
+        assert_eq!(quantile(&[2.0], 0.75), 2.0);
+        idx.calibrate(&[0.01, 0.25, 0.1, 0.4, 0.3]);
         // Length does not matter: (0, 3) is (0, 1), at distance 0 from class 1.
         let s = idx.scores(&[0.0, 3.0, 0.0, 2.0], &[1, 0]);
         assert!(s[0].abs() < 1e-6);
-        let want = idx.distance(&[0.0, 1.0], 0) / 0.25;
+        let want = idx.distance(&[0.0, 1.0], 0) / 0.3;
         assert!((s[1] - want).abs() < 1e-5, "{} vs {want}", s[1]);
     }
 

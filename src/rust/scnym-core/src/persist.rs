@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::model::classifier::{Classifier, Shape};
 use crate::model::{Covariate, Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
-use crate::novelty::NoveltyIndex;
+use crate::novelty::{NoveltyIndex, LEGACY_MAXIMUM_PER_UNIT};
 use crate::reference_sample::ReferenceSample;
 use safetensors::tensor::{Dtype, SafeTensors};
 use serde::Deserialize;
@@ -141,10 +141,11 @@ struct Member<'a> {
     sample_at: Option<usize>,
 }
 
-/// Reads and checks one member's metadata and tensors (names prefixed with `prefix`).
 /// A member's metadata, upgraded to this format: files before version 3 list the `domains` of
-/// one covariate, read as the covariate `"domain"` of weight 1. The upgraded metadata says
-/// version 3 (saving it again writes a version 3 file, which older builds refuse by its version).
+/// one covariate, read as the covariate `"domain"` of weight 1; files before version 4 measure
+/// novelty in units of the validation cells' largest distance, converted to their upper quartile
+/// by the typical ratio of the two ([`LEGACY_MAXIMUM_PER_UNIT`]). The upgraded metadata says this
+/// version (saving it again writes a file of this version, which older builds refuse by it).
 fn parse_meta(meta_json: &str) -> Result<ModelMeta> {
     let mut value: serde_json::Value =
         serde_json::from_str(meta_json).map_err(|e| corrupt(format!("metadata: {e}")))?;
@@ -159,12 +160,21 @@ fn parse_meta(meta_json: &str) -> Result<ModelMeta> {
             let covariates = serde_json::to_value(vec![Covariate::single(levels)])
                 .map_err(|e| Error::internal(e.to_string()))?;
             obj.insert("covariates".into(), covariates);
+        }
+        if version.is_some_and(|v| v < 4) {
+            if let Some(scale) = obj.get_mut("novelty").and_then(|n| n.get_mut("scale")) {
+                let maximum = scale
+                    .as_f64()
+                    .ok_or_else(|| corrupt("metadata: novelty scale"))?;
+                *scale = (maximum / LEGACY_MAXIMUM_PER_UNIT).into();
+            }
             obj.insert("format_version".into(), FORMAT_VERSION.into());
         }
     }
     serde_json::from_value(value).map_err(|e| corrupt(format!("metadata: {e}")))
 }
 
+/// Reads and checks one member's metadata and tensors (names prefixed with `prefix`).
 fn read_member<'a>(st: &SafeTensors<'a>, meta_json: &str, prefix: &str) -> Result<Member<'a>> {
     let meta = parse_meta(meta_json)?;
     meta.config

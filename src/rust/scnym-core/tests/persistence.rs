@@ -3,6 +3,8 @@ mod common;
 
 use common::*;
 use scnym_core::config::Config;
+use scnym_core::model::FORMAT_VERSION;
+use scnym_core::novelty::LEGACY_MAXIMUM_PER_UNIT;
 use scnym_core::Model;
 use std::collections::HashMap;
 
@@ -354,15 +356,47 @@ fn format_2_files_load_as_one_covariate() {
         |_| {},
     );
     let loaded = Model::from_bytes(&old).unwrap();
-    assert_eq!(loaded.meta(), model.meta());
+    let mut want = model.meta().clone();
+    want.novelty.as_mut().unwrap().scale /= LEGACY_MAXIMUM_PER_UNIT;
+    assert_eq!(loaded.meta(), &want);
     assert_eq!(loaded.meta().covariates[0].name, "domain");
     assert_eq!(loaded.meta().covariates[0].weight, 1.0);
-    assert_eq!(loaded.meta().format_version, 3);
+    assert_eq!(loaded.meta().format_version, FORMAT_VERSION);
     let x = s.target_x();
-    assert_eq!(
+    let (got, then) = (
         loaded.predict(&x, true, 1).unwrap(),
-        model.predict(&x, true, 1).unwrap()
+        model.predict(&x, true, 1).unwrap(),
     );
+    assert_eq!(got.probabilities, then.probabilities);
+    assert_eq!(got.embedding, then.embedding);
+}
+
+/// A format 3 file measures novelty in units of the validation cells' largest distance; it
+/// loads with the unit converted to the upper quartile's (scores `LEGACY_MAXIMUM_PER_UNIT` times
+/// larger) and predicts as the model it was written from.
+#[test]
+fn format_3_files_convert_the_novelty_unit() {
+    let (model, s) = small_model();
+    let bytes = model.to_bytes().unwrap();
+    let old = resealed(&bytes, |m| m["format_version"] = 3.into(), None, |_| {});
+    let loaded = Model::from_bytes(&old).unwrap();
+    assert_eq!(loaded.meta().format_version, FORMAT_VERSION);
+    let (scale, then_scale) = (
+        loaded.meta().novelty.as_ref().unwrap().scale,
+        model.meta().novelty.as_ref().unwrap().scale,
+    );
+    assert!((scale * LEGACY_MAXIMUM_PER_UNIT - then_scale).abs() < 1e-12 * then_scale);
+    let x = s.target_x();
+    let (got, then) = (
+        loaded.predict(&x, true, 1).unwrap(),
+        model.predict(&x, true, 1).unwrap(),
+    );
+    assert_eq!(got.probabilities, then.probabilities);
+    assert!(!then.novelty.is_empty());
+    for (g, t) in got.novelty.iter().zip(&then.novelty) {
+        let want = t * LEGACY_MAXIMUM_PER_UNIT as f32;
+        assert!((g - want).abs() <= 1e-5 * want.max(1.0), "{g} vs {want}");
+    }
 }
 
 #[test]

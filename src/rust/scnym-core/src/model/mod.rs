@@ -21,8 +21,9 @@ use tch::Device;
 /// the novelty reference (read as absent from version 1 files); version 3 replaces the one list
 /// of `domains` by the nuisance `covariates` (older files read as one covariate `"domain"` of
 /// weight 1, see `persist`) and adds the optional reference sample of adaptation (absent from
-/// older files).
-pub const FORMAT_VERSION: u32 = 3;
+/// older files); version 4 measures novelty in units of the validation cells' upper quartile
+/// of distances instead of their largest (older files converted, see `persist`).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// One nuisance covariate the domain adversary removes from the embedding (batch, donor,
 /// technology): its name, its levels (the domain codes of training index them) and the weight of
