@@ -37,8 +37,8 @@ config_cache <- new.env(parent = emptyenv())
 #'   side-by-side accuracy benchmark (`bench/accuracy/`, 14 tasks, 3 seeds;
 #'   `bench/results/accuracy/table.md`) a single network of this preset matches
 #'   `"no_new_identity"` in accuracy and macro-F1 over all tasks (0.931 / 0.902 against 0.930 /
-#'   0.904) and lets the novelty score flag 96 to 97% of the cells of two cell lines absent from
-#'   the reference (AUROC 0.999 to 1.000, against 0.78 for the confidence under
+#'   0.904) and lets the novelty score separate the cells of two cell lines absent from the
+#'   reference (AUROC 0.999 to 1.000, against 0.78 for the confidence under
 #'   `"no_new_identity"`); the ensemble of two raises accuracy / macro-F1 to 0.938 / 0.908, most
 #'   on the 100-cell references, where one network's seed moves accuracy by up to 0.1, and at
 #'   least two steps per epoch (below) to 0.943 / 0.913. On the CPU the members train at the

@@ -14,7 +14,7 @@ NULL
 #' @param truth Optional true labels (as in [scnym_evaluate()]): points are coloured by whether
 #'   the prediction is correct.
 #' @param threshold Where to draw the pruning threshold (`NULL`: none). By default the
-#'   `prune_below` attribute of the table, else 0.5.
+#'   `prune_below` attribute of the table, else [scnym_predict()]'s default (0.4).
 #' @param max_points Largest number of cells drawn as points (a random sample beyond it; the
 #'   violins use every cell).
 #' @param key_added For objects: the metadata prefix written by [scnym_annotate()].
@@ -33,7 +33,7 @@ scnym_plot_confidence <- function(x, truth = NULL, threshold = NULL, max_points 
   check_count(max_points, "max_points", min = 0)
   if (is.null(threshold)) {
     threshold <- prediction_setting(pred, "prune_below")
-    if (is.null(threshold)) threshold <- 0.5
+    if (is.null(threshold)) threshold <- formals(scnym_predict)$prune_below
   }
   df <- data.frame(label = as.character(pred$label), confidence = pred$confidence)
   df$label[is.na(df$label)] <- "<NA>"

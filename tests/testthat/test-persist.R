@@ -58,11 +58,11 @@ test_that("a missing, corrupt or newer model file is refused with a classed erro
   expect_error(scnym_load(flipped), class = "scnym_error_model_file")
   newer <- tempfile(fileext = ".scnym")
   text <- rawToChar(m$bytes[9:min(length(m$bytes), 9 + 4000)], multiple = TRUE)
-  at <- regexpr("format_version\\\\\":3", paste(text, collapse = ""))
+  at <- regexpr("format_version\\\\\":4", paste(text, collapse = ""))
   expect_gt(at, 0)
   bytes <- m$bytes
   pos <- 8L + at + attr(at, "match.length") - 1L
-  expect_identical(rawToChar(bytes[pos]), "3")
+  expect_identical(rawToChar(bytes[pos]), "4")
   bytes[pos] <- charToRaw("9")
   writeBin(bytes, newer)
   err <- expect_error(scnym_load(newer), class = "scnym_error_model_file")
@@ -78,18 +78,35 @@ test_that("a model file of format 1 (before the novelty reference) loads and pre
   expect_identical(p$label, then$label)
   expect_equal(p$confidence, then$confidence, tolerance = 1e-6)
   expect_true(all(is.na(p$novelty)))
-  expect_identical(is.na(p$pruned_label), p$confidence < 0.5)
+  expect_identical(is.na(p$pruned_label), p$confidence < 0.4)
   # trained on counts per million, before scale_factor existed: it keeps that scale
   expect_identical(m$config$scale_factor, 1e6)
   # its domains are one covariate "domain" of weight 1 (format 3 records covariates); saved again
-  # it is a format 3 file with the same predictions
+  # it is a file of today's format (4) with the same predictions
   expect_identical(m$covariates, list(domain = c("reference", "query")))
   expect_identical(m$domains, c("reference", "query"))
   expect_identical(m$domain_weights, c(domain = 1))
-  expect_identical(m$format_version, 3L)
+  expect_identical(m$format_version, 4L)
   path <- tempfile(fileext = ".scnym")
   scnym_save(m, path)
   again <- scnym_load(path)
   expect_identical(again$covariates, m$covariates)
   expect_identical(scnym_predict(again, q, threads = 1)$probabilities, p$probabilities)
+})
+
+test_that("a model file of format 3 loads with its novelty converted to today's unit", {
+  # Written by scnym 0.99.0 at format 3 (novelty in units of the validation cells' largest
+  # distance): scnym_simulate(n_reference = 300, n_query = 60, n_genes = 100, n_types = 3,
+  # n_query_only = 1, output = "matrix", seed = 1), trained with seed 1, threads 1 and
+  # scnym_config(hidden_width = 16, max_epochs = 8, min_epochs = 4, ensemble_size = 1).
+  m <- scnym_load(test_path("fixtures", "model-format3.scnym"))
+  q <- readRDS(test_path("fixtures", "model-format3-query.rds"))
+  then <- utils::read.csv(test_path("fixtures", "model-format3-predictions.csv"))
+  p <- scnym_predict(m, q, threads = 1)
+  expect_identical(m$format_version, 4L)
+  expect_identical(p$label, then$label)
+  expect_equal(p$confidence, then$confidence, tolerance = 1e-6)
+  # today's unit is the upper quartile, converted by the typical largest / upper quartile (3.7)
+  expect_equal(p$novelty, then$novelty * 3.7, tolerance = 1e-5)
+  expect_identical(is.na(p$pruned_label), p$novelty > 10 | p$confidence < 0.4)
 })
