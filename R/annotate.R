@@ -207,8 +207,9 @@ annotate_model <- function(x, reference, labels, domain, reference_domain, train
                   kind = "invalid_argument", call = call)
     }
     training <- annotate_training(train_args, call)
-    data <- keep_in_core(check_values(data, input, "x", call = call), plan$genes,
-                         training$config, call = call)
+    data <- check_values(data, input, "x", call = call)
+    plan <- choose_genes(data, plan, training$config, call = call)
+    data <- keep_in_core(data, plan$genes, training$config, call = call)
     model <- train_prepared(data, NULL, plan, training$config, training$verbose, call = call)
     return(list(model = model, trained = TRUE, data = data))
   }
@@ -222,6 +223,7 @@ annotate_model <- function(x, reference, labels, domain, reference_domain, train
                                   target_domain = "domain"))
   training <- annotate_training(train_args, call)
   ref <- check_values(ref, input, "reference", call = call)
+  plan <- choose_genes(ref, plan, training$config, call = call)
   data <- keep_in_core(if (same) ref else check_values(data, input, "x", call = call),
                        plan$genes, training$config, call = call)
   if (same) ref <- data

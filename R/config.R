@@ -107,7 +107,7 @@ config_cache <- new.env(parent = emptyenv())
 #' `bench/accuracy/run_scnym.R --preset paper --set pseudolabel_adaptive=TRUE,...`.
 #'
 #' Parameters (defaults of the `"default"` preset in brackets): `scale_factor` \[3000\],
-#' `hidden_width` \[256\],
+#' `n_variable_genes` \[0: every gene\], `hidden_width` \[256\],
 #' `n_hidden` \[3\], `dropout` \[0.5\], `batch_size` \[256\], `max_epochs` \[100\],
 #' `min_steps_per_epoch` \[2\], `max_steps_per_epoch` \[200\], `class_balance` \[0.5\],
 #' `ensemble_size` \[2\],
@@ -295,6 +295,12 @@ print.scnym_config <- function(x, ...) {
     sprintf("<scnym_config> preset \"%s\"", x$preset),
     sprintf("  input: log(1 + %s * count / total count of the cell)",
             format(x$scale_factor %||% 1e6, scientific = FALSE, big.mark = ",")),
+    if (isTRUE((x$n_variable_genes %||% 0L) > 0)) {
+      sprintf("  genes: the %s most variable of the reference", format(x$n_variable_genes,
+                                                                     big.mark = ","))
+    } else {
+      "  genes: every gene shared by reference and target"
+    },
     sprintf("  network: %d hidden layers of %d, dropout %s", x$n_hidden, x$hidden_width,
             f(x$dropout)),
     sprintf("  training: up to %d epochs (selection from epoch %d, patience %d), batch %d",

@@ -26,6 +26,8 @@ rs_cells_new <- function(data, config_json) .Call("wrap__rs_cells_new", data, co
 
 rs_cells_append <- function(store, data) .Call("wrap__rs_cells_append", store, data, PACKAGE = "scnym")
 
+rs_variable_genes <- function(data, config_json) .Call("wrap__rs_variable_genes", data, config_json, PACKAGE = "scnym")
+
 rs_value_summary <- function(data) .Call("wrap__rs_value_summary", data, PACKAGE = "scnym")
 
 rs_trainer_new <- function(config_json, train, labels, domains, target, target_domains, genes, classes, covariates, covariate_weights) .Call("wrap__rs_trainer_new", config_json, train, labels, domains, target, target_domains, genes, classes, covariates, covariate_weights, PACKAGE = "scnym")

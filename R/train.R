@@ -184,6 +184,7 @@ train_entry <- function(x, labels, target, domain, target_domain, domain_weight,
                         domain_weight = domain_weight)
   ref <- check_values(ref, input, "x", call = call)
   if (!is.null(tgt)) tgt <- check_values(tgt, input, "target", call = call)
+  plan <- choose_genes(ref, plan, config, call = call)
   if (is.null(seed)) {
     seed <- if (is.null(config$seed)) sample.int(.Machine$integer.max, 1L) else config$seed
   }
@@ -267,6 +268,20 @@ training_plan <- function(ref, tgt, labels, domain, target_domain, call, domain_
   list(labelled = labelled, target_ref = target_ref, classes = classes,
        label_codes = match(labels[labelled], classes) - 1L, domains = domains,
        genes = genes, cells = ref$cells[labelled])
+}
+
+# The plan with its model genes: the genes shared by reference and target, or the
+# `n_variable_genes` most variable of them in the labelled reference cells (scnym_config()),
+# in their order. `ref` is checked; its labelled cells are read once more for the choice.
+choose_genes <- function(ref, plan, config, call) {
+  n <- config$n_variable_genes %||% 0L
+  if (n == 0L || length(plan$genes) <= n) {
+    return(plan)
+  }
+  cells <- cells_store(ref, plan$labelled, plan$genes, config, call = call)
+  keep <- rust_result(rs_variable_genes(cells, config_json(config, seed = 0L)), call = call)
+  plan$genes <- plan$genes[keep]
+  plan
 }
 
 # Builds the trainer, runs the epoch loop with progress, returns the model.

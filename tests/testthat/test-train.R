@@ -19,6 +19,42 @@ test_that("dense, dgCMatrix and DelayedArray inputs train the same model", {
   expect_identical(no_time(dense), no_time(sparse))
 })
 
+test_that("n_variable_genes keeps the reference's most variable genes, in their order", {
+  sim <- sim_matrices()
+  ref <- sim$reference
+  labels <- ref$metadata$cell_type
+  fit <- function(x, n) {
+    scnym_train(x, labels = labels, target = sim$query$counts, seed = 2, threads = 1,
+                verbose = FALSE, config = quick_config(n_variable_genes = n))
+  }
+  m <- fit(ref$counts, 40)
+  # an independent computation: dispersion of the normalised values, z-scored within 20 bins of
+  # equal width on the mean, the top 40 among the expressed genes
+  counts <- as.matrix(ref$counts)
+  x <- log1p(3000 * t(t(counts) / colSums(counts)))
+  mu <- rowMeans(x)
+  v <- rowMeans(x^2) - mu^2
+  ok <- mu > 0
+  disp <- log(v[ok] / mu[ok])
+  bin <- pmin(floor((mu[ok] - min(mu[ok])) / ((max(mu[ok]) - min(mu[ok])) / 20)), 19)
+  z <- stats::ave(disp, bin,
+                  FUN = function(d) if (length(d) > 1) (d - mean(d)) / stats::sd(d) else 0)
+  top <- names(sort(z, decreasing = TRUE))[1:40]
+  expect_length(m$genes, 40)
+  expect_setequal(m$genes, top)
+  expect_identical(m$genes, rownames(ref$counts)[rownames(ref$counts) %in% m$genes])
+  expect_identical(m$config$n_variable_genes, 40L)
+  # the choice reads the checked cells, so every input type gives it
+  skip_if_not_installed("DelayedArray")
+  expect_identical(fit(DelayedArray::DelayedArray(ref$counts), 40)$genes, m$genes)
+  # 0, or more genes than there are: every gene shared with the target
+  expect_identical(fit(ref$counts, 0)$genes, rownames(ref$counts))
+  expect_identical(fit(ref$counts, 1e6)$genes, rownames(ref$counts))
+  pred <- scnym_predict(m, sim$query$counts)
+  expect_gt(mean(pred$label == sim$query$metadata$cell_type), 0.5)
+  expect_identical(scnym_config()$n_variable_genes, 0L)
+})
+
 test_that("the same seed gives identical results; set.seed() reproduces a run", {
   sim <- sim_matrices()
   fit <- function(seed = NULL) {

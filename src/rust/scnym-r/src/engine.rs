@@ -17,7 +17,7 @@
 use crate::boundary::{guard, interrupt_pending, RError, RResult};
 use extendr_api::prelude::*;
 use scnym_core::config::{apply_threads, Config};
-use scnym_core::data::{CsrMatrix, ValueSummary, Values};
+use scnym_core::data::{variable_genes, CsrMatrix, ValueSummary, Values};
 use scnym_core::train::{
     run_epochs_together, Covariate, EpochStats, ModelInfo, TargetData, TrainData, Trainer,
 };
@@ -278,6 +278,23 @@ fn rs_config_validate(json: &str) -> Robj {
         let json =
             serde_json::to_string(&config).map_err(|e| RError::new("internal", e.to_string()))?;
         Ok(r!(json))
+    })
+}
+
+/// The genes a model of this configuration keeps: 1-based indices (ascending) of the
+/// `n_variable_genes` most variable genes of a data list or cell-store reference (see
+/// `scnym_core::data::variable_genes`).
+#[extendr]
+fn rs_variable_genes(data: Robj, config_json: &str) -> Robj {
+    guard(|| {
+        let config = parse_config(config_json)?;
+        with_cells(&data, config.raw_counts(), |x| {
+            let idx: Vec<i32> = variable_genes(&x, config.n_variable_genes)
+                .iter()
+                .map(|&g| g as i32 + 1)
+                .collect();
+            Ok(r!(idx))
+        })
     })
 }
 
@@ -739,6 +756,7 @@ extendr_module! {
     fn rs_debug_store;
     fn rs_cells_new;
     fn rs_cells_append;
+    fn rs_variable_genes;
     fn rs_value_summary;
     fn rs_trainer_new;
     fn rs_trainer_adapt;

@@ -9,10 +9,12 @@ mod mixup;
 mod normalise;
 mod scan;
 mod spmm;
+mod variable_genes;
 
 pub use csr::CsrMatrix;
 pub use normalise::{log1p_cpm_max, Values, CPM, LOG1P_CPM_MAX};
 pub use scan::ValueSummary;
+pub use variable_genes::variable_genes;
 
 pub(crate) use batch::SparseBatch;
 pub use batch::{auto_dense_above, FirstLayerMode};
