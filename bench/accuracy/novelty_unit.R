@@ -20,7 +20,7 @@
 #
 # Usage: Rscript bench/accuracy/novelty_unit.R [--jobs 2] [--cache DIR]
 #   trainings are cached as DIR/<task>__<seed>.rds (default bench/accuracy/cache/novelty_unit)
-# Output: bench/results/accuracy/novelty_unit.txt
+# Writes bench/results/accuracy/novelty_unit.txt.
 Sys.setenv(OMP_NUM_THREADS = "1", OPENBLAS_NUM_THREADS = "1", MKL_NUM_THREADS = "1")
 script <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
 source(file.path(dirname(script), "tasks.R"))

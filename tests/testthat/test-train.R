@@ -53,6 +53,9 @@ test_that("n_variable_genes keeps the reference's most variable genes, in their 
   pred <- scnym_predict(m, sim$query$counts)
   expect_gt(mean(pred$label == sim$query$metadata$cell_type), 0.5)
   expect_identical(scnym_config()$n_variable_genes, 0L)
+  expect_output(print(scnym_config(n_variable_genes = 2000)),
+                "genes: the 2,000 most variable of the reference")
+  expect_error(scnym_config(n_variable_genes = -1), class = "scnym_error_invalid_argument")
 })
 
 test_that("the same seed gives identical results; set.seed() reproduces a run", {

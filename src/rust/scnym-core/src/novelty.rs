@@ -20,10 +20,10 @@ pub(crate) const SAMPLE_PER_CLASS: usize = 50;
 pub(crate) const NEAREST: usize = 5;
 /// Quantile of the validation cells' distances that is the unit.
 const UNIT_QUANTILE: f64 = 0.75;
-/// The validation cells' largest distance over their upper quartile, the median over 22
-/// benchmark trainings (DEVELOPMENT.md, "Novelty threshold"; 1.3 to 9.4 among them): converts
-/// the unit of files before format 4, approximately.
-pub const LEGACY_MAXIMUM_PER_UNIT: f64 = 3.7;
+/// The validation cells' largest novelty over their upper quartile, the median over 22
+/// benchmark trainings (1.6 to 9.4 among them; `bench/results/accuracy/novelty_unit.txt`):
+/// converts the unit of files before format 4, approximately.
+pub const LEGACY_MAXIMUM_PER_UNIT: f64 = 3.4;
 
 /// What the model file keeps beside the stored embeddings (the tensor `novelty.reference`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

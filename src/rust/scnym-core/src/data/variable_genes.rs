@@ -4,8 +4,9 @@
 //! A gene's dispersion is the log of its variance over its mean, both of the normalised values
 //! (`log1p` of the scaled counts) across the cells. Dispersion grows with the mean, so genes are
 //! put in bins of equal width on the mean (`BINS` over the range of the expressed genes' means)
-//! and ranked by their dispersion's z-score within the bin (Seurat's "mean.var.plot" choice,
-//! Satija et al. 2015). Genes never expressed in the cells are never chosen.
+//! and ranked by their dispersion's z-score within the bin (the binned z-scores of Satija et al.
+//! 2015, here of the log-normalised values). Genes never expressed in the cells are never
+//! chosen.
 
 use super::CsrMatrix;
 
@@ -45,9 +46,7 @@ pub fn variable_genes(x: &CsrMatrix, n: usize) -> Vec<usize> {
         sum[b] += d;
         count[b] += 1;
     }
-    let centre: Vec<f64> = (0..BINS)
-        .map(|b| sum[b] / count[b].max(1) as f64)
-        .collect();
+    let centre: Vec<f64> = (0..BINS).map(|b| sum[b] / count[b].max(1) as f64).collect();
     let mut ss = [0.0f64; BINS];
     for (&b, &d) in bins.iter().zip(&disp) {
         ss[b] += (d - centre[b]).powi(2);
@@ -103,13 +102,25 @@ mod tests {
     fn matrix(rows: &[Vec<f64>]) -> CsrMatrix {
         let n_cols = rows[0].len();
         let map: Vec<i32> = (0..n_cols as i32).collect();
-        CsrMatrix::from_dense(rows.len(), n_cols, &rows.concat(), &map, n_cols, Values::Normalised)
-            .unwrap()
+        CsrMatrix::from_dense(
+            rows.len(),
+            n_cols,
+            &rows.concat(),
+            &map,
+            n_cols,
+            Values::Normalised,
+        )
+        .unwrap()
     }
 
     #[test]
     fn moments_count_the_zeros() {
-        let x = matrix(&[vec![1.0, 0.0], vec![3.0, 0.0], vec![2.0, 4.0], vec![2.0, 0.0]]);
+        let x = matrix(&[
+            vec![1.0, 0.0],
+            vec![3.0, 0.0],
+            vec![2.0, 4.0],
+            vec![2.0, 0.0],
+        ]);
         let (mean, var) = column_moments(&x);
         assert_eq!(mean, vec![2.0, 1.0]);
         assert_eq!(var, vec![0.5, 3.0]);
