@@ -7,7 +7,8 @@
 #'
 #' **Target cells** are either a second object (`target`) or the cells of `x` whose label is `NA`
 #' (when `target = NULL`). With a separate `target`, cells of `x` without a label are left out.
-#' The model's genes are the genes of `x` that `target` also has.
+#' The model's genes are the genes of `x` that `target` also has (with `n_variable_genes` in
+#' [scnym_config()], the most variable of them in the labelled cells of `x`).
 #'
 #' **Domains** (batches, conditions, technologies) are given per cell with `domain` (for `x`)
 #' and `target_domain` (for `target`); by default the labelled cells form the domain
