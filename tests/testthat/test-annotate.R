@@ -160,6 +160,21 @@ test_that("scnym_annotate passes the query's cells to the core once", {
   expect_identical(sum(!is.na(out2$scNym)), ncol(query))
 })
 
+test_that("with n_variable_genes, scnym_annotate trains and predicts on the chosen genes", {
+  skip_if_no_sce()
+  sim <- scnym_simulate(n_reference = 150, n_query = 100, n_genes = 120, n_types = 3, seed = 8)
+  args <- utils::modifyList(annotate_args(), list(config = quick_config(n_variable_genes = 40)))
+  out <- do.call(scnym_annotate, c(list(sim$query, sim$reference, labels = "cell_type",
+                                        store_model = TRUE), args))
+  model <- S4Vectors::metadata(out)$scnym_annotate$scNym$model_object
+  expect_length(model$genes, 40)
+  # the same genes and labels as the two-step API
+  two_step <- do.call(scnym_train, c(list(sim$reference, labels = "cell_type",
+                                          target = sim$query), args))
+  expect_identical(two_step$genes, model$genes)
+  expect_identical(out$scNym, scnym_predict(two_step, sim$query)$label)
+})
+
 test_that("a failed annotation leaves the object untouched", {
   skip_if_no_seurat()
   sim <- scnym_simulate(n_reference = 100, n_query = 60, n_genes = 100, n_types = 3,
