@@ -6,7 +6,7 @@
 # scnym_config(n_variable_genes = 2000) with the same seed, and averages their calibrated
 # probabilities with weight w on the variable-gene model (w = 0: the default, 1: the option).
 # The novelty would stay the every-gene members' (CellBench's unseen lines are flagged by it),
-# so only Kang's labels are measured: accuracy, macro-F1 (as summarise.R), recall of pDC and Mk.
+# so only Kang's labels are measured: accuracy, macro-F1 (tasks.R), recall of pDC and Mk.
 #
 # Usage: Rscript bench/accuracy/gene_mix.R [--jobs 2]
 # Writes bench/results/accuracy/gene_mix.txt; trainings cached in bench/accuracy/cache/gene_mix.
@@ -17,14 +17,10 @@ suppressPackageStartupMessages(library(scnym))
 args <- commandArgs(trailingOnly = TRUE)
 here <- accuracy_root()
 jobs <- as.integer(parse_opt(args, "jobs", "2"))
-cache <- file.path(here, "bench", "accuracy", "cache", "gene_mix")
-dir.create(cache, recursive = TRUE, showWarnings = FALSE)
 
 grid <- expand.grid(seed = 0:2, task = c("kang_ctrl_to_stim", "kang_stim_to_ctrl"),
                     stringsAsFactors = FALSE)
-cached <- sprintf("%s/%s__%d.rds", cache, grid$task, grid$seed)
 train_one <- function(i) {
-  if (file.exists(cached[i])) return(invisible(NULL))
   x <- load_task(grid$task[i])
   probabilities <- function(config) {
     m <- scnym_train(x$ref_counts, labels = x$ref_labels, target = x$query_counts,
@@ -33,23 +29,16 @@ train_one <- function(i) {
     pred <- scnym_predict(m, x$query_counts, input = "counts", embedding = FALSE)
     pred[x$query_cells, ]$probabilities
   }
-  saveRDS(list(truth = x$query_labels, every_gene = probabilities(scnym_config()),
-               variable = probabilities(scnym_config(n_variable_genes = 2000))), cached[i])
   message(grid$task[i], " seed ", grid$seed[i], " trained")
+  list(truth = x$query_labels, every_gene = probabilities(scnym_config()),
+       variable = probabilities(scnym_config(n_variable_genes = 2000)))
 }
-invisible(parallel::mclapply(seq_along(cached), train_one, mc.cores = jobs,
-                             mc.preschedule = FALSE))
+runs <- cached_runs(file.path(here, "bench", "accuracy", "cache", "gene_mix"),
+                    sprintf("%s__%d", grid$task, grid$seed), train_one, jobs)
 
-macro_f1 <- function(truth, predicted) {
-  classes <- union(truth, predicted)
-  mean(vapply(classes, function(k) {
-    tp <- sum(truth == k & predicted == k)
-    if (tp == 0) 0 else 2 * tp / (sum(truth == k) + sum(predicted == k))
-  }, 1))
-}
 recall <- function(truth, predicted, k) mean(predicted[truth == k] == k)
-rows <- do.call(rbind, lapply(seq_along(cached), function(i) {
-  r <- readRDS(cached[i])
+rows <- do.call(rbind, lapply(seq_along(runs), function(i) {
+  r <- runs[[i]]
   classes <- colnames(r$every_gene)
   do.call(rbind, lapply(c(0, 1 / 3, 1 / 2, 2 / 3, 1), function(w) {
     p <- (1 - w) * r$every_gene + w * r$variable
@@ -63,8 +52,7 @@ means <- stats::aggregate(cbind(accuracy, macro_f1, pDC, Mk) ~ task + w, rows, m
 out <- file.path(here, "bench", "results", "accuracy", "gene_mix.txt")
 sink(out, split = TRUE)
 cat(sprintf("# %s; scnym %s (git %s); Kang, seeds 0-2, means; w: weight of the model on the",
-            format(Sys.time(), "%Y-%m-%d %H:%M"), utils::packageVersion("scnym"),
-            system2("git", c("-C", here, "rev-parse", "--short", "HEAD"), stdout = TRUE)),
+            format(Sys.time(), "%Y-%m-%d %H:%M"), utils::packageVersion("scnym"), git_commit(here)),
     "2,000 most variable genes in the average of calibrated probabilities\n")
 print(format(means[order(means$task, means$w), ], digits = 3), row.names = FALSE)
 sink()

@@ -29,7 +29,6 @@ args <- commandArgs(trailingOnly = TRUE)
 here <- accuracy_root()
 jobs <- as.integer(parse_opt(args, "jobs", "2"))
 cache <- parse_opt(args, "cache", file.path(here, "bench", "accuracy", "cache", "novelty_unit"))
-dir.create(cache, recursive = TRUE, showWarnings = FALSE)
 
 grid <- expand.grid(seed = 0:2, task = names(accuracy_tasks()), stringsAsFactors = FALSE)
 grid <- grid[!grepl("^panc8", grid$task) | grid$seed == 0, ]
@@ -37,24 +36,19 @@ grid <- grid[order(-grepl("^kang", grid$task)), ]
 train_one <- function(i) {
   task <- grid$task[i]
   seed <- grid$seed[i]
-  f <- file.path(cache, sprintf("%s__%d.rds", task, seed))
-  if (file.exists(f)) return(invisible(NULL))
   x <- load_task(task)
   m <- scnym_train(x$ref_counts, labels = x$ref_labels, target = x$query_counts, seed = seed,
                    threads = 1, verbose = FALSE, input = "counts")
   val <- scnym_predict(m, x$ref_counts[, m$training$validation_cells, drop = FALSE],
                        input = "counts", embedding = FALSE)
   q <- scnym_predict(m, x$query_counts, input = "counts", embedding = FALSE)[x$query_cells, ]
-  saveRDS(list(task = task, seed = seed, version = as.character(utils::packageVersion("scnym")),
-               val_novelty = val$novelty, truth = x$query_labels,
-               known = x$query_labels %in% x$ref_labels, label = q$label,
-               confidence = q$confidence, novelty = q$novelty), f)
   message(task, " seed ", seed, " trained")
+  list(task = task, seed = seed, version = as.character(utils::packageVersion("scnym")),
+       val_novelty = val$novelty, truth = x$query_labels,
+       known = x$query_labels %in% x$ref_labels, label = q$label,
+       confidence = q$confidence, novelty = q$novelty)
 }
-invisible(parallel::mclapply(seq_len(nrow(grid)), train_one, mc.cores = jobs,
-                             mc.preschedule = FALSE))
-
-runs <- lapply(sprintf("%s/%s__%d.rds", cache, grid$task, grid$seed), readRDS)
+runs <- cached_runs(cache, sprintf("%s__%d", grid$task, grid$seed), train_one, jobs)
 kind <- ifelse(grepl("^cellbench", grid$task), "cb",
                ifelse(grepl("^kang", grid$task), "kang", "panc8"))
 in_unit <- function(r, p) r$novelty / unname(stats::quantile(r$val_novelty, p))
@@ -82,8 +76,7 @@ show <- function(d) print(format(d, digits = 3), row.names = FALSE)
 out <- file.path(here, "bench", "results", "accuracy", "novelty_unit.txt")
 sink(out, split = TRUE)
 cat(sprintf("# %s; scnym %s (git %s); %d trainings\n", format(Sys.time(), "%Y-%m-%d %H:%M"),
-            runs[[1]]$version, system2("git", c("-C", here, "rev-parse", "--short", "HEAD"),
-                                      stdout = TRUE), length(runs)))
+            runs[[1]]$version, git_commit(here), length(runs)))
 ratio <- vapply(runs, function(r) max(r$val_novelty) / stats::quantile(r$val_novelty, 0.75), 1)
 cat(sprintf("validation cells per training: %s\n",
             paste(range(lengths(lapply(runs, `[[`, "val_novelty"))), collapse = "-")))

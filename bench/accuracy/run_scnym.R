@@ -45,8 +45,7 @@ label <- opt("label", default_label())
 if (!grepl("^scnym", label)) label <- paste0("scnym_", label) # summarise.R finds scnym*
 config <- do.call(scnym_config, c(list(preset), parse_overrides(overrides)))
 load_avg <- function() as.numeric(strsplit(readLines("/proc/loadavg"), " ")[[1]][1])
-commit <- tryCatch(system2("git", c("-C", here, "rev-parse", "--short", "HEAD"), stdout = TRUE,
-                           stderr = FALSE), error = function(e) NA_character_)
+commit <- git_commit(here)
 
 one_run <- function(job) {
   task <- job$task

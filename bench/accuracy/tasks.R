@@ -175,6 +175,23 @@ clear_failure <- function(here, method, task, seed) {
   if (file.exists(f)) file.remove(f)
 }
 
+# Trainings kept between runs of a benchmark script: calls `train(i)` for each `i` whose result
+# is not yet in `dir` as `<keys[i]>.rds` (on `jobs` processes), then reads every result back.
+cached_runs <- function(dir, keys, train, jobs) {
+  dir.create(dir, recursive = TRUE, showWarnings = FALSE)
+  files <- file.path(dir, paste0(keys, ".rds"))
+  todo <- which(!file.exists(files))
+  parallel::mclapply(todo, function(i) saveRDS(train(i), files[i]), mc.cores = jobs,
+                     mc.preschedule = FALSE)
+  lapply(files, readRDS)
+}
+
+# The short hash of the checked-out commit (NA outside a git checkout).
+git_commit <- function(here) {
+  tryCatch(system2("git", c("-C", here, "rev-parse", "--short", "HEAD"), stdout = TRUE,
+                   stderr = FALSE), error = function(e) NA_character_)
+}
+
 # The value after `--name` in a benchmark script's arguments (`default` when absent);
 # parse_list_opt() splits a comma-separated one.
 parse_opt <- function(args, name, default) {
