@@ -96,7 +96,8 @@ scnym_adapt <- function(model, x, ..., target_domain = NULL, epochs = 10L, seed 
   new_trainer <- function(member, i) {
     rs_trainer_adapt(handle, i - 1L, config_json(member), core, codes, domains)
   }
-  trained <- with_interrupt_class(train_members(new_trainer, config, verbose, call), call = call)
+  trained <- with_interrupt_class(train_members(new_trainer, config, model$ensemble_size,
+                                                 verbose, call), call = call)
   seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
   training <- list(n_labelled = model$reference_sample, n_target = length(query$cells),
                    seconds = seconds, adapted = TRUE)

@@ -26,11 +26,11 @@ rs_cells_new <- function(data, config_json) .Call("wrap__rs_cells_new", data, co
 
 rs_cells_append <- function(store, data) .Call("wrap__rs_cells_append", store, data, PACKAGE = "scnym")
 
-rs_variable_genes <- function(data, config_json) .Call("wrap__rs_variable_genes", data, config_json, PACKAGE = "scnym")
+rs_variable_genes <- function(data, config_json, n) .Call("wrap__rs_variable_genes", data, config_json, n, PACKAGE = "scnym")
 
 rs_value_summary <- function(data) .Call("wrap__rs_value_summary", data, PACKAGE = "scnym")
 
-rs_trainer_new <- function(config_json, train, labels, domains, target, target_domains, genes, classes, covariates, covariate_weights) .Call("wrap__rs_trainer_new", config_json, train, labels, domains, target, target_domains, genes, classes, covariates, covariate_weights, PACKAGE = "scnym")
+rs_trainer_new <- function(config_json, train, labels, domains, target, target_domains, genes, classes, covariates, covariate_weights, input_genes) .Call("wrap__rs_trainer_new", config_json, train, labels, domains, target, target_domains, genes, classes, covariates, covariate_weights, input_genes, PACKAGE = "scnym")
 
 rs_trainer_adapt <- function(handle, member, config_json, target, target_domains, domain_names) .Call("wrap__rs_trainer_adapt", handle, member, config_json, target, target_domains, domain_names, PACKAGE = "scnym")
 

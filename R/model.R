@@ -54,6 +54,7 @@ model_view <- function(meta_json) {
     format_version = meta$format_version,
     ensemble_size = as.integer(meta$ensemble_size %||% 1L),
     member_seeds = as.numeric(meta$member_seeds %||% meta$config$seed),
+    member_genes = as.integer(meta$member_genes %||% length(meta$genes)),
     reference_sample = as.integer(meta$reference_sample$n_cells %||% 0L)
   )
 }
@@ -146,6 +147,13 @@ print.scnym_model <- function(x, ...) {
   if ((x$ensemble_size %||% 1L) > 1L) {
     cat(sprintf("  ensemble of %d models (seeds %s); epochs and temperature of the first\n",
                 x$ensemble_size, paste(format(x$member_seeds), collapse = ", ")))
+    some <- which(x$member_genes < length(x$genes))
+    if (length(some)) {
+      cat(sprintf("  member%s %s read%s the %s most variable genes only\n",
+                  if (length(some) > 1L) "s" else "", paste(some, collapse = ", "),
+                  if (length(some) > 1L) "" else "s",
+                  paste(unique(format(x$member_genes[some], big.mark = ",")), collapse = "/")))
+    }
   }
   cat(sprintf("  temperature %s (used by calibrated predictions)\n", fmt(x$temperature)))
   counts <- paste0(names(x$class_counts), " (", x$class_counts, ")")

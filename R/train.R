@@ -93,10 +93,12 @@
 #'   `val_accuracy`, `is_best`, `seconds`), `best_epoch`, `temperature` (fitted on the held-out
 #'   cells), `versions`, `format_version` (of the model file; files of older formats are
 #'   upgraded when loaded), `training` (`n_labelled`, `n_target`, `seconds`,
-#'   `validation_cells`: names of the held-out labelled cells), `ensemble_size` and
-#'   `member_seeds` (for an ensemble, `config$ensemble_size > 1`, the members' seeds; `history`,
-#'   `best_epoch`, `temperature` and `validation_cells` are then the first member's) and a
-#'   private cache. It has
+#'   `validation_cells`: names of the held-out labelled cells), `ensemble_size`,
+#'   `member_seeds` (for an ensemble of more than one member, the members' seeds; `history`,
+#'   `best_epoch`, `temperature` and `validation_cells` are then the first member's),
+#'   `member_genes` (how many of the model genes each member reads: with more model genes than
+#'   `member_variable_genes`, the default ensemble has two members on every gene and two on
+#'   that many most variable genes, see [scnym_config()]) and a private cache. It has
 #'   `print()`, [summary()][summary.scnym_model] and [predict()][scnym_predict] methods and
 #'   survives [saveRDS()]. Its fields mirror the model file and are read-only: a model whose
 #'   fields were edited is refused (`scnym_error_invalid_argument`) by every function that uses
@@ -280,9 +282,20 @@ choose_genes <- function(ref, plan, config, call) {
     return(plan)
   }
   cells <- cells_store(ref, plan$labelled, plan$genes, config, call = call)
-  keep <- rust_result(rs_variable_genes(cells, config_json(config, seed = 0L)), call = call)
+  keep <- rust_result(rs_variable_genes(cells, config_json(config, seed = 0L), n), call = call)
   plan$genes <- plan$genes[keep]
   plan
+}
+
+# The genes the members on the most variable genes read (1-based indices into the model genes):
+# the `member_variable_genes` most variable of the labelled cells `train_data` (a cell store);
+# NULL when there are no such members, every member reading every gene (scnym_config()).
+member_input_genes <- function(train_data, config, n_genes, call) {
+  n <- config$member_variable_genes %||% 0L
+  if (n == 0L || n_genes <= n) {
+    return(NULL)
+  }
+  rust_result(rs_variable_genes(train_data, config_json(config, seed = 0L), n), call = call)
 }
 
 # Builds the trainer, runs the epoch loop with progress, returns the model.
@@ -311,12 +324,17 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
                                   length(plan$genes), length(plan$classes),
                                   domains_text(plan$domains$levels), config$seed)))
   }
+  # `ensemble_size` members on every gene, as many again on the most variable genes
+  every <- config$ensemble_size %||% 1L
+  input_genes <- member_input_genes(train_data, config, length(plan$genes), call = call)
   new_trainer <- function(member, i) {
     rs_trainer_new(config_json(member), train_data, plan$label_codes, plan$domains$ref_codes,
                    target_data, plan$domains$target_codes, plan$genes, plan$classes,
-                   plan$domains$levels, unname(plan$domains$weights))
+                   plan$domains$levels, unname(plan$domains$weights),
+                   if (i > every) input_genes)
   }
-  trained <- train_members(new_trainer, config, verbose, call)
+  k <- if (is.null(input_genes)) every else 2L * every
+  trained <- train_members(new_trainer, config, k, verbose, call)
   rm(train_data, target_data)
   seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
   training <- list(n_labelled = length(plan$labelled), n_target = n_target, seconds = seconds,
@@ -332,13 +350,12 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
   model
 }
 
-# Trains the `config$ensemble_size` members of a model, as many at a time as members_at_once()
-# allows: `new_trainer(member_config, i)` returns the core's trainer of member `i`. Returns the
-# finished model (an ensemble when k > 1: `bytes`, `meta`, `handle`) and the first member's
-# validation rows.
-train_members <- function(new_trainer, config, verbose, call) {
-  k <- config$ensemble_size %||% 1L
-  together <- members_at_once(config)
+# Trains the `k` members of a model, as many at a time as members_at_once() allows:
+# `new_trainer(member_config, i)` returns the core's trainer of member `i`. Returns the finished
+# model (an ensemble when k > 1: `bytes`, `meta`, `handle`) and the first member's validation
+# rows.
+train_members <- function(new_trainer, config, k, verbose, call) {
+  together <- members_at_once(config, k)
   members <- vector("list", k)
   for (first in seq(1L, k, by = together)) {
     ids <- seq(first, min(k, first + together - 1L))
@@ -366,10 +383,9 @@ train_members <- function(new_trainer, config, verbose, call) {
   list(model = model, validation = validation)
 }
 
-# How many ensemble members train at the same time: one per libtorch thread on the CPU (each
-# member then runs single-threaded on its own thread), one at a time on a GPU.
-members_at_once <- function(config) {
-  k <- config$ensemble_size %||% 1L
+# How many of `k` ensemble members train at the same time: one per libtorch thread on the CPU
+# (each member then runs single-threaded on its own thread), one at a time on a GPU.
+members_at_once <- function(config, k) {
   if (k == 1L || !identical(config$device, "cpu")) return(1L)
   min(k, engine_threads(config))
 }

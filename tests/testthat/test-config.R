@@ -33,7 +33,8 @@ test_that("presets come from the Rust core and differ as documented", {
   expect_equal(c(default$max_steps_per_epoch, paper$max_steps_per_epoch), c(200, 0))
   same <- setdiff(names(default), c("preset", "class_balance", "pseudolabel_min_confidence",
                                     "adv_confident_only", "ensemble_size", "min_steps_per_epoch",
-                                    "max_steps_per_epoch", "scale_factor"))
+                                    "max_steps_per_epoch", "scale_factor",
+                                    "member_variable_genes"))
   expect_equal(c(default$ensemble_size, paper$ensemble_size), c(2, 1))
   expect_equal(c(paper$pseudolabel_min_confidence, paper$adv_confident_only), c(0, FALSE))
   expect_equal(unclass(paper)[same], unclass(default)[same])

@@ -33,7 +33,7 @@ test_that("two covariates train two heads, with their weights, recorded in the m
   back <- scnym_load(path)
   expect_identical(back$covariates, m$covariates)
   expect_identical(back$domain_weights, m$domain_weights)
-  expect_identical(back$format_version, 4L)
+  expect_identical(back$format_version, 5L)
   rds <- tempfile(fileext = ".rds")
   saveRDS(m, rds)
   expect_identical(scnym_predict(readRDS(rds), cv$sim$query$counts)$probabilities,

@@ -58,11 +58,11 @@ test_that("a missing, corrupt or newer model file is refused with a classed erro
   expect_error(scnym_load(flipped), class = "scnym_error_model_file")
   newer <- tempfile(fileext = ".scnym")
   text <- rawToChar(m$bytes[9:min(length(m$bytes), 9 + 4000)], multiple = TRUE)
-  at <- regexpr("format_version\\\\\":4", paste(text, collapse = ""))
+  at <- regexpr("format_version\\\\\":5", paste(text, collapse = ""))
   expect_gt(at, 0)
   bytes <- m$bytes
   pos <- 8L + at + attr(at, "match.length") - 1L
-  expect_identical(rawToChar(bytes[pos]), "4")
+  expect_identical(rawToChar(bytes[pos]), "5")
   bytes[pos] <- charToRaw("9")
   writeBin(bytes, newer)
   err <- expect_error(scnym_load(newer), class = "scnym_error_model_file")
@@ -82,11 +82,11 @@ test_that("a model file of format 1 (before the novelty reference) loads and pre
   # trained on counts per million, before scale_factor existed: it keeps that scale
   expect_identical(m$config$scale_factor, 1e6)
   # its domains are one covariate "domain" of weight 1 (format 3 records covariates); saved again
-  # it is a file of today's format (4) with the same predictions
+  # it is a file of today's format (5) with the same predictions
   expect_identical(m$covariates, list(domain = c("reference", "query")))
   expect_identical(m$domains, c("reference", "query"))
   expect_identical(m$domain_weights, c(domain = 1))
-  expect_identical(m$format_version, 4L)
+  expect_identical(m$format_version, 5L)
   path <- tempfile(fileext = ".scnym")
   scnym_save(m, path)
   again <- scnym_load(path)
@@ -103,7 +103,7 @@ test_that("a model file of format 3 loads with its novelty converted to today's 
   q <- readRDS(test_path("fixtures", "model-format3-query.rds"))
   then <- utils::read.csv(test_path("fixtures", "model-format3-predictions.csv"))
   p <- scnym_predict(m, q, threads = 1)
-  expect_identical(m$format_version, 4L)
+  expect_identical(m$format_version, 5L)
   expect_identical(p$label, then$label)
   expect_equal(p$confidence, then$confidence, tolerance = 1e-6)
   # today's unit is the upper quartile, converted by the typical largest / upper quartile (3.4)

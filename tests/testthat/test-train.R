@@ -257,6 +257,58 @@ test_that("an ensemble averages members trained with consecutive seeds, in one f
   expect_error(scnym_config(ensemble_size = 51), class = "scnym_error_invalid_argument")
 })
 
+test_that("members on the reference's most variable genes join the every-gene members", {
+  sim <- sim_matrices()
+  fit <- function(seed, ...) {
+    scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+                target = sim$query$counts, seed = seed, threads = 1, verbose = FALSE,
+                config = quick_config(...))
+  }
+  n_genes <- nrow(sim$reference$counts)
+  two <- fit(7L, member_variable_genes = 40)
+  expect_identical(two$member_genes, c(n_genes, n_genes, 40L, 40L))
+  expect_identical(two$member_seeds, c(7, 8, 9, 10))
+  expect_output(print(two), "members 3, 4 read the 40 most variable genes only")
+  ens <- fit(7L, ensemble_size = 1, member_variable_genes = 40)
+  expect_identical(ens$member_genes, c(n_genes, 40L))
+  expect_identical(ens$genes, rownames(sim$reference$counts))
+  expect_output(print(ens), "member 2 reads the 40 most variable genes only")
+  # the members: the every-gene model of the first seed, and the model of n_variable_genes
+  # (the same choice of genes) of the next
+  first <- fit(7L, ensemble_size = 1, member_variable_genes = 0)
+  every <- scnym_predict(first, sim$query$counts)
+  variable <- fit(8L, ensemble_size = 1, n_variable_genes = 40)
+  p <- scnym_predict(ens, sim$query$counts)
+  expect_equal(p$probabilities,
+               (every$probabilities + scnym_predict(variable, sim$query$counts)$probabilities) / 2,
+               tolerance = 1e-4)
+  # the novelty and the embedding are the every-gene member's
+  expect_identical(p$novelty, every$novelty)
+  expect_identical(p$embedding, every$embedding)
+  # the other genes' counts do not reach that member (shuffled among them, so that each cell's
+  # total, which normalises every gene, stays the same)
+  q <- sim$query$counts
+  others <- which(!rownames(q) %in% variable$genes)
+  q[others, ] <- q[rev(others), ]
+  one <- function(x) 2 * scnym_predict(ens, x)$probabilities - scnym_predict(first, x)$probabilities
+  expect_equal(one(q), one(sim$query$counts), tolerance = 1e-5)
+  back <- scnym_load(local({
+    path <- tempfile(fileext = ".scnym")
+    scnym_save(ens, path)
+    path
+  }))
+  expect_identical(back$member_genes, ens$member_genes)
+  # 0, or no more genes than that (the default 2,000 here): only the every-gene members
+  expect_identical(fit(7L, member_variable_genes = 0)$member_genes, rep(n_genes, 2))
+  expect_identical(fit(7L)$member_genes, rep(n_genes, 2))
+  expect_identical(scnym_config()$member_variable_genes, 2000L)
+  expect_identical(scnym_config("paper")$member_variable_genes, 0L)
+  expect_output(print(scnym_config()),
+                "2 more models on the reference's 2,000 most variable genes \\(if it has more\\)")
+  expect_error(scnym_config(member_variable_genes = -1),
+               class = "scnym_error_invalid_argument")
+})
+
 test_that("members trained side by side on two threads give the model of one thread", {
   sim <- sim_matrices()
   # early stopping ends the members at different epochs: the last one then runs on both threads

@@ -261,6 +261,7 @@ fn main() -> AnyResult<()> {
         genes,
         classes: classes.clone(),
         covariates: vec![Covariate::single(domains)],
+        input_genes: None,
     };
     let batch_size = config.batch_size;
     let mut trainer = Trainer::new(config, train, Some(target), info)?;

@@ -4,7 +4,9 @@
 
 use crate::error::{Error, Result};
 use crate::model::classifier::{Classifier, Shape};
-use crate::model::{Covariate, Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
+use crate::model::{
+    valid_input_genes, Covariate, Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION,
+};
 use crate::novelty::{NoveltyIndex, LEGACY_MAXIMUM_PER_UNIT};
 use crate::reference_sample::ReferenceSample;
 use safetensors::tensor::{Dtype, SafeTensors};
@@ -189,6 +191,11 @@ fn read_member<'a>(st: &SafeTensors<'a>, meta_json: &str, prefix: &str) -> Resul
     }
     check_names("gene", &meta.genes)?;
     check_names("class", &meta.classes)?;
+    if let Some(genes) = &meta.input_genes {
+        if !valid_input_genes(genes, meta.genes.len()) {
+            return Err(corrupt("inconsistent input genes"));
+        }
+    }
     if meta.covariates.is_empty()
         || meta
             .covariates

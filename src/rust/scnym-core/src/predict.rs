@@ -35,8 +35,9 @@ impl Model {
     /// `calibrated`: probabilities are `softmax(logits / temperature)`; otherwise `softmax(logits)`.
     /// `threads > 0` sets libtorch's thread count first; the cells are then split over that many
     /// threads of the engine's own, each running libtorch single-threaded (see `par`).
-    /// An ensemble averages its members' logits, probabilities and novelty scores, reports their
-    /// disagreement, and returns the first member's embedding.
+    /// An ensemble averages its members' logits and probabilities and the novelty scores of the
+    /// members that score novelty, reports their disagreement, and returns the first member's
+    /// embedding.
     pub fn predict(&self, x: &CsrMatrix, calibrated: bool, threads: usize) -> Result<Predictions> {
         apply_threads(threads)?;
         self.check_input(x)?;
@@ -71,10 +72,19 @@ impl Model {
         };
         average(&mut p.logits, |q| &q.logits);
         average(&mut p.probabilities, |q| &q.probabilities);
-        if others.iter().all(|q| !q.novelty.is_empty()) && !p.novelty.is_empty() {
-            average(&mut p.novelty, |q| &q.novelty);
-        } else {
-            p.novelty = Vec::new();
+        // novelty: the mean over the members that score it (those reading every gene); the first
+        // member always does when any does
+        if !p.novelty.is_empty() {
+            let scoring: Vec<&Vec<f32>> = others
+                .iter()
+                .map(|q| &q.novelty)
+                .filter(|v| !v.is_empty())
+                .collect();
+            for v in &scoring {
+                p.novelty.iter_mut().zip(*v).for_each(|(a, b)| *a += b);
+            }
+            let n_scoring = (1 + scoring.len()) as f32;
+            p.novelty.iter_mut().for_each(|a| *a /= n_scoring);
         }
         p.disagreement = p
             .probabilities

@@ -263,6 +263,104 @@ fn ensembles_average_their_members_and_round_trip() {
     );
 }
 
+#[test]
+fn a_member_on_some_genes_reads_only_them() {
+    use scnym_core::train::{TargetData, Trainer};
+    let (a, s) = small_model();
+    let genes: Vec<usize> = (0..60).step_by(3).collect();
+    let mut keep = vec![false; 60];
+    genes.iter().for_each(|&g| keep[g] = true);
+    let mut cfg = small_setup().1;
+    cfg.seed = 8;
+    cfg.reference_sample = 40;
+    let mut info = s.info();
+    info.input_genes = Some(genes.clone());
+    let b = {
+        let _serial = serial();
+        train_data(
+            cfg.clone(),
+            s.train_data(),
+            Some(s.target_data()),
+            info.clone(),
+        )
+    };
+    assert_eq!(b.meta().input_genes.as_deref(), Some(&genes[..]));
+    // a file whose genes are not the model's is refused
+    for bad in [
+        serde_json::json!([60]),
+        serde_json::json!([3, 1]),
+        serde_json::json!([]),
+    ] {
+        let forged = resealed(
+            &b.to_bytes().unwrap(),
+            |m| m["input_genes"] = bad.clone(),
+            None,
+            |_| {},
+        );
+        let e = Model::from_bytes(&forged).unwrap_err();
+        assert!(e.to_string().contains("input genes"), "{e}");
+    }
+    // the other genes' values change nothing: their first-layer rows stayed zero
+    let x = s.target_x();
+    let only = x.keep_columns(&keep).unwrap();
+    let pb = b.predict(&x, true, 1).unwrap();
+    assert_eq!(pb, b.predict(&only, true, 1).unwrap());
+    assert!(pb.novelty.is_empty(), "the novelty score is of every gene");
+    // in an ensemble it votes; the every-gene members give the novelty and the embedding
+    let pa = a.predict(&x, true, 1).unwrap();
+    let copy = |m: &Model| Model::from_bytes(&m.to_bytes().unwrap()).unwrap();
+    let ens = Model::ensemble(vec![copy(&a), copy(&b)]).unwrap();
+    let pe = ens.predict(&x, true, 1).unwrap();
+    assert_eq!(
+        (pe.novelty.clone(), pe.embedding.clone()),
+        (pa.novelty, pa.embedding)
+    );
+    for ((e, u), v) in pe
+        .probabilities
+        .iter()
+        .zip(&pa.probabilities)
+        .zip(&pb.probabilities)
+    {
+        assert!((e - (u + v) / 2.0).abs() < 1e-6);
+    }
+    let back = Model::from_bytes(&ens.to_bytes().unwrap()).unwrap();
+    assert_eq!(
+        back.member_metas()[1].input_genes.as_deref(),
+        Some(&genes[..])
+    );
+    assert_eq!(back.predict(&x, true, 1).unwrap(), pe);
+    assert_eq!(
+        Model::ensemble(vec![copy(&b), copy(&a)])
+            .unwrap_err()
+            .kind(),
+        "invalid_argument"
+    );
+    // adaptation keeps the member on its genes
+    let n = x.n_rows();
+    let target = TargetData {
+        x: s.target_x(),
+        domains: vec![vec![1; n]],
+    };
+    let domains = vec!["reference".to_string(), "query".to_string()];
+    let adapted = {
+        let _serial = serial();
+        let mut t = Trainer::adapt(&b, 0, cfg.clone(), target, domains).unwrap();
+        t.run_epoch(&mut || false).unwrap();
+        t.finish().unwrap()
+    };
+    assert_eq!(adapted.meta().input_genes.as_deref(), Some(&genes[..]));
+    let p = adapted.predict(&x, true, 1).unwrap();
+    assert_ne!(p, pb);
+    assert_eq!(p, adapted.predict(&only, true, 1).unwrap());
+    // the genes must be ascending indices of model genes
+    for bad in [vec![], vec![3, 1], vec![0, 60]] {
+        let mut info = s.info();
+        info.input_genes = Some(bad);
+        let e = Trainer::new(cfg.clone(), s.train_data(), None, info).err();
+        assert_eq!(e.map(|e| e.kind()), Some("invalid_argument"));
+    }
+}
+
 /// 64-bit FNV-1a, continued from `h` (the model file's checksum, written out here so that the
 /// test can forge files whose content is bad but whose checksum is valid).
 fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {

@@ -281,15 +281,17 @@ fn rs_config_validate(json: &str) -> Robj {
     })
 }
 
-/// The genes a model of this configuration keeps: 1-based indices (ascending) of the
-/// `n_variable_genes` most variable genes of a data list or cell-store reference (see
+/// 1-based indices (ascending) of the `n` most variable genes of a data list or cell-store
+/// reference as a model of this configuration reads it (see
 /// `scnym_core::data::variable_genes`).
 #[extendr]
-fn rs_variable_genes(data: Robj, config_json: &str) -> Robj {
+fn rs_variable_genes(data: Robj, config_json: &str, n: i32) -> Robj {
     guard(|| {
         let config = parse_config(config_json)?;
+        let n = usize::try_from(n)
+            .map_err(|_| RError::new("internal", "the number of genes must be non-negative"))?;
         with_cells(&data, config.raw_counts(), |x| {
-            let idx: Vec<i32> = variable_genes(&x, config.n_variable_genes)
+            let idx: Vec<i32> = variable_genes(&x, n)
                 .iter()
                 .map(|&g| g as i32 + 1)
                 .collect();
@@ -337,14 +339,21 @@ fn model_ptr(handle: Robj) -> RResult<ExternalPtr<ModelBox>> {
     Ok(ptr)
 }
 
-/// The model's metadata as JSON, with `ensemble_size` and, for an ensemble, `member_seeds`.
+/// The model's metadata as JSON, with `ensemble_size`, the members' seeds (`member_seeds`) and
+/// the number of genes each reads (`member_genes`).
 fn meta_json(model: &Model) -> RResult<String> {
     let internal = |e: serde_json::Error| RError::new("internal", e.to_string());
     let mut v = serde_json::to_value(model.meta()).map_err(internal)?;
-    let seeds: Vec<u64> = model.member_metas().iter().map(|m| m.config.seed).collect();
+    let metas = model.member_metas();
+    let seeds: Vec<u64> = metas.iter().map(|m| m.config.seed).collect();
+    let genes: Vec<usize> = metas
+        .iter()
+        .map(|m| m.input_genes.as_ref().map_or(m.genes.len(), Vec::len))
+        .collect();
     if let Some(obj) = v.as_object_mut() {
         obj.insert("ensemble_size".into(), model.n_members().into());
         obj.insert("member_seeds".into(), seeds.into());
+        obj.insert("member_genes".into(), genes.into());
     }
     serde_json::to_string(&v).map_err(internal)
 }
@@ -403,7 +412,8 @@ fn threads_arg(threads: i32) -> RResult<usize> {
 }
 
 /// Creates a trainer. `labels`, `domains` and `target_domains` are 0-based integer codes;
-/// `target` is a data list or NULL.
+/// `target` is a data list or NULL; `input_genes` the 1-based indices of the genes the model
+/// reads, or NULL for every gene.
 #[extendr]
 #[allow(clippy::too_many_arguments)]
 fn rs_trainer_new(
@@ -417,9 +427,24 @@ fn rs_trainer_new(
     classes: Robj,
     covariates: Robj,
     covariate_weights: &[f64],
+    input_genes: Robj,
 ) -> Robj {
     guard(|| {
         let config = parse_config(config_json)?;
+        let input_genes = if input_genes.is_null() {
+            None
+        } else {
+            Some(
+                int_slice(&input_genes, "input_genes")?
+                    .iter()
+                    .map(|&g| {
+                        usize::try_from(g - 1).map_err(|_| {
+                            RError::new("internal", "input_genes are 1-based gene indices")
+                        })
+                    })
+                    .collect::<RResult<Vec<_>>>()?,
+            )
+        };
         let train = TrainData {
             x: owned_cells(&train, config.raw_counts())?,
             labels: codes(&labels, "labels")?,
@@ -455,6 +480,7 @@ fn rs_trainer_new(
                     })
                 })
                 .collect::<RResult<Vec<_>>>()?,
+            input_genes,
         };
         let trainer = Trainer::new(config, train, target, info)?;
         let ptr = ExternalPtr::new(TrainerBox {

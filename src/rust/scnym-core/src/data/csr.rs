@@ -322,6 +322,39 @@ impl CsrMatrix {
         })
     }
 
+    /// The same cells and columns with only the entries of the columns `keep` marks (one flag
+    /// per column): the input of a model member that reads some genes only.
+    pub fn keep_columns(&self, keep: &[bool]) -> Result<CsrMatrix> {
+        if keep.len() != self.n_cols {
+            return Err(Error::arg(format!(
+                "{} column flags for a matrix with {} columns",
+                keep.len(),
+                self.n_cols
+            )));
+        }
+        let mut indptr = Vec::with_capacity(self.n_rows + 1);
+        indptr.push(0);
+        let mut indices = Vec::new();
+        let mut values = Vec::new();
+        for r in 0..self.n_rows {
+            let (c, v) = self.row(r);
+            for (&j, &x) in c.iter().zip(v) {
+                if keep[j as usize] {
+                    indices.push(j);
+                    values.push(x);
+                }
+            }
+            indptr.push(indices.len());
+        }
+        Ok(CsrMatrix {
+            n_rows: self.n_rows,
+            n_cols: self.n_cols,
+            indptr: Arc::new(indptr),
+            indices: Arc::new(indices),
+            values: Arc::new(values),
+        })
+    }
+
     /// Appends the rows of `tail` (same number of columns) in place; buffers shared with clones
     /// are copied first.
     pub fn extend(&mut self, tail: &CsrMatrix) -> Result<()> {
@@ -566,5 +599,15 @@ mod tests {
         let s = m.select_rows(&[0, 0]).unwrap();
         assert_eq!(s.n_rows(), 2);
         assert!(m.select_rows(&[1]).is_err());
+    }
+
+    #[test]
+    fn keep_columns_drops_the_other_columns_entries() {
+        let dense = [0.5, 0.0, 2.0, 1.0, 3.0, 0.0];
+        let m = CsrMatrix::from_dense(2, 3, &dense, &[0, 1, 2], 3, Values::Normalised).unwrap();
+        let kept = m.keep_columns(&[true, false, true]).unwrap();
+        assert_eq!((kept.n_rows(), kept.n_cols()), (2, 3));
+        assert_eq!(kept.to_dense(), vec![0.5, 0.0, 2.0, 1.0, 0.0, 0.0]);
+        assert!(m.keep_columns(&[true]).is_err());
     }
 }

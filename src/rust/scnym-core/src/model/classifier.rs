@@ -94,10 +94,33 @@ impl Shape {
 
 impl Classifier {
     /// A freshly initialised classifier (PyTorch's default initialisation, from our generator).
-    pub fn new(shape: Shape, dropout: f64, rng: &mut EngineRng, device: Device) -> Result<Self> {
-        let bound = 1.0 / (shape.n_genes.max(1) as f64).sqrt();
+    /// `inputs`: the genes (ascending rows of the first layer) a classifier that reads only some
+    /// genes reads; its other rows are zero, and stay zero in training since those genes' inputs
+    /// are zero (no gradient, and weight decay keeps zero). It draws what a classifier of just
+    /// those genes draws.
+    pub fn new(
+        shape: Shape,
+        dropout: f64,
+        rng: &mut EngineRng,
+        device: Device,
+        inputs: Option<&[usize]>,
+    ) -> Result<Self> {
         let (g, w) = (shape.n_genes as i64, shape.width as i64);
-        let input_weight = uniform(&[g, w], bound, rng, device)?;
+        let (input_weight, fan_in) = match inputs {
+            None => {
+                let bound = 1.0 / (shape.n_genes.max(1) as f64).sqrt();
+                (uniform(&[g, w], bound, rng, device)?, shape.n_genes)
+            }
+            Some(rows) => {
+                let bound = 1.0 / (rows.len().max(1) as f64).sqrt();
+                let drawn = uniform(&[rows.len() as i64, w], bound, rng, device)?;
+                let index: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+                let index = Tensor::f_from_slice(&index)?.f_to_device(device)?;
+                let zeros = Tensor::f_zeros([g, w], (tch::Kind::Float, device))?;
+                (zeros.f_index_copy(0, &index, &drawn)?, rows.len())
+            }
+        };
+        let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
         let input_bias = uniform(&[w], bound, rng, device)?;
         let mut hidden = Vec::new();
         for _ in 1..shape.n_hidden {

@@ -22,8 +22,9 @@ use tch::Device;
 /// of `domains` by the nuisance `covariates` (older files read as one covariate `"domain"` of
 /// weight 1, see `persist`) and adds the optional reference sample of adaptation (absent from
 /// older files); version 4 measures novelty in units of the validation cells' upper quartile
-/// of distances instead of their largest (older files converted, see `persist`).
-pub const FORMAT_VERSION: u32 = 4;
+/// of distances instead of their largest (older files converted, see `persist`); version 5 adds
+/// members that read only some genes (`input_genes`, absent from older files: every gene).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// One nuisance covariate the domain adversary removes from the embedding (batch, donor,
 /// technology): its name, its levels (the domain codes of training index them) and the weight of
@@ -44,6 +45,12 @@ impl Covariate {
             weight: 1.0,
         }
     }
+}
+
+/// Whether `genes` can be the genes a model of `n_genes` genes reads (`ModelMeta::input_genes`):
+/// ascending, distinct, within `0..n_genes`, at least one.
+pub(crate) fn valid_input_genes(genes: &[usize], n_genes: usize) -> bool {
+    !genes.is_empty() && genes.windows(2).all(|w| w[0] < w[1]) && genes[genes.len() - 1] < n_genes
 }
 
 /// How the first layer is computed unless changed (measured faster; see bench/engine).
@@ -91,6 +98,10 @@ pub struct ModelMeta {
     /// The stored reference sample's size (`None` without one, and in files before version 3).
     #[serde(default)]
     pub reference_sample: Option<SampleMeta>,
+    /// The genes (ascending indices into `genes`) this model reads; its first-layer rows of the
+    /// others are zero. `None`: every gene (and in files before version 5).
+    #[serde(default)]
+    pub input_genes: Option<Vec<usize>>,
 }
 
 /// A trained classifier with its metadata.
@@ -149,6 +160,12 @@ impl Model {
             .next()
             .ok_or_else(|| Error::arg("an ensemble needs at least one model"))?;
         for mut m in models {
+            if first.meta.input_genes.is_some() {
+                // it gives the embedding and the novelty score, both of every gene
+                return Err(Error::arg(
+                    "the first member of an ensemble must read every gene",
+                ));
+            }
             if m.meta.genes != first.meta.genes || m.meta.classes != first.meta.classes {
                 return Err(Error::arg(
                     "ensemble members must have the same genes and classes",

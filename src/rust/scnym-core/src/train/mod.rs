@@ -32,12 +32,14 @@ pub struct TargetData {
 }
 
 /// Names behind the codes: model genes (columns of `x`), classes (label codes) and the nuisance
-/// covariates (their levels name the domain codes of training and target cells).
+/// covariates (their levels name the domain codes of training and target cells); and which of
+/// the genes the model reads (`input_genes`, ascending column indices; `None`: every gene).
 #[derive(Clone, Debug, Default)]
 pub struct ModelInfo {
     pub genes: Vec<String>,
     pub classes: Vec<String>,
     pub covariates: Vec<Covariate>,
+    pub input_genes: Option<Vec<usize>>,
 }
 
 pub(crate) use temperature::fit_temperature;

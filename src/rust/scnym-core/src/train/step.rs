@@ -296,7 +296,7 @@ mod tests {
             n_hidden: 2,
             n_classes: 3,
         };
-        let net32 = Classifier::new(shape, 0.3, &mut rng, Device::Cpu).unwrap();
+        let net32 = Classifier::new(shape, 0.3, &mut rng, Device::Cpu, None).unwrap();
         let tensors = net32
             .tensors()
             .into_iter()

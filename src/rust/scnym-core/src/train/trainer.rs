@@ -29,7 +29,7 @@ use crate::data::{mixup_plan, CsrMatrix, FirstLayerMode, SparseBatch};
 use crate::error::{Error, Result};
 use crate::model::adversary::Adversary;
 use crate::model::classifier::{Classifier, Shape};
-use crate::model::{Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
+use crate::model::{valid_input_genes, Model, ModelMeta, DEFAULT_FIRST_LAYER, FORMAT_VERSION};
 use crate::novelty::{argmax_rows, unit_rows, NoveltyIndex, SAMPLE_PER_CLASS};
 use crate::predict::{predict_rows, RowOutputs};
 use crate::reference_sample::{sample_per_class, ReferenceSample};
@@ -242,6 +242,26 @@ impl Trainer {
             _ => None,
         };
 
+        // a model that reads some genes only sees nothing of the others
+        let (train, target) = match &info.input_genes {
+            None => (train, target),
+            Some(genes) => {
+                let keep = input_flags(genes, n_genes)?;
+                let train = TrainData {
+                    x: train.x.keep_columns(&keep)?,
+                    ..train
+                };
+                let target = match target {
+                    Some(t) => Some(TargetData {
+                        x: t.x.keep_columns(&keep)?,
+                        ..t
+                    }),
+                    None => None,
+                };
+                (train, target)
+            }
+        };
+
         let mut class_counts = vec![0usize; n_classes];
         for &l in &train.labels {
             class_counts[l as usize] += 1;
@@ -320,7 +340,13 @@ impl Trainer {
             n_classes,
         };
         let mut init_rng = rng::stream(config.seed, Stream::Init);
-        let mut net = Classifier::new(shape, config.dropout, &mut init_rng, device)?;
+        let mut net = Classifier::new(
+            shape,
+            config.dropout,
+            &mut init_rng,
+            device,
+            info.input_genes.as_deref(),
+        )?;
         net.set_requires_grad(true)?;
         let adversaries = adversarial
             .into_iter()
@@ -410,6 +436,7 @@ impl Trainer {
             genes: model.meta.genes.clone(),
             classes: model.meta.classes.clone(),
             covariates: vec![Covariate::single(domains)],
+            input_genes: source.meta.input_genes.clone(),
         };
         let split = sample.split();
         if split.0.len() < 2 {
@@ -817,9 +844,11 @@ impl Trainer {
             }
         };
         self.net.set_requires_grad(false)?;
+        // the novelty score is a distance in an embedding of every gene: a cell of a new type
+        // may differ from the reference in genes a member reading some genes does not see
         let novelty = match &validation {
-            None => None,
-            Some(val) => Some(self.novelty_index(val)?),
+            Some(val) if self.info.input_genes.is_none() => Some(self.novelty_index(val)?),
+            _ => None,
         };
         let sample = if self.config.reference_sample > 0 {
             Some(ReferenceSample::choose(
@@ -846,6 +875,7 @@ impl Trainer {
             versions: crate::backend_versions(),
             novelty: None,
             reference_sample: None,
+            input_genes: self.info.input_genes,
         };
         Model::from_parts(self.net, meta, self.device, self.mode, novelty, sample)
     }
@@ -880,6 +910,18 @@ impl Trainer {
         index.calibrate(&index.distances(&val.embedding, &predicted));
         Ok(index)
     }
+}
+
+/// One flag per gene: whether it is among `genes` (ascending, distinct, within `0..n_genes`).
+fn input_flags(genes: &[usize], n_genes: usize) -> Result<Vec<bool>> {
+    if !valid_input_genes(genes, n_genes) {
+        return Err(Error::arg(format!(
+            "input_genes must be ascending distinct gene indices in 0..{n_genes}, at least one"
+        )));
+    }
+    let mut keep = vec![false; n_genes];
+    genes.iter().for_each(|&g| keep[g] = true);
+    Ok(keep)
 }
 
 /// Runs one epoch of each trainer at the same time, each on its own thread with libtorch
@@ -965,6 +1007,7 @@ mod tests {
             genes: vec!["a".into(), "b".into(), "c".into()],
             classes: (0..counts.len()).map(|k| format!("t{k}")).collect(),
             covariates: vec![Covariate::single(vec!["d".into()])],
+            input_genes: None,
         };
         let train = TrainData {
             x,

@@ -175,6 +175,7 @@ impl Synth {
                 "source".to_string(),
                 "target".to_string(),
             ])],
+            input_genes: None,
         }
     }
 
