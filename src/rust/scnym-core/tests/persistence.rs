@@ -179,6 +179,17 @@ fn newer_foreign_and_incomplete_files_are_refused_with_reasons() {
     assert!(e.to_string().contains("not a scnym model"), "{e}");
 }
 
+/// Asserts that every value of `mean` is the mean of `a`'s and `b`'s, within `tol`.
+fn assert_mean_of(mean: &[f32], a: &[f32], b: &[f32], tol: f32) {
+    assert_eq!((mean.len(), a.len()), (b.len(), b.len()));
+    for ((m, u), v) in mean.iter().zip(a).zip(b) {
+        assert!(
+            (m - (u + v) / 2.0).abs() < tol,
+            "{m} is not the mean of {u} and {v}"
+        );
+    }
+}
+
 #[test]
 fn ensembles_average_their_members_and_round_trip() {
     let (a, s) = small_model();
@@ -201,17 +212,13 @@ fn ensembles_average_their_members_and_round_trip() {
     .unwrap();
     assert_eq!(ens.n_members(), 2);
     let pe = ens.predict(&x, true, 1).unwrap();
-    for ((e, u), v) in pe
-        .probabilities
-        .iter()
-        .zip(&pa.probabilities)
-        .zip(&pb.probabilities)
-    {
-        assert!((e - (u + v) / 2.0).abs() < 1e-6);
-    }
-    for ((e, u), v) in pe.novelty.iter().zip(&pa.novelty).zip(&pb.novelty) {
-        assert!((e - (u + v) / 2.0).abs() < 1e-5);
-    }
+    assert_mean_of(
+        &pe.probabilities,
+        &pa.probabilities,
+        &pb.probabilities,
+        1e-6,
+    );
+    assert_mean_of(&pe.novelty, &pa.novelty, &pb.novelty, 1e-5);
     assert_eq!(pe.embedding, pa.embedding, "the first member's embedding");
     assert_eq!(pe.disagreement.len(), pe.n_cells);
     assert!(pe.disagreement.iter().all(|&d| d.is_finite() && d >= 0.0));
@@ -315,14 +322,12 @@ fn a_member_on_some_genes_reads_only_them() {
         (pe.novelty.clone(), pe.embedding.clone()),
         (pa.novelty, pa.embedding)
     );
-    for ((e, u), v) in pe
-        .probabilities
-        .iter()
-        .zip(&pa.probabilities)
-        .zip(&pb.probabilities)
-    {
-        assert!((e - (u + v) / 2.0).abs() < 1e-6);
-    }
+    assert_mean_of(
+        &pe.probabilities,
+        &pa.probabilities,
+        &pb.probabilities,
+        1e-6,
+    );
     let back = Model::from_bytes(&ens.to_bytes().unwrap()).unwrap();
     assert_eq!(
         back.member_metas()[1].input_genes.as_deref(),
