@@ -22,11 +22,11 @@
 #' Ensembles adapt every member, each from its own weights. Pass the same `seed` to repeat a run.
 #'
 #' On the Kang and panc8 leave-one-technology-out tasks of the accuracy benchmark (3 seeds,
-#' `reference_sample = 1000`), adapting a model trained on the reference alone was 6.2 to 10.7
-#' times faster than training with the query from scratch, at an accuracy 0.005 lower on average
-#' (between 0.017 lower and 0.014 higher per task; `bench/adapt/run.R`,
-#' `bench/results/adapt/table.md`). About 1 to 3% of the query cells are unassigned
-#' (`pruned_label` `NA`) after adaptation, against 0 to 4% after training from scratch.
+#' `reference_sample = 1000`), adapting a model trained on the reference alone was 5.2 to 10.5
+#' times faster than training with the query from scratch, at an accuracy 0.002 lower on average
+#' (between 0.010 lower and 0.010 higher per task; `bench/adapt/run.R`,
+#' `bench/results/adapt/table.md`). 0 to 1.3% of the query cells are unassigned
+#' (`pruned_label` `NA`) after adaptation, against 0 to 1.7% after training from scratch.
 #'
 #' @param model An `scnym_model` trained with `scnym_config(reference_sample = n)`, `n > 0`.
 #' @param x Query cells, as for [scnym_predict()]: a Seurat object, a SingleCellExperiment (or
