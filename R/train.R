@@ -277,25 +277,24 @@ training_plan <- function(ref, tgt, labels, domain, target_domain, call, domain_
 # `n_variable_genes` most variable of them in the labelled reference cells (scnym_config()),
 # in their order. `ref` is checked; its labelled cells are read once more for the choice.
 choose_genes <- function(ref, plan, config, call) {
-  n <- config$n_variable_genes %||% 0L
-  if (n == 0L || length(plan$genes) <= n) {
-    return(plan)
-  }
-  cells <- cells_store(ref, plan$labelled, plan$genes, config, call = call)
-  keep <- rust_result(rs_variable_genes(cells, config_json(config, seed = 0L), n), call = call)
-  plan$genes <- plan$genes[keep]
+  labelled <- function() cells_store(ref, plan$labelled, plan$genes, config, call = call)
+  keep <- most_variable_genes(config$n_variable_genes, length(plan$genes), config, call,
+                              cells = labelled)
+  if (!is.null(keep)) plan$genes <- plan$genes[keep]
   plan
 }
 
-# The genes the members on the most variable genes read (1-based indices into the model genes):
-# the `member_variable_genes` most variable of the labelled cells `train_data` (a cell store);
-# NULL when there are no such members, every member reading every gene (scnym_config()).
-member_input_genes <- function(train_data, config, n_genes, call) {
-  n <- config$member_variable_genes %||% 0L
+# The `n` most variable of `n_genes` genes in the labelled cells that `cells()` returns as a
+# cell store (1-based indices, ascending; `cells()` is called only when a choice is made);
+# NULL when `n` is 0 (or NULL) or there are no more than `n` genes: every gene is kept. The one
+# rule behind `n_variable_genes` (the model's genes) and `member_variable_genes` (the genes the
+# members on the most variable genes read; see scnym_config()).
+most_variable_genes <- function(n, n_genes, config, call, cells) {
+  n <- n %||% 0L
   if (n == 0L || n_genes <= n) {
     return(NULL)
   }
-  rust_result(rs_variable_genes(train_data, config_json(config, seed = 0L), n), call = call)
+  rust_result(rs_variable_genes(cells(), config_json(config, seed = 0L), n), call = call)
 }
 
 # Builds the trainer, runs the epoch loop with progress, returns the model.
@@ -326,7 +325,8 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
   }
   # `ensemble_size` members on every gene, as many again on the most variable genes
   every <- config$ensemble_size %||% 1L
-  input_genes <- member_input_genes(train_data, config, length(plan$genes), call = call)
+  input_genes <- most_variable_genes(config$member_variable_genes, length(plan$genes), config,
+                                     call, cells = function() train_data)
   new_trainer <- function(member, i) {
     rs_trainer_new(config_json(member), train_data, plan$label_codes, plan$domains$ref_codes,
                    target_data, plan$domains$target_codes, plan$genes, plan$classes,

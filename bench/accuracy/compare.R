@@ -49,10 +49,7 @@ if (!length(rows)) {
 }
 res <- aggregate(cbind(accuracy, macro_f1, unseen_flagged, known_kept) ~ label + task,
                  do.call(rbind, rows), mean, na.action = stats::na.pass)
-peers <- utils::read.csv(file.path(here, "bench", "results", "accuracy", "summary.csv"))
-peers <- peers[!grepl("^scnym", peers$method), ]
-best <- aggregate(cbind(best_accuracy = accuracy, best_f1 = macro_f1) ~ task, peers, max)
-res <- merge(res, best)
+res <- merge(res, best_peer(here))
 res$gap_accuracy <- res$accuracy - res$best_accuracy
 res$gap_f1 <- res$macro_f1 - res$best_f1
 for (m in labels) {

@@ -79,10 +79,7 @@ for (task in tasks) for (seed in 0:2) {
 }
 rows <- do.call(rbind, rows)
 res <- aggregate(cbind(accuracy, macro_f1) ~ task + variant, rows, mean)
-peers <- utils::read.csv(file.path(here, "bench", "results", "accuracy", "summary.csv"))
-peers <- peers[!grepl("^scnym", peers$method), ]
-best <- aggregate(cbind(best_accuracy = accuracy, best_f1 = macro_f1) ~ task, peers, max)
-res <- merge(res, best)
+res <- merge(res, best_peer(here))
 res$gap_accuracy <- res$accuracy - res$best_accuracy
 res$gap_f1 <- res$macro_f1 - res$best_f1
 res <- res[order(match(res$task, tasks), res$variant), ]

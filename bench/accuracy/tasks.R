@@ -192,6 +192,14 @@ git_commit <- function(here) {
                    stderr = FALSE), error = function(e) NA_character_)
 }
 
+# The best peer's accuracy and macro-F1 per task (`task`, `best_accuracy`, `best_f1`; each the
+# largest over the peers, not necessarily of one peer), from summarise.R's summary.csv.
+best_peer <- function(here) {
+  s <- utils::read.csv(file.path(here, "bench", "results", "accuracy", "summary.csv"))
+  stats::aggregate(cbind(best_accuracy = accuracy, best_f1 = macro_f1) ~ task,
+                   s[!grepl("^scnym", s$method), ], max)
+}
+
 # The value after `--name` in a benchmark script's arguments (`default` when absent);
 # parse_list_opt() splits a comma-separated one.
 parse_opt <- function(args, name, default) {

@@ -159,13 +159,13 @@ impl Model {
         let mut first = models
             .next()
             .ok_or_else(|| Error::arg("an ensemble needs at least one model"))?;
+        if first.meta.input_genes.is_some() && !models.as_slice().is_empty() {
+            // it gives the embedding and the novelty score, both of every gene
+            return Err(Error::arg(
+                "the first member of an ensemble must read every gene",
+            ));
+        }
         for mut m in models {
-            if first.meta.input_genes.is_some() {
-                // it gives the embedding and the novelty score, both of every gene
-                return Err(Error::arg(
-                    "the first member of an ensemble must read every gene",
-                ));
-            }
             if m.meta.genes != first.meta.genes || m.meta.classes != first.meta.classes {
                 return Err(Error::arg(
                     "ensemble members must have the same genes and classes",
