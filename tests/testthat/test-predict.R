@@ -75,6 +75,37 @@ test_that("BPPARAM splits the cells across workers with results identical to ser
   expect_error(scnym_predict(model, x, BPPARAM = 2), class = "scnym_error_invalid_argument")
 })
 
+test_that("a forked worker predicts after this process ran libtorch on two threads", {
+  skip_on_os("windows") # no fork
+  sim <- sim_matrices()
+  # wide enough that reading the model is a parallel region of libtorch (> 32,768 values)
+  model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+                       config = scnym_config(max_epochs = 1, min_epochs = 1), seed = 1,
+                       threads = 1, verbose = FALSE)
+  without_handle <- function() unserialize(serialize(model, NULL)) # as readRDS() returns it
+  x <- sim$query$counts
+  serial <- scnym_predict(without_handle(), x, threads = 2)
+  # read on two threads: libtorch's OpenMP pool now exists in this process
+  expect_identical(scnym_predict(without_handle(), x, threads = 2), serial)
+  # a fork reads the model again: it used to wait forever for the pool's threads
+  job <- parallel::mcparallel(scnym_predict(without_handle(), x, threads = 2))
+  result <- NULL
+  for (i in seq_len(120)) {
+    result <- parallel::mccollect(job, wait = FALSE, timeout = 1)
+    if (!is.null(result)) break
+  }
+  if (is.null(result)) {
+    tools::pskill(job$pid, tools::SIGKILL)
+    parallel::mccollect(job, wait = TRUE)
+  }
+  expect_false(is.null(result))
+  skip_if(is.null(result), "the forked child hung (killed)")
+  expect_identical(result[[1L]], serial)
+  # and through BiocParallel, where the workers receive the model without its handle
+  expect_identical(scnym_predict(without_handle(), x, BPPARAM = BiocParallel::MulticoreParam(2)),
+                   serial)
+})
+
 test_that("pruned labels drop novel cells and uncertain ones", {
   m <- sim_model()
   sim <- sim_matrices()

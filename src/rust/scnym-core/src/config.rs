@@ -4,6 +4,7 @@
 use crate::data::Values;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Every setting of a training run. Build one with [`Config::preset`] and change fields as needed.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -567,13 +568,46 @@ impl Config {
     }
 }
 
+/// The process that first called into the engine (0 until then): see [`single_thread_if_forked`].
+static FIRST_PROCESS: AtomicU32 = AtomicU32::new(0);
+
+/// Whether this process is a fork of the one that first called into the engine.
+fn in_forked_child() -> bool {
+    let first = FIRST_PROCESS.load(Ordering::SeqCst);
+    first != 0 && first != std::process::id()
+}
+
+/// Keeps libtorch single-threaded in a forked child (BiocParallel's `MulticoreParam` workers,
+/// `parallel::mclapply`). libtorch's OpenMP thread pool does not survive `fork()`: a child of a
+/// process whose libtorch ran a parallel region waits forever for the pool's threads in its own
+/// first one (reading a model of 2,000 genes is one). Call it before any libtorch work of an
+/// entry point; the first call records the process, later calls in a fork of it set libtorch to
+/// one thread, which [`apply_threads`] then keeps. The engine's own threads (see `par`) follow
+/// libtorch's count, so a forked worker runs on one thread.
+pub fn single_thread_if_forked() {
+    let pid = std::process::id();
+    if FIRST_PROCESS
+        .compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+        && in_forked_child()
+        && tch::get_num_threads() != 1
+    {
+        tch::set_num_threads(1);
+    }
+}
+
 /// Applies a thread setting: `threads > 0` sets libtorch's intra-op thread count, 0 leaves it.
-/// The engine splits its own work (see `par`) over that many threads.
+/// The engine splits its own work (see `par`) over that many threads. In a forked child the
+/// count stays 1 (see [`single_thread_if_forked`]).
 pub fn apply_threads(threads: usize) -> Result<()> {
     if threads > 4096 {
         return Err(Error::arg(format!(
             "threads must be in 0..=4096, not {threads}"
         )));
+    }
+    single_thread_if_forked();
+    if in_forked_child() {
+        return Ok(());
     }
     if threads > 0 && tch::get_num_threads() != threads as i32 {
         tch::set_num_threads(threads as i32);
