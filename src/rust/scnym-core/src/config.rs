@@ -571,29 +571,24 @@ impl Config {
 /// The process that first called into the engine (0 until then): see [`single_thread_if_forked`].
 static FIRST_PROCESS: AtomicU32 = AtomicU32::new(0);
 
-/// Whether this process is a fork of the one that first called into the engine.
-fn in_forked_child() -> bool {
-    let first = FIRST_PROCESS.load(Ordering::SeqCst);
-    first != 0 && first != std::process::id()
-}
-
 /// Keeps libtorch single-threaded in a forked child (BiocParallel's `MulticoreParam` workers,
-/// `parallel::mclapply`). libtorch's OpenMP thread pool does not survive `fork()`: a child of a
-/// process whose libtorch ran a parallel region waits forever for the pool's threads in its own
-/// first one (reading a model of 2,000 genes is one). Call it before any libtorch work of an
-/// entry point; the first call records the process, later calls in a fork of it set libtorch to
-/// one thread, which [`apply_threads`] then keeps. The engine's own threads (see `par`) follow
-/// libtorch's count, so a forked worker runs on one thread.
-pub fn single_thread_if_forked() {
+/// `parallel::mclapply`) and says whether this process is one. libtorch's OpenMP thread pool does
+/// not survive `fork()`: a child of a process whose libtorch ran a parallel region waits forever
+/// for the pool's threads in its own first one (reading a model of 2,000 genes is one). Call it
+/// before any libtorch work of an entry point; the first call records the process, later calls
+/// in a fork of it set libtorch to one thread, which [`apply_threads`] then keeps. The engine's
+/// own threads (see `par`) follow libtorch's count, so a forked worker runs on one thread.
+pub fn single_thread_if_forked() -> bool {
     let pid = std::process::id();
-    if FIRST_PROCESS
-        .compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
-        .is_err()
-        && in_forked_child()
-        && tch::get_num_threads() != 1
-    {
+    // the first call stores this process; later ones read the stored one
+    let forked = match FIRST_PROCESS.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst) {
+        Ok(_) => false,
+        Err(first) => first != pid,
+    };
+    if forked && tch::get_num_threads() != 1 {
         tch::set_num_threads(1);
     }
+    forked
 }
 
 /// Applies a thread setting: `threads > 0` sets libtorch's intra-op thread count, 0 leaves it.
@@ -605,8 +600,7 @@ pub fn apply_threads(threads: usize) -> Result<()> {
             "threads must be in 0..=4096, not {threads}"
         )));
     }
-    single_thread_if_forked();
-    if in_forked_child() {
+    if single_thread_if_forked() {
         return Ok(());
     }
     if threads > 0 && tch::get_num_threads() != threads as i32 {
@@ -618,6 +612,13 @@ pub fn apply_threads(threads: usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_process_that_first_calls_the_engine_is_not_a_fork() {
+        assert!(!single_thread_if_forked());
+        assert!(!single_thread_if_forked());
+        assert_eq!(FIRST_PROCESS.load(Ordering::SeqCst), std::process::id());
+    }
 
     #[test]
     fn the_schema_covers_every_field_and_bounds_it() {

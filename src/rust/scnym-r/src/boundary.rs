@@ -58,7 +58,7 @@ where
     F: FnOnce() -> RResult<Robj>,
 {
     install_panic_hook();
-    scnym_core::config::single_thread_if_forked();
+    let _ = scnym_core::config::single_thread_if_forked();
     match panic::catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(value)) => value,
         Ok(Err(err)) => error_value(&err.kind, &err.message),
