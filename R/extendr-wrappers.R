@@ -48,7 +48,9 @@ rs_model_from_bytes <- function(bytes) .Call("wrap__rs_model_from_bytes", bytes,
 
 rs_model_ensemble <- function(members) .Call("wrap__rs_model_ensemble", members, PACKAGE = "scnym")
 
-rs_model_predict <- function(handle, data, calibrated, threads, embedding, cells) .Call("wrap__rs_model_predict", handle, data, calibrated, threads, embedding, cells, PACKAGE = "scnym")
+rs_model_predict <- function(handle, data, calibrated, threads, embedding, cells, packed) .Call("wrap__rs_model_predict", handle, data, calibrated, threads, embedding, cells, packed, PACKAGE = "scnym")
+
+rs_predictions_join <- function(handle, blocks, cells) .Call("wrap__rs_predictions_join", handle, blocks, cells, PACKAGE = "scnym")
 
 rs_model_integrated_gradients <- function(handle, data, target_class, steps, threads) .Call("wrap__rs_model_integrated_gradients", handle, data, target_class, steps, threads, PACKAGE = "scnym")
 

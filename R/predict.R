@@ -214,18 +214,16 @@ predict_prepared <- function(model, query, calibrated, prune_below, novelty_abov
     out <- streamed$out
   } else {
     blocks <- prediction_blocks(length(query$cells), workers)
-    if (length(blocks) > 1L && forks_share(BPPARAM)) {
-      out <- join_blocks(predict_forked(blocks, data, query$cells, model, calibrated, threads,
-                                        embedding, BPPARAM))
-    } else if (length(blocks) > 1L) {
-      parts <- BiocParallel::bpmapply(
-        predict_block, lapply(blocks, function(b) core_data(data, b, model$genes)),
-        lapply(blocks, function(b) query$cells[b]),
-        MoreArgs = list(model = model, calibrated = calibrated, threads = threads,
-                        embedding = embedding),
-        SIMPLIFY = FALSE, USE.NAMES = FALSE, BPPARAM = BPPARAM
-      )
-      out <- join_blocks(parts)
+    if (length(blocks) > 1L) {
+      parts <- if (forks_share(BPPARAM)) {
+        predict_forked(blocks, data, model, calibrated, threads, embedding, BPPARAM)
+      } else {
+        BiocParallel::bplapply(lapply(blocks, function(b) core_data(data, b, model$genes)),
+                               predict_packed, model = model, calibrated = calibrated,
+                               threads = threads, embedding = embedding, BPPARAM = BPPARAM)
+      }
+      out <- rust_result(rs_predictions_join(model_handle(model, call = call), parts,
+                                             query$cells), call = call)
     } else {
       out <- predict_block(core_input(data, NULL, model$genes), query$cells, model, calibrated,
                            threads, embedding, call = call)
@@ -254,26 +252,32 @@ forks_share <- function(BPPARAM) { # nolint: object_name_linter.
   methods::is(BPPARAM, "MulticoreParam") && !BiocParallel::bpisup(BPPARAM)
 }
 
-# predict_block() of the cells `blocks` (index vectors) of a checked input `data` on forked
+# predict_packed() of the cells `blocks` (index vectors) of a checked input `data` on forked
 # workers that read the cells from the memory they share with this process (copy-on-write):
 # the cells are not serialised to them, as they are for other workers (a block of 100,000 cells
 # of 300 non-zero counts is 370 MB). The workers are forked here, once `data` is in place.
-predict_forked <- function(blocks, data, cells, model, calibrated, threads, embedding,
+predict_forked <- function(blocks, data, model, calibrated, threads, embedding,
                            BPPARAM) { # nolint: object_name_linter.
   fork_shared$data <- data
   on.exit(rm("data", envir = fork_shared), add = TRUE)
   BiocParallel::bpstart(BPPARAM)
   on.exit(BiocParallel::bpstop(BPPARAM), add = TRUE)
-  BiocParallel::bpmapply(predict_shared_block, blocks, lapply(blocks, function(b) cells[b]),
-                         MoreArgs = list(model = model, calibrated = calibrated,
-                                         threads = threads, embedding = embedding),
-                         SIMPLIFY = FALSE, USE.NAMES = FALSE, BPPARAM = BPPARAM)
+  BiocParallel::bplapply(blocks, predict_shared_block, model = model, calibrated = calibrated,
+                         threads = threads, embedding = embedding, BPPARAM = BPPARAM)
 }
 
-# predict_block() of the cells `rows` of the input shared by predict_forked(), in a forked worker.
-predict_shared_block <- function(rows, cells, model, calibrated, threads, embedding) {
-  predict_block(core_data(fork_shared$data, rows, model$genes, view = TRUE), cells, model,
-                calibrated, threads, embedding)
+# predict_packed() of the cells `rows` of the input shared by predict_forked(), in a forked worker.
+predict_shared_block <- function(rows, model, calibrated, threads, embedding) {
+  predict_packed(core_data(fork_shared$data, rows, model$genes, view = TRUE), model, calibrated,
+                 threads, embedding)
+}
+
+# The core's prediction of the cells of one data list, in a worker: its outputs as one raw
+# vector of f32 values, which crosses back to this process in half the bytes of R's doubles and
+# without a value-by-value conversion; rs_predictions_join() joins the blocks.
+predict_packed <- function(core, model, calibrated, threads, embedding) {
+  rust_result(rs_model_predict(model_handle(model), core, calibrated, as.integer(threads),
+                               embedding, NULL, TRUE))
 }
 
 # The core's prediction of the columns `cols` of a DelayedMatrix (`source`: the `mat`, `genes` and
@@ -298,7 +302,7 @@ predict_columns <- function(cols, source, model, calibrated, threads, embedding,
 predict_block <- function(core, cells, model, calibrated, threads, embedding,
                           call = rlang::caller_env()) {
   out <- rust_result(rs_model_predict(model_handle(model, call = call), core, calibrated,
-                                      as.integer(threads), embedding, cells), call = call)
+                                      as.integer(threads), embedding, cells, FALSE), call = call)
   out[!vapply(out, is.null, logical(1))]
 }
 
@@ -345,14 +349,6 @@ predict_streamed <- function(blocks, cells, FUN, # nolint: object_name_linter.
     }
   }
   list(out = out, values = values)
-}
-
-# The core's outputs of consecutive blocks of cells, joined in cell order.
-join_blocks <- function(parts) {
-  stats::setNames(lapply(names(parts[[1L]]), function(name) {
-    pieces <- lapply(parts, `[[`, name)
-    if (is.matrix(pieces[[1L]])) do.call(rbind, pieces) else unlist(pieces, use.names = FALSE)
-  }), names(parts[[1L]]))
 }
 
 # Which labels pruned_label drops (see scnym_predict()): novel cells and uncertain ones.

@@ -57,7 +57,7 @@ test_that("attributions satisfy completeness: they add up to p(x) - p(0)", {
   g <- length(fx$model$genes)
   zero <- list(n_cells = 1L, n_genes = g, gene_map = seq_len(g) - 1L, n_model_genes = g,
                counts = FALSE, kind = "dense", x = matrix(0, g, 1))
-  out <- rust_result(rs_model_predict(model_handle(fx$model), zero, FALSE, 1L, FALSE, NULL))
+  out <- rust_result(rs_model_predict(model_handle(fx$model), zero, FALSE, 1L, FALSE, NULL, FALSE))
   p0 <- out$probabilities[1, match(pred$label, fx$model$classes)]
   expect_equal(unname(rowSums(ig)), unname(pred$confidence - p0), tolerance = 0.02)
 })

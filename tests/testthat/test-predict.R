@@ -72,7 +72,28 @@ test_that("BPPARAM splits the cells across workers with results identical to ser
   # fewer batches than workers: one process
   expect_identical(scnym_predict(model, x[, 1:2], BPPARAM = BiocParallel::MulticoreParam(3)),
                    scnym_predict(model, x[, 1:2], threads = 1))
+  expect_identical(scnym_predict(model, x, embedding = FALSE,
+                                 BPPARAM = BiocParallel::MulticoreParam(2)),
+                   scnym_predict(model, x, embedding = FALSE, threads = 1))
   expect_error(scnym_predict(model, x, BPPARAM = 2), class = "scnym_error_invalid_argument")
+})
+
+test_that("a worker's block of predictions crosses as raw bytes and joins in cell order", {
+  model <- sim_model()
+  query <- scnym:::prepare_query(model, sim_matrices()$query$counts)
+  blocks <- list(1:150, 151:length(query$cells))
+  packed <- lapply(blocks, function(b) {
+    scnym:::predict_packed(scnym:::core_data(query$data, b, model$genes), model, TRUE, 1L, TRUE)
+  })
+  expect_type(packed[[1]], "raw")
+  whole <- scnym:::predict_block(scnym:::core_data(query$data, NULL, model$genes), query$cells,
+                                 model, TRUE, 1L, TRUE)
+  joined <- scnym:::rust_result(scnym:::rs_predictions_join(scnym:::model_handle(model), packed,
+                                                            query$cells))
+  expect_identical(joined[names(whole)], whole)
+  expect_error(scnym:::rust_result(scnym:::rs_predictions_join(scnym:::model_handle(model),
+                                                               list(packed[[1]][1:60]), NULL)),
+               class = "scnym_error_internal")
 })
 
 test_that("a forked worker predicts after this process ran libtorch on two threads", {
@@ -274,7 +295,7 @@ test_that("model_integrated_gradients gives cells x genes attributions that comp
   zero_cell <- list(kind = "dense", n_cells = 1L, n_genes = 150L, gene_map = 0:149,
                     n_model_genes = 150L, counts = FALSE, x = numeric(150))
   zero <- scnym:::rs_model_predict(scnym:::model_handle(m), zero_cell, FALSE, 1L, FALSE,
-                                   NULL)
+                                   NULL, FALSE)
   f0 <- zero$probabilities[1, match(pred$label, m$classes)]
   expect_true(all(is.finite(ig)))
   # completeness: sum of attributions ~ f(x)_k - f(0)_k, within 1% of f(x)_k

@@ -21,7 +21,7 @@ use scnym_core::data::{variable_genes, CsrMatrix, ValueSummary, Values};
 use scnym_core::train::{
     run_epochs_together, Covariate, EpochStats, ModelInfo, TargetData, TrainData, Trainer,
 };
-use scnym_core::Model;
+use scnym_core::{Model, Predictions};
 use std::borrow::Cow;
 
 /// One named element of an R list.
@@ -689,7 +689,8 @@ fn r_matrix_named(
 /// Predictions for a data list: `list(probabilities, embedding, novelty, disagreement)`,
 /// cells in rows named `cells` (a character vector or NULL), columns named by class and
 /// `scnym_<i>` (`embedding` is NULL unless asked for, `novelty` for a model without a novelty
-/// reference, `disagreement` for a single model).
+/// reference, `disagreement` for a single model). With `packed`, those outputs as one raw vector
+/// instead (a block of cells predicted by a worker; see rs_predictions_join()).
 #[extendr]
 fn rs_model_predict(
     handle: Robj,
@@ -698,6 +699,7 @@ fn rs_model_predict(
     threads: i32,
     embedding: bool,
     cells: Robj,
+    packed: bool,
 ) -> Robj {
     guard(|| {
         let ptr = model_ptr(handle)?;
@@ -707,26 +709,70 @@ fn rs_model_predict(
         let p = with_cells(&data, boxed.model.meta().config.raw_counts(), |x| {
             Ok(boxed.model.predict(&x, calibrated, threads)?)
         })?;
-        if !(cells.is_null() || cells.is_string() && cells.len() == p.n_cells) {
-            return Err(RError::new("internal", "`cells` must name every cell"));
+        if packed {
+            return Ok(Raw::from_bytes(&p.to_bytes(embedding)).into());
         }
-        let classes = boxed.model.meta().classes.clone();
-        let width = (1..=p.embedding_dim)
-            .map(|i| format!("scnym_{i}"))
-            .collect();
-        Ok(list!(
-            probabilities =
-                r_matrix_named(&p.probabilities, p.n_cells, p.n_classes, &cells, classes)?,
-            embedding = if embedding {
-                r_matrix_named(&p.embedding, p.n_cells, p.embedding_dim, &cells, width)?
-            } else {
-                Robj::from(())
-            },
-            novelty = optional_vector(&p.novelty),
-            disagreement = optional_vector(&p.disagreement)
-        )
-        .into())
+        predictions_list(&p, embedding, &cells, &boxed.model.meta().classes)
     })
+}
+
+/// The predictions of consecutive blocks of cells (raw vectors from `rs_model_predict(...,
+/// packed = TRUE)`, in cell order) as one list of rs_model_predict(), rows named `cells`.
+#[extendr]
+fn rs_predictions_join(handle: Robj, blocks: Robj, cells: Robj) -> Robj {
+    guard(|| {
+        let ptr = model_ptr(handle)?;
+        let boxed = ptr.try_addr()?;
+        let list = blocks
+            .as_list()
+            .ok_or_else(|| RError::new("internal", "blocks must be a list"))?;
+        let mut parts = Vec::with_capacity(list.len());
+        for (_, block) in list.iter() {
+            let bytes = block
+                .as_raw_slice()
+                .ok_or_else(|| RError::new("internal", "a block must be a raw vector"))?;
+            parts.push(Predictions::from_bytes(bytes)?);
+        }
+        let p = Predictions::join(&parts)?;
+        predictions_list(
+            &p,
+            !p.embedding.is_empty(),
+            &cells,
+            &boxed.model.meta().classes,
+        )
+    })
+}
+
+/// The R list of rs_model_predict() for predictions `p`.
+fn predictions_list(
+    p: &Predictions,
+    embedding: bool,
+    cells: &Robj,
+    classes: &[String],
+) -> RResult<Robj> {
+    if !(cells.is_null() || cells.is_string() && cells.len() == p.n_cells) {
+        return Err(RError::new("internal", "`cells` must name every cell"));
+    }
+    let width = (1..=p.embedding_dim)
+        .map(|i| format!("scnym_{i}"))
+        .collect();
+    Ok(list!(
+        probabilities = r_matrix_named(
+            &p.probabilities,
+            p.n_cells,
+            p.n_classes,
+            cells,
+            classes.to_vec()
+        )?,
+        embedding = if embedding {
+            r_matrix_named(&p.embedding, p.n_cells, p.embedding_dim, cells, width)?
+        } else {
+            Robj::from(())
+        },
+        novelty = optional_vector(&p.novelty),
+        disagreement = optional_vector(&p.disagreement)
+    )
+    .into())
 }
 
 /// Integrated gradients of each cell toward `target_class` (0-based codes): cells x model genes.
@@ -794,6 +840,7 @@ extendr_module! {
     fn rs_model_from_bytes;
     fn rs_model_ensemble;
     fn rs_model_predict;
+    fn rs_predictions_join;
     fn rs_model_integrated_gradients;
     fn rs_model_meta;
 }

@@ -5,6 +5,7 @@ pub(crate) mod classifier;
 pub(crate) mod dropout;
 pub(crate) mod grl;
 pub(crate) mod layers;
+mod packed;
 
 use crate::config::Config;
 use crate::data::FirstLayerMode;
