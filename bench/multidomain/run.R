@@ -21,8 +21,8 @@
 #   tech_only   domain = tech                          one head over 5 levels
 #   no_adversary domain = tech, adv_weight = 0          no adversary: how much of each covariate
 #                                                      the embedding keeps without one
-# Every run: default configuration with ensemble_size = 1 (and adv_weight = --adv-weight when
-# given), threads = 1, input = "counts".
+# Every run: default configuration with ensemble_size = 1 (and adv_weight = --adv-weight,
+# adv_objective = --adv-objective when given), threads = 1, input = "counts".
 #
 # Metrics, per run: on the query cells accuracy and macro-F1 (scnym_evaluate()); on all 500 cells
 # (reference and query, embeddings of scnym_predict()) the entropy of mixing of the technology
@@ -30,7 +30,7 @@
 # neighbours of every cell. Means over the five held-out technologies and three seeds.
 #
 # Usage: Rscript bench/multidomain/run.R [--jobs 2] [--seeds 0,1,2] [--sdlog 1] [--adv-weight w]
-#          [--out subdir]
+#          [--adv-objective reversal|confusion] [--out subdir]
 #        (writes bench/results/multidomain/[subdir/]runs.csv, summary.csv, table.md)
 Sys.setenv(OMP_NUM_THREADS = "1", MKL_NUM_THREADS = "1")
 script <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
@@ -46,6 +46,7 @@ seeds <- as.integer(strsplit(opt("seeds", "0,1,2"), ",")[[1]])
 data_seed <- as.integer(opt("data-seed", "1"))
 sdlog <- as.numeric(opt("sdlog", "1"))
 adv_weight <- opt("adv-weight", NULL) # the configuration's default unless given
+adv_objective <- opt("adv-objective", NULL) # likewise
 arms <- c("two_heads", "combined", "tech_only", "no_adversary")
 out_dir <- file.path(accuracy_root(), "bench", "results", "multidomain", opt("out", ""))
 dir.create(out_dir, recursive = TRUE, showWarnings = FALSE)
@@ -77,7 +78,8 @@ covariates <- function(cells, arm) {
 
 run_config <- function(arm) {
   w <- if (arm == "no_adversary") 0 else if (!is.null(adv_weight)) as.numeric(adv_weight)
-  do.call(scnym_config, c(list(ensemble_size = 1), if (!is.null(w)) list(adv_weight = w)))
+  do.call(scnym_config, c(list(ensemble_size = 1), if (!is.null(w)) list(adv_weight = w),
+                          if (!is.null(adv_objective)) list(adv_objective = adv_objective)))
 }
 
 run_one <- function(job) {
@@ -154,7 +156,9 @@ md <- c(
         "fifth, 100 cells, the target of training); a simulated donor (3 levels, crossed with",
         sprintf("the technology, per-gene log-normal shift, sdlog %s, Poisson resampled).",
                 format(sdlog)),
-        sprintf("Adversary weight adv_weight = %s.", if (is.null(adv_weight)) "0.1 (default)" else adv_weight),
+        sprintf("Adversary weight adv_weight = %s, adv_objective = %s.",
+                if (is.null(adv_weight)) "0.1 (default)" else adv_weight,
+                if (is.null(adv_objective)) "\"reversal\" (default)" else adv_objective),
         "Means over 5",
         "held-out technologies x", length(seeds), "seeds. Accuracy and macro-F1 on the query;",
         "entropy of mixing on all 500 cells (k = 50; max: technology log 5 = 1.609, donor",

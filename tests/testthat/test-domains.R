@@ -51,6 +51,27 @@ test_that("two covariates train two heads, with their weights, recorded in the m
   expect_false(identical(m2$history$loss_adv, m$history$loss_adv))
 })
 
+test_that("the confusion objective trains every head and is kept with the model", {
+  cv <- sim_covariates()
+  fit <- function(objective) {
+    scnym_train(cv$sim$reference$counts, labels = cv$sim$reference$metadata$cell_type,
+                target = cv$sim$query$counts, domain = cv$ref, target_domain = cv$query,
+                config = scnym_config(max_epochs = 3, min_epochs = 1, ensemble_size = 1,
+                                      adv_ramp_epochs = 0, adv_objective = objective),
+                seed = 3, verbose = FALSE, threads = 1)
+  }
+  reversal <- fit("reversal")
+  confusion <- fit("confusion")
+  expect_identical(confusion$config$adv_objective, "confusion")
+  expect_true(all(confusion$history$loss_adv > 0))
+  expect_false(identical(confusion$history$loss, reversal$history$loss))
+  expect_output(print(confusion$config), "confusion loss")
+  path <- withr::local_tempfile(fileext = ".scnym")
+  scnym_save(confusion, path)
+  expect_identical(scnym_load(path)$config$adv_objective, "confusion")
+  expect_error(scnym_config(adv_objective = "flip"), class = "scnym_error_invalid_argument")
+})
+
 test_that("target cells are 'query' in every covariate when target_domain is NULL", {
   cv <- sim_covariates()
   m <- train_quiet(cv$sim$reference$counts, labels = cv$sim$reference$metadata$cell_type,

@@ -53,6 +53,12 @@ pub struct Config {
     pub adv_weight: f64,
     /// Epochs over which the adversary weight ramps up (sigmoid).
     pub adv_ramp_epochs: usize,
+    /// What the encoder does against the adversary: "reversal" (the paper's gradient reversal:
+    /// it maximises the adversary's cross-entropy) or "confusion" (it makes the adversary's
+    /// domain probabilities uniform, Tzeng et al. 2015). Models saved before it existed load
+    /// with "reversal".
+    #[serde(default = "default_adv_objective")]
+    pub adv_objective: String,
     /// Pseudolabel confidence threshold tau: target cells below it are neither mixed nor used.
     pub pseudolabel_min_confidence: f64,
     /// Per-class pseudolabel thresholds (FlexMatch): `pseudolabel_min_confidence` scaled down for
@@ -285,6 +291,11 @@ pub const SCHEMA: &[ParamSpec] = &[
         1e6,
         "epochs over which the adversary weight ramps up",
     ),
+    choice(
+        "adv_objective",
+        &["reversal", "confusion"],
+        "what the encoder does against the adversary",
+    ),
     number(
         "pseudolabel_min_confidence",
         0.0,
@@ -460,6 +471,7 @@ impl Default for Config {
             ssl_ramp: "linear".to_string(),
             adv_weight: 0.1,
             adv_ramp_epochs: 20,
+            adv_objective: default_adv_objective(),
             pseudolabel_min_confidence: 0.9,
             pseudolabel_adaptive: false,
             adv_confident_only: true,
@@ -481,6 +493,10 @@ impl Default for Config {
             device: "cpu".to_string(),
         }
     }
+}
+
+fn default_adv_objective() -> String {
+    "reversal".to_string()
 }
 
 impl Config {

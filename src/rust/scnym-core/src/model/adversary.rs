@@ -52,4 +52,17 @@ impl Adversary {
         let h = self.hidden.forward(embedding)?.f_relu()?;
         self.output.forward(&h)
     }
+
+    /// Domain logits through parameters held fixed: a loss on them sends gradient only into
+    /// `embedding`.
+    pub fn forward_fixed(&self, embedding: &Tensor) -> Result<Tensor> {
+        let fixed = |l: &Linear| -> Result<Linear> {
+            Ok(Linear {
+                weight: l.weight.f_detach()?,
+                bias: l.bias.f_detach()?,
+            })
+        };
+        let h = fixed(&self.hidden)?.forward(embedding)?.f_relu()?;
+        fixed(&self.output)?.forward(&h)
+    }
 }

@@ -61,6 +61,25 @@ pub(crate) fn adversary_loss(heads: &[(Tensor, Tensor, f64)]) -> Result<Tensor> 
     total.ok_or_else(|| crate::error::Error::internal("an adversary without heads"))
 }
 
+/// The encoder's confusion loss over the nuisance covariates: `sum_c w_c * H(u_c, softmax(logits_c))`,
+/// the cross-entropy of each head's domain probabilities against its uniform distribution `u_c`
+/// (smallest when the head cannot tell the domains apart; Tzeng et al. 2015).
+pub(crate) fn confusion_loss(heads: &[(Tensor, f64)]) -> Result<Tensor> {
+    let mut total: Option<Tensor> = None;
+    for (logits, weight) in heads {
+        let n_domains = logits.size().get(1).copied().unwrap_or(1).max(1);
+        let uniform = logits
+            .f_zeros_like()?
+            .f_add_scalar(1.0 / n_domains as f64)?;
+        let term = soft_cross_entropy(logits, &uniform)?.f_mul_scalar(*weight)?;
+        total = Some(match total {
+            Some(t) => t.f_add(&term)?,
+            None => term,
+        });
+    }
+    total.ok_or_else(|| crate::error::Error::internal("an adversary without heads"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +132,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(val(&one), val(&cross_entropy(&z, &labels).unwrap()));
+        // confusion: each head's cross-entropy against uniform domain probabilities, weighted;
+        // row 1 of z is uniform already (log 2), row 2 is (1 - p1, p1)
+        let expect_conf_z = ((2.0f64).ln() + 0.5 * (lse2 - 1.0) + 0.5 * (lse2 - 3.0)) / 2.0;
+        let lse3 = [
+            2.0f64.exp() + 1.0 + (-1.0f64).exp(),
+            2.0 * 0.5f64.exp() + 1.0,
+        ];
+        let expect_conf_z2 = ((lse3[0].ln() - 1.0 / 3.0) + (lse3[1].ln() - 1.0 / 3.0)) / 2.0;
+        let conf = confusion_loss(&[(z.shallow_clone(), 0.5), (z2.shallow_clone(), 2.0)]).unwrap();
+        assert!((val(&conf) - (0.5 * expect_conf_z + 2.0 * expect_conf_z2)).abs() < 1e-5);
     }
 }

@@ -14,7 +14,9 @@
 //! ```
 //! A joins B when it has fewer than two rows (BatchNorm needs two).
 
-use super::losses::{adversary_loss, consistency_loss, pull_to_uniform, soft_cross_entropy};
+use super::losses::{
+    adversary_loss, confusion_loss, consistency_loss, pull_to_uniform, soft_cross_entropy,
+};
 use crate::error::{Error, Result};
 use crate::model::adversary::Adversary;
 use crate::model::classifier::Classifier;
@@ -36,8 +38,10 @@ pub(crate) struct AdversaryPlan<'a> {
     pub heads: Vec<AdversaryHead<'a>>,
     /// Which step rows (indices into `0..n_u + n_l`) enter its loss.
     pub loss_rows: &'a [i64],
-    /// Gradient reversal weight.
+    /// Weight of the encoder's adversarial term (the reversed gradient, or the confusion loss).
     pub lambda: f64,
+    /// The encoder's adversarial term: the confusion loss instead of gradient reversal.
+    pub confusion: bool,
 }
 
 /// Everything a step computes on; all random choices but the dropout masks are made.
@@ -67,8 +71,10 @@ pub(crate) struct StepResult {
     pub sup: f64,
     /// Consistency plus the weighted pull to uniform (before `lambda_ssl`).
     pub ssl: f64,
+    /// The adversary heads' loss (their weighted cross-entropies).
     pub adv: f64,
-    /// `sup + lambda_ssl * ssl + adv`.
+    /// `sup + lambda_ssl * ssl + adv`, plus `lambda` times the encoder's confusion loss with
+    /// `confusion`.
     pub total: f64,
     /// Gradients of the classifier's autograd parameters, in `Classifier::autograd_params` order.
     pub classifier_grads: Vec<Tensor>,
@@ -199,22 +205,38 @@ pub(crate) fn train_step(
     let mut inputs: Vec<&Tensor> = net.autograd_params();
     let n_classifier = inputs.len();
     if let Some(ap) = &plan.adversary {
-        // pass C: one reversal, then every head; the encoder's gradient is
-        // -lambda * sum_c w_c dCE_c/de
+        // pass C. Every head learns its covariate from sum_c w_c CE_c. With gradient reversal the
+        // encoder's gradient is -lambda * sum_c w_c dCE_c/de; with confusion it is
+        // lambda * d(confusion loss)/de, through the heads' parameters held fixed.
         let emb = trunk_train(net, &h, 0, rng)?;
         let e = emb.f_index_select(0, &long(ap.loss_rows)?)?;
-        let reversed = gradient_reversal(&e, ap.lambda)?;
+        let into_heads = if ap.confusion {
+            e.f_detach()?
+        } else {
+            gradient_reversal(&e, ap.lambda)?
+        };
         let mut heads = Vec::with_capacity(ap.heads.len());
+        let mut fooled = Vec::new();
         for head in &ap.heads {
             if head.codes.len() != ap.loss_rows.len() {
                 return Err(Error::internal("inconsistent adversary plan"));
             }
-            heads.push((head.net.forward(&reversed)?, long(head.codes)?, head.weight));
+            heads.push((
+                head.net.forward(&into_heads)?,
+                long(head.codes)?,
+                head.weight,
+            ));
+            if ap.confusion {
+                fooled.push((head.net.forward_fixed(&e)?, head.weight));
+            }
             inputs.extend(head.net.params());
         }
         let loss_adv = adversary_loss(&heads)?;
         adv = loss_adv.f_double_value(&[])?;
         total = total.f_add(&loss_adv)?;
+        if ap.confusion {
+            total = total.f_add(&confusion_loss(&fooled)?.f_mul_scalar(ap.lambda)?)?;
+        }
     }
 
     inputs.push(&h);
@@ -280,13 +302,15 @@ mod tests {
 
     /// The step's gradients equal central finite differences of its losses, in float64 on a tiny
     /// network with dropout (the same masks every run: the generator is reseeded), MixUp, the
-    /// consistency loss, the pull to uniform and the adversary behind gradient reversal.
+    /// consistency loss, the pull to uniform and the adversary (behind gradient reversal, or
+    /// with the encoder's confusion loss).
     fn check(
         n_u: usize,
         n_l: usize,
         conf: Vec<usize>,
         unconf: Vec<usize>,
         unconfident_weight: f64,
+        confusion: bool,
     ) {
         tch::set_num_threads(1);
         let mut rng = EngineRng::seed_from_u64(11);
@@ -369,17 +393,32 @@ mod tests {
                 ],
                 loss_rows: &loss_rows,
                 lambda: lambda_adv,
+                confusion,
             }),
         };
         let run = || train_step(&net, &plan, &mut EngineRng::seed_from_u64(3)).unwrap();
         let result = run();
         assert!(result.sup > 0.0 && result.ssl > 0.0 && result.adv > 0.0);
-        assert!((result.total - (result.sup + lambda_ssl * result.ssl + result.adv)).abs() < 1e-12);
+        // the total beyond the three reported losses: lambda_adv times the confusion loss
+        let beyond = |r: &StepResult| r.total - (r.sup + lambda_ssl * r.ssl + r.adv);
+        if confusion {
+            assert!(beyond(&result) > 1e-6);
+        } else {
+            assert!(beyond(&result).abs() < 1e-12);
+        }
 
         // what the gradients are of: the classifier and h_pre receive the adversary's gradient
         // (the weighted sum over both heads) reversed and scaled by lambda_adv; each head its own
-        // weighted loss (the heads share no parameters, so the gradient of the sum)
-        let trunk_objective = |r: &StepResult| r.sup + lambda_ssl * r.ssl - lambda_adv * r.adv;
+        // weighted loss (the heads share no parameters, so the gradient of the sum); with
+        // confusion the classifier and h_pre receive lambda_adv times the confusion loss's
+        let trunk_objective = |r: &StepResult| {
+            let against = if confusion {
+                beyond(r)
+            } else {
+                -lambda_adv * r.adv
+            };
+            r.sup + lambda_ssl * r.ssl + against
+        };
         let adversary_objective = |r: &StepResult| r.adv;
         let eps = 1e-6;
         let mut checked = 0;
@@ -420,11 +459,13 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         // consistency, pull to uniform, supervised, adversary
-        check(6, 8, vec![0, 2, 3, 5], vec![1, 4], 0.8);
+        check(6, 8, vec![0, 2, 3, 5], vec![1, 4], 0.8, false);
         // pull only (no confident row), with pass A joining pass B
-        check(3, 5, vec![], vec![1], 1.0);
+        check(3, 5, vec![], vec![1], 1.0, false);
         // consistency without the pull
-        check(4, 5, vec![0, 1, 3], vec![2], 0.0);
+        check(4, 5, vec![0, 1, 3], vec![2], 0.0, false);
+        // the encoder confuses the adversary instead of reversing its gradient
+        check(6, 8, vec![0, 2, 3, 5], vec![1, 4], 0.8, true);
     }
 
     /// A loss has one definition, in `losses`: the step's code calls those functions and only
@@ -466,7 +507,7 @@ mod tests {
             .skip(1)
             .filter_map(|s| s.split('(').next())
             .collect();
-        assert_eq!(defined.len(), 5, "{defined:?}");
+        assert_eq!(defined.len(), 6, "{defined:?}");
         // every loss is used by the step, directly or inside another loss (the adversary's
         // cross-entropy inside the weighted sum over covariates)
         for name in defined {

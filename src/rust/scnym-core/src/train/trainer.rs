@@ -767,6 +767,7 @@ impl Trainer {
                     .collect(),
                 loss_rows: &loss_rows,
                 lambda: lambda_adv,
+                confusion: cfg.adv_objective == "confusion",
             }),
         };
 
