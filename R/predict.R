@@ -309,8 +309,8 @@ predict_block <- function(core, cells, model, calibrated, threads, embedding,
 # `FUN(block, ...)` for the blocks of cells `blocks`, a round of a few blocks per BPPARAM worker
 # at a time (started once for all rounds), each block's outputs written into the joined outputs
 # as its round returns: besides the result, neither the workers nor this process hold more than
-# a round of blocks. Returns `out` (the joined outputs, see join_blocks(), their matrices' rows
-# named `cells`) and `values` (the blocks' `values` elements, taken out of the outputs).
+# a round of blocks. Returns `out` (the joined outputs, their matrices' rows named `cells`) and
+# `values` (the blocks' `values` elements, taken out of the outputs).
 predict_streamed <- function(blocks, cells, FUN, # nolint: object_name_linter.
                              workers, BPPARAM, ...) { # nolint: object_name_linter.
   n <- sum(lengths(blocks))
