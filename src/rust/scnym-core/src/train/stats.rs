@@ -17,7 +17,7 @@ pub struct EpochStats {
     pub loss_adv: f64,
     /// SSL weight used in this epoch.
     pub ssl_weight: f64,
-    /// Adversary (gradient reversal) weight used in this epoch.
+    /// Adversary weight (of the reversed gradient or the confusion loss) used in this epoch.
     pub adv_weight: f64,
     /// Cross-entropy on the validation cells (NaN without a validation set).
     #[serde(with = "nan_as_null")]

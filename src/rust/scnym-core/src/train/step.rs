@@ -9,8 +9,9 @@
 //! A  the unconfident target rows (with `unconfident_weight`: no dropout and the pull to uniform),
 //!    then the MixUp rows whose dominant partner is a target cell (consistency)
 //! B  the MixUp rows whose dominant partner is a labeled cell (supervised)
-//! C  the unmixed step rows [target; labeled], through one gradient reversal into the adversary
-//!    heads (one per nuisance covariate)
+//! C  the unmixed step rows [target; labeled] into the adversary heads (one per nuisance
+//!    covariate): through one gradient reversal, or (`adv_objective = "confusion"`) detached for
+//!    the heads and through the heads held fixed for the encoder's confusion loss
 //! ```
 //! A joins B when it has fewer than two rows (BatchNorm needs two).
 

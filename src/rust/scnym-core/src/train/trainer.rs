@@ -10,8 +10,9 @@
 //! 4. Train-mode passes through the hidden blocks, each its own BatchNorm batch as in the
 //!    reference: target-dominant mixed rows (with the unconfident target rows), labeled-dominant
 //!    mixed rows, and the unmixed `[H_u; H_l]` rows that feed the adversary heads (one per
-//!    nuisance covariate) through gradient reversal; the losses and their gradients by autograd
-//!    (`step`), and `dW1 = X^T dH` from the gradient with respect to `H`.
+//!    nuisance covariate) through gradient reversal (or the confusion loss); the losses and
+//!    their gradients by autograd (`step`), and `dW1 = X^T dH` from the gradient with respect
+//!    to `H`.
 //! 5. One Adadelta step over classifier and adversary.
 //!
 //! During the steps libtorch runs single-threaded inside the engine's own threads (`par`).
