@@ -53,16 +53,18 @@ impl Adversary {
         self.output.forward(&h)
     }
 
-    /// Domain logits through parameters held fixed: a loss on them sends gradient only into
-    /// `embedding`.
-    pub fn forward_fixed(&self, embedding: &Tensor) -> Result<Tensor> {
+    /// This head with its parameters held fixed (detached): a loss on its logits sends gradient
+    /// only into the embedding it is given.
+    pub fn detached(&self) -> Result<Adversary> {
         let fixed = |l: &Linear| -> Result<Linear> {
             Ok(Linear {
                 weight: l.weight.f_detach()?,
                 bias: l.bias.f_detach()?,
             })
         };
-        let h = fixed(&self.hidden)?.forward(embedding)?.f_relu()?;
-        fixed(&self.output)?.forward(&h)
+        Ok(Adversary {
+            hidden: fixed(&self.hidden)?,
+            output: fixed(&self.output)?,
+        })
     }
 }

@@ -31,11 +31,15 @@ pub(crate) fn consistency_loss(
 /// The pull of unconfident target rows toward the uniform distribution: the consistency loss
 /// against `1 / n_classes` in every class.
 pub(crate) fn pull_to_uniform(logits: &Tensor, denominator: f64) -> Result<Tensor> {
-    let n_classes = logits.size().get(1).copied().unwrap_or(1).max(1);
-    let uniform = logits
+    consistency_loss(logits, &uniform_like(logits)?, denominator)
+}
+
+/// The uniform distribution over the columns of `logits`, in every row.
+fn uniform_like(logits: &Tensor) -> Result<Tensor> {
+    let n_columns = logits.size().get(1).copied().unwrap_or(1).max(1);
+    Ok(logits
         .f_zeros_like()?
-        .f_add_scalar(1.0 / n_classes as f64)?;
-    consistency_loss(logits, &uniform, denominator)
+        .f_add_scalar(1.0 / n_columns as f64)?)
 }
 
 /// Domain loss of the adversary: mean cross-entropy against integer domain codes.
@@ -50,28 +54,30 @@ pub(crate) fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> 
 /// The adversarial loss over the nuisance covariates: `sum_c w_c * CE(logits_c, codes_c)`, with
 /// each head's logits, domain codes and weight.
 pub(crate) fn adversary_loss(heads: &[(Tensor, Tensor, f64)]) -> Result<Tensor> {
-    let mut total: Option<Tensor> = None;
-    for (logits, codes, weight) in heads {
-        let term = cross_entropy(logits, codes)?.f_mul_scalar(*weight)?;
-        total = Some(match total {
-            Some(t) => t.f_add(&term)?,
-            None => term,
-        });
-    }
-    total.ok_or_else(|| crate::error::Error::internal("an adversary without heads"))
+    sum_over_heads(
+        heads
+            .iter()
+            .map(|(logits, codes, weight)| Ok((cross_entropy(logits, codes)?, *weight))),
+    )
 }
 
 /// The encoder's confusion loss over the nuisance covariates: `sum_c w_c * H(u_c, softmax(logits_c))`,
 /// the cross-entropy of each head's domain probabilities against its uniform distribution `u_c`
 /// (smallest when the head cannot tell the domains apart; Tzeng et al. 2015).
 pub(crate) fn confusion_loss(heads: &[(Tensor, f64)]) -> Result<Tensor> {
+    sum_over_heads(
+        heads.iter().map(|(logits, weight)| {
+            Ok((soft_cross_entropy(logits, &uniform_like(logits)?)?, *weight))
+        }),
+    )
+}
+
+/// `sum_c w_c * loss_c` over the heads' `(loss_c, w_c)`, in head order.
+fn sum_over_heads(terms: impl Iterator<Item = Result<(Tensor, f64)>>) -> Result<Tensor> {
     let mut total: Option<Tensor> = None;
-    for (logits, weight) in heads {
-        let n_domains = logits.size().get(1).copied().unwrap_or(1).max(1);
-        let uniform = logits
-            .f_zeros_like()?
-            .f_add_scalar(1.0 / n_domains as f64)?;
-        let term = soft_cross_entropy(logits, &uniform)?.f_mul_scalar(*weight)?;
+    for term in terms {
+        let (loss, weight) = term?;
+        let term = loss.f_mul_scalar(weight)?;
         total = Some(match total {
             Some(t) => t.f_add(&term)?,
             None => term,

@@ -228,7 +228,7 @@ pub(crate) fn train_step(
                 head.weight,
             ));
             if ap.confusion {
-                fooled.push((head.net.forward_fixed(&e)?, head.weight));
+                fooled.push((head.net.detached()?.forward(&e)?, head.weight));
             }
             inputs.extend(head.net.params());
         }
