@@ -279,9 +279,12 @@ test_that("members on the reference's most variable genes join the every-gene me
   every <- scnym_predict(first, sim$query$counts)
   variable <- fit(8L, ensemble_size = 1, n_variable_genes = 40)
   p <- scnym_predict(ens, sim$query$counts)
-  expect_equal(p$probabilities,
-               (every$probabilities + scnym_predict(variable, sim$query$counts)$probabilities) / 2,
-               tolerance = 1e-4)
+  p_variable <- scnym_predict(variable, sim$query$counts)$probabilities
+  # each weighs variable_gene_weight (2 by default) against 1 for the every-gene member
+  expect_equal(p$probabilities, (every$probabilities + 2 * p_variable) / 3, tolerance = 1e-4)
+  equal <- fit(7L, ensemble_size = 1, member_variable_genes = 40, variable_gene_weight = 1)
+  expect_equal(scnym_predict(equal, sim$query$counts)$probabilities,
+               (every$probabilities + p_variable) / 2, tolerance = 1e-4)
   # the novelty and the embedding are the every-gene member's
   expect_identical(p$novelty, every$novelty)
   expect_identical(p$embedding, every$embedding)
@@ -290,7 +293,9 @@ test_that("members on the reference's most variable genes join the every-gene me
   q <- sim$query$counts
   others <- which(!rownames(q) %in% variable$genes)
   q[others, ] <- q[rev(others), ]
-  one <- function(x) 2 * scnym_predict(ens, x)$probabilities - scnym_predict(first, x)$probabilities
+  one <- function(x) {
+    (3 * scnym_predict(ens, x)$probabilities - scnym_predict(first, x)$probabilities) / 2
+  }
   expect_equal(one(q), one(sim$query$counts), tolerance = 1e-5)
   back <- scnym_load(local({
     path <- tempfile(fileext = ".scnym")
@@ -304,8 +309,12 @@ test_that("members on the reference's most variable genes join the every-gene me
   expect_identical(scnym_config()$member_variable_genes, 2000L)
   expect_identical(scnym_config("paper")$member_variable_genes, 0L)
   expect_output(print(scnym_config()),
-                "2 more models on the reference's 2,000 most variable genes \\(if it has more\\)")
+                "2 more models on the reference's 2,000 most variable genes \\(if it has more\\),")
+  expect_output(print(scnym_config()), "weight 2 each")
   expect_error(scnym_config(member_variable_genes = -1),
+               class = "scnym_error_invalid_argument")
+  expect_identical(scnym_config()$variable_gene_weight, 2)
+  expect_error(scnym_config(variable_gene_weight = -1), "variable_gene_weight",
                class = "scnym_error_invalid_argument")
 })
 

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::model::classifier::Classifier;
 use crate::model::Model;
 use crate::par::map_with;
+use crate::predict::weighted_mean;
 use tch::{Device, Kind, Tensor};
 
 /// Rows (cells x steps) per pass through the network.
@@ -26,7 +27,8 @@ impl Model {
     /// `should_stop()` between chunks of cells ("interrupted" error when it says true). With
     /// `threads > 1` (or libtorch set to several threads) chunks run in parallel on the engine's
     /// own threads, each with libtorch single-threaded.
-    /// An ensemble averages its members' attributions (those of its mean probability).
+    /// An ensemble averages its members' attributions with the weights of its probabilities
+    /// ([`Model::member_weights`]: the attributions of its mean probability).
     pub fn integrated_gradients(
         &self,
         x: &CsrMatrix,
@@ -35,18 +37,27 @@ impl Model {
         threads: usize,
         should_stop: &mut dyn FnMut() -> bool,
     ) -> Result<Vec<f32>> {
-        let mut out =
-            self.member_integrated_gradients(x, target_class, steps, threads, should_stop)?;
         if self.others.is_empty() {
-            return Ok(out);
+            return self.member_integrated_gradients(x, target_class, steps, threads, should_stop);
         }
-        for m in &self.others {
-            let o = m.member_integrated_gradients(x, target_class, steps, threads, should_stop)?;
-            out.iter_mut().zip(o).for_each(|(a, b)| *a += b);
+        let mut parts = Vec::with_capacity(self.n_members());
+        let mut weights = Vec::with_capacity(self.n_members());
+        for (m, w) in std::iter::once(self)
+            .chain(&self.others)
+            .zip(self.member_weights())
+        {
+            if w > 0.0 {
+                parts.push(m.member_integrated_gradients(
+                    x,
+                    target_class,
+                    steps,
+                    threads,
+                    should_stop,
+                )?);
+                weights.push(w);
+            }
         }
-        let k = self.n_members() as f32;
-        out.iter_mut().for_each(|a| *a /= k);
-        Ok(out)
+        Ok(weighted_mean(&parts, &weights))
     }
 
     fn member_integrated_gradients(

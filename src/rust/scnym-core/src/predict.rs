@@ -35,64 +35,55 @@ impl Model {
     /// `calibrated`: probabilities are `softmax(logits / temperature)`; otherwise `softmax(logits)`.
     /// `threads > 0` sets libtorch's thread count first; the cells are then split over that many
     /// threads of the engine's own, each running libtorch single-threaded (see `par`).
-    /// An ensemble averages its members' logits and probabilities and the novelty scores of the
-    /// members that score novelty, reports their disagreement, and returns the first member's
-    /// embedding.
+    /// An ensemble averages its members' logits and probabilities, weighted by
+    /// [`Model::member_weights`], and the novelty scores of the members that score novelty; it
+    /// reports the members' disagreement and returns the first member's embedding.
     pub fn predict(&self, x: &CsrMatrix, calibrated: bool, threads: usize) -> Result<Predictions> {
         apply_threads(threads)?;
         self.check_input(x)?;
-        let mut p = self.predict_member(x, calibrated, true)?;
+        let first = self.predict_member(x, calibrated, true)?;
         if self.others.is_empty() {
-            return Ok(p);
+            return Ok(first);
         }
         let others = self
             .others
             .iter()
             .map(|m| m.predict_member(x, calibrated, false))
             .collect::<Result<Vec<_>>>()?;
-        let k = (1 + others.len()) as f32;
-        let c = p.n_classes;
-        let entropy =
-            |row: &[f32]| -> f32 { row.iter().filter(|&&q| q > 0.0).map(|&q| -q * q.ln()).sum() };
-        // sum over members of each cell's entropy, before the probabilities are averaged
-        let mut member_entropy: Vec<f32> = p.probabilities.chunks_exact(c).map(entropy).collect();
-        for q in &others {
-            for (h, row) in member_entropy
-                .iter_mut()
-                .zip(q.probabilities.chunks_exact(c))
-            {
-                *h += entropy(row);
-            }
-        }
-        let average = |own: &mut Vec<f32>, of: fn(&Predictions) -> &Vec<f32>| {
-            for q in &others {
-                own.iter_mut().zip(of(q)).for_each(|(a, b)| *a += b);
-            }
-            own.iter_mut().for_each(|a| *a /= k);
+        let members: Vec<&Predictions> = std::iter::once(&first).chain(&others).collect();
+        let weights = self.member_weights();
+        // novelty: the mean over the members that score it (those reading every gene); the
+        // first member always does when any does
+        let (scoring, ones): (Vec<&Predictions>, Vec<f32>) = members
+            .iter()
+            .filter(|m| !m.novelty.is_empty())
+            .map(|&m| (m, 1.0))
+            .unzip();
+        let c = first.n_classes;
+        let entropy = |p: &Vec<f32>| -> Vec<f32> {
+            p.chunks_exact(c)
+                .map(|row| row.iter().filter(|&&q| q > 0.0).map(|&q| -q * q.ln()).sum())
+                .collect()
         };
-        average(&mut p.logits, |q| &q.logits);
-        average(&mut p.probabilities, |q| &q.probabilities);
-        // novelty: the mean over the members that score it (those reading every gene); the first
-        // member always does when any does
-        if !p.novelty.is_empty() {
-            let scoring: Vec<&Vec<f32>> = others
-                .iter()
-                .map(|q| &q.novelty)
-                .filter(|v| !v.is_empty())
-                .collect();
-            for v in &scoring {
-                p.novelty.iter_mut().zip(*v).for_each(|(a, b)| *a += b);
-            }
-            let n_scoring = (1 + scoring.len()) as f32;
-            p.novelty.iter_mut().for_each(|a| *a /= n_scoring);
-        }
-        p.disagreement = p
-            .probabilities
-            .chunks_exact(c)
-            .zip(member_entropy)
-            .map(|(row, h)| (entropy(row) - h / k).max(0.0))
+        // each cell's entropy averaged over the members, before the probabilities are averaged
+        let member_entropy: Vec<Vec<f32>> =
+            members.iter().map(|m| entropy(&m.probabilities)).collect();
+        let mean_entropy = weighted_mean(&member_entropy, &weights);
+        let probabilities = weighted_mean(members.iter().map(|m| &m.probabilities), &weights);
+        let disagreement = entropy(&probabilities)
+            .into_iter()
+            .zip(mean_entropy)
+            .map(|(h, mean_h)| (h - mean_h).max(0.0))
             .collect();
-        Ok(p)
+        let logits = weighted_mean(members.iter().map(|m| &m.logits), &weights);
+        let novelty = weighted_mean(scoring.iter().map(|m| &m.novelty), &ones);
+        Ok(Predictions {
+            logits,
+            probabilities,
+            novelty,
+            disagreement,
+            ..first
+        })
     }
 
     /// [`Model::predict`] of this model alone (without the further ensemble members), the
@@ -151,6 +142,21 @@ impl Model {
             disagreement: Vec::new(),
         })
     }
+}
+
+/// The element-wise weighted mean of `values` (empty for none), summed in order.
+pub(crate) fn weighted_mean<'a>(
+    values: impl IntoIterator<Item = &'a Vec<f32>>,
+    weights: &[f32],
+) -> Vec<f32> {
+    let (mut sum, mut total) = (Vec::new(), 0.0f32);
+    for (v, &w) in values.into_iter().zip(weights) {
+        sum.resize(v.len(), 0.0);
+        sum.iter_mut().zip(v).for_each(|(a, b)| *a += w * b);
+        total += w;
+    }
+    sum.iter_mut().for_each(|a| *a /= total);
+    sum
 }
 
 /// Outputs of some rows: row-major logits, probabilities and embeddings (empty unless asked for),

@@ -179,13 +179,14 @@ fn newer_foreign_and_incomplete_files_are_refused_with_reasons() {
     assert!(e.to_string().contains("not a scnym model"), "{e}");
 }
 
-/// Asserts that every value of `mean` is the mean of `a`'s and `b`'s, within `tol`.
-fn assert_mean_of(mean: &[f32], a: &[f32], b: &[f32], tol: f32) {
+/// Asserts that every value of `mean` is the mean of `a`'s and `b`'s with weights 1 and `w`,
+/// within `tol`.
+fn assert_mean_of(mean: &[f32], a: &[f32], b: &[f32], w: f32, tol: f32) {
     assert_eq!((mean.len(), a.len()), (b.len(), b.len()));
     for ((m, u), v) in mean.iter().zip(a).zip(b) {
         assert!(
-            (m - (u + v) / 2.0).abs() < tol,
-            "{m} is not the mean of {u} and {v}"
+            (m - (u + w * v) / (1.0 + w)).abs() < tol,
+            "{m} is not the mean of {u} and {v} with weights 1 and {w}"
         );
     }
 }
@@ -216,9 +217,10 @@ fn ensembles_average_their_members_and_round_trip() {
         &pe.probabilities,
         &pa.probabilities,
         &pb.probabilities,
+        1.0,
         1e-6,
     );
-    assert_mean_of(&pe.novelty, &pa.novelty, &pb.novelty, 1e-5);
+    assert_mean_of(&pe.novelty, &pa.novelty, &pb.novelty, 1.0, 1e-5);
     assert_eq!(pe.embedding, pa.embedding, "the first member's embedding");
     assert_eq!(pe.disagreement.len(), pe.n_cells);
     assert!(pe.disagreement.iter().all(|&d| d.is_finite() && d >= 0.0));
@@ -313,19 +315,18 @@ fn a_member_on_some_genes_reads_only_them() {
     let pb = b.predict(&x, true, 1).unwrap();
     assert_eq!(pb, b.predict(&only, true, 1).unwrap());
     assert!(pb.novelty.is_empty(), "the novelty score is of every gene");
-    // in an ensemble it votes; the every-gene members give the novelty and the embedding
+    // in an ensemble it votes with weight variable_gene_weight (2 by default) against 1; the
+    // every-gene members give the novelty and the embedding
     let pa = a.predict(&x, true, 1).unwrap();
     let copy = |m: &Model| Model::from_bytes(&m.to_bytes().unwrap()).unwrap();
     let ens = Model::ensemble(vec![copy(&a), copy(&b)]).unwrap();
     let pe = ens.predict(&x, true, 1).unwrap();
-    assert_eq!(
-        (pe.novelty.clone(), pe.embedding.clone()),
-        (pa.novelty, pa.embedding)
-    );
+    assert_eq!((&pe.novelty, &pe.embedding), (&pa.novelty, &pa.embedding));
     assert_mean_of(
         &pe.probabilities,
         &pa.probabilities,
         &pb.probabilities,
+        2.0,
         1e-6,
     );
     let back = Model::from_bytes(&ens.to_bytes().unwrap()).unwrap();
@@ -334,6 +335,38 @@ fn a_member_on_some_genes_reads_only_them() {
         Some(&genes[..])
     );
     assert_eq!(back.predict(&x, true, 1).unwrap(), pe);
+    // other weights (0: the every-gene member alone), the attributions weighted alike
+    let weighted = |w: f64| {
+        let first = Model::from_bytes(&resealed(
+            &a.to_bytes().unwrap(),
+            |m| m["config"]["variable_gene_weight"] = w.into(),
+            None,
+            |_| {},
+        ))
+        .unwrap();
+        Model::ensemble(vec![first, copy(&b)]).unwrap()
+    };
+    let classes = vec![1i64; x.n_rows()];
+    let ig = |m: &Model| {
+        m.integrated_gradients(&x, &classes, 8, 1, &mut || false)
+            .unwrap()
+    };
+    let (none, three) = (weighted(0.0), weighted(3.0));
+    let p0 = none.predict(&x, true, 1).unwrap();
+    assert_eq!(
+        (&p0.probabilities, &p0.logits, &p0.novelty),
+        (&pa.probabilities, &pa.logits, &pa.novelty)
+    );
+    assert_eq!(ig(&none), ig(&a));
+    let p3 = three.predict(&x, true, 1).unwrap();
+    assert_mean_of(
+        &p3.probabilities,
+        &pa.probabilities,
+        &pb.probabilities,
+        3.0,
+        1e-6,
+    );
+    assert_mean_of(&ig(&three), &ig(&a), &ig(&b), 3.0, 1e-5);
     assert_eq!(
         Model::ensemble(vec![copy(&b), copy(&a)])
             .unwrap_err()

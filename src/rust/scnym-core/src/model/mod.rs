@@ -186,6 +186,16 @@ impl Model {
         1 + self.others.len()
     }
 
+    /// Each member's weight in the ensemble's average of probabilities: 1 for a member on every
+    /// gene, `variable_gene_weight` for one on the variable genes.
+    pub(crate) fn member_weights(&self) -> Vec<f32> {
+        let w = self.meta.config.variable_gene_weight as f32;
+        std::iter::once(self)
+            .chain(&self.others)
+            .map(|m| if m.meta.input_genes.is_some() { w } else { 1.0 })
+            .collect()
+    }
+
     /// Member `i` (0 is the first, this model itself).
     pub(crate) fn member(&self, i: usize) -> Result<&Model> {
         match i {
