@@ -76,7 +76,7 @@
 #'     reference cells' upper quartile (numeric >= 0; `NA` without a novelty reference);
 #'   * `disagreement` (ensembles only, see `ensemble_size` in [scnym_config()]): how much the
 #'     members disagree on the cell, the mutual information between prediction and member in
-#'     nats (0 when they agree);
+#'     nats (each member weighted as in the average of probabilities; 0 when they agree);
 #'   * `pruned_label`: `label`, or `NA` when `novelty > novelty_above` or
 #'     `confidence < prune_below`;
 #'   * `probabilities`: a nested matrix column, cells x classes (column names: the model's

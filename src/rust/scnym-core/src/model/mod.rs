@@ -70,7 +70,8 @@ pub struct Predictions {
     /// novelty reference (saved before it existed, or trained without validation cells).
     pub novelty: Vec<f32>,
     /// Disagreement of an ensemble's members on each cell: the mutual information between the
-    /// prediction and the member, `H(mean p) - mean H(p)` in nats; empty for a single model.
+    /// prediction and the member, `H(mean p) - mean H(p)` in nats, both means weighted by
+    /// [`Model::member_weights`]; empty for a single model.
     pub disagreement: Vec<f32>,
 }
 
