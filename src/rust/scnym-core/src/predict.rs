@@ -54,11 +54,11 @@ impl Model {
         let weights = self.member_weights();
         // novelty: the mean over the members that score it (those reading every gene); the
         // first member always does when any does
-        let (scoring, ones): (Vec<&Predictions>, Vec<f32>) = members
+        let scoring: Vec<&Vec<f32>> = members
             .iter()
-            .filter(|m| !m.novelty.is_empty())
-            .map(|&m| (m, 1.0))
-            .unzip();
+            .map(|m| &m.novelty)
+            .filter(|v| !v.is_empty())
+            .collect();
         let c = first.n_classes;
         let entropy = |p: &Vec<f32>| -> Vec<f32> {
             p.chunks_exact(c)
@@ -76,7 +76,7 @@ impl Model {
             .map(|(h, mean_h)| (h - mean_h).max(0.0))
             .collect();
         let logits = weighted_mean(members.iter().map(|m| &m.logits), &weights);
-        let novelty = weighted_mean(scoring.iter().map(|m| &m.novelty), &ones);
+        let novelty = weighted_mean(scoring.iter().copied(), &vec![1.0; scoring.len()]);
         Ok(Predictions {
             logits,
             probabilities,
