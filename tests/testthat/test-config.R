@@ -34,8 +34,13 @@ test_that("presets come from the Rust core and differ as documented", {
   same <- setdiff(names(default), c("preset", "class_balance", "pseudolabel_min_confidence",
                                     "adv_confident_only", "ensemble_size", "min_steps_per_epoch",
                                     "max_steps_per_epoch", "scale_factor",
-                                    "member_variable_genes"))
+                                    "member_variable_genes", "adv_class_weights"))
   expect_equal(c(default$ensemble_size, paper$ensemble_size), c(2, 1))
+  # the adversary weighs labelled cells to the target's class mix, except in the paper's procedure
+  expect_true(default$adv_class_weights)
+  expect_true(nni$adv_class_weights)
+  expect_false(paper$adv_class_weights)
+  expect_false(scnym_config(adv_class_weights = FALSE)$adv_class_weights)
   expect_equal(c(paper$pseudolabel_min_confidence, paper$adv_confident_only), c(0, FALSE))
   expect_equal(unclass(paper)[same], unclass(default)[same])
   # the preset values are the core's

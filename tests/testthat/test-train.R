@@ -318,6 +318,26 @@ test_that("members on the reference's most variable genes join the every-gene me
                class = "scnym_error_invalid_argument")
 })
 
+test_that("the adversary's class weights change training only where there is an adversary", {
+  sim <- sim_matrices()
+  fit <- function(weights, target = sim$query$counts, ...) {
+    model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+                         target = target, seed = 5, threads = 1, verbose = FALSE,
+                         config = scnym_config(ensemble_size = 1, max_epochs = 25,
+                                               hidden_width = 32, adv_class_weights = weights,
+                                               ...))
+    expect_identical(model$config$adv_class_weights, weights)
+    scnym_predict(model, sim$query$counts)$probabilities
+  }
+  # with a target the adversary sees the labelled cells weighted, and the model differs
+  expect_false(identical(fit(TRUE), fit(FALSE)))
+  # without one (no adversary), or with the adversary off, the flag changes nothing
+  expect_identical(fit(TRUE, target = NULL), fit(FALSE, target = NULL))
+  expect_identical(fit(TRUE, adv_weight = 0), fit(FALSE, adv_weight = 0))
+  expect_output(print(scnym_config()), "labelled cells: weighed to the target's class mix")
+  expect_output(print(scnym_config("paper")), "labelled cells: as drawn")
+})
+
 test_that("members trained side by side on two threads give the model of one thread", {
   sim <- sim_matrices()
   # early stopping ends the members at different epochs: the last one then runs on both threads

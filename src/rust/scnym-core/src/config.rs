@@ -68,6 +68,13 @@ pub struct Config {
     pub pseudolabel_adaptive: bool,
     /// Only confident target cells train the adversary.
     pub adv_confident_only: bool,
+    /// The adversary weighs each labelled cell of a step by the share of its class among the
+    /// target cells' latest confident pseudolabels over its share among the step's labelled
+    /// cells, so that it aligns the target with a reference of the target's class mix
+    /// (importance-weighted adversarial training, Combes et al., NeurIPS 2020) rather than with
+    /// the class-balanced batches. Models saved before it existed load with false.
+    #[serde(default)]
+    pub adv_class_weights: bool,
     /// Weight, relative to the consistency loss, of pulling target cells below tau toward the
     /// uniform distribution, so that cells resembling no training class get low confidence
     /// (0 in every preset: they are ignored, as in the reference; on a target without new types
@@ -322,6 +329,10 @@ pub const SCHEMA: &[ParamSpec] = &[
         "adv_confident_only",
         "only confident target cells train the adversary",
     ),
+    flag(
+        "adv_class_weights",
+        "the adversary weighs reference cells to the target's class mix",
+    ),
     number(
         "unconfident_weight",
         0.0,
@@ -493,6 +504,7 @@ impl Default for Config {
             pseudolabel_min_confidence: 0.9,
             pseudolabel_adaptive: false,
             adv_confident_only: true,
+            adv_class_weights: true,
             unconfident_weight: 0.0,
             class_balance: 0.5,
             min_steps_per_epoch: 2,
@@ -536,6 +548,7 @@ impl Config {
                 c.adv_confident_only = false;
                 if name == "paper" {
                     c.scale_factor = 1e6;
+                    c.adv_class_weights = false;
                     c.class_balance = 0.0;
                     c.min_steps_per_epoch = 0;
                     c.max_steps_per_epoch = 0;
@@ -743,6 +756,7 @@ mod tests {
             (0.9, 0.0)
         );
         assert!(d.adv_confident_only && !p.adv_confident_only);
+        assert!(d.adv_class_weights && !p.adv_class_weights);
         let paper_from_default = Config {
             preset: "paper".into(),
             scale_factor: 1e6,
@@ -751,6 +765,7 @@ mod tests {
             max_steps_per_epoch: 0,
             pseudolabel_min_confidence: 0.0,
             adv_confident_only: false,
+            adv_class_weights: false,
             ensemble_size: 1,
             member_variable_genes: 0,
             ..d
@@ -787,6 +802,7 @@ mod tests {
             "ensemble_size",
             "member_variable_genes",
             "variable_gene_weight",
+            "adv_class_weights",
         ] {
             v.as_object_mut().unwrap().remove(field);
         }
@@ -799,5 +815,6 @@ mod tests {
         assert_eq!(old.scale_factor, 1e6);
         assert_eq!(old.n_variable_genes, 0);
         assert!(!old.pseudolabel_adaptive);
+        assert!(!old.adv_class_weights);
     }
 }

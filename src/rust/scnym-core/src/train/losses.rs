@@ -42,22 +42,34 @@ fn uniform_like(logits: &Tensor) -> Result<Tensor> {
         .f_add_scalar(1.0 / n_columns as f64)?)
 }
 
-/// Domain loss of the adversary: mean cross-entropy against integer domain codes.
-pub(crate) fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    let log_p = logits.f_log_softmax(1, None::<Kind>)?;
-    Ok(log_p
+/// Domain loss of the adversary: mean cross-entropy against integer domain codes, each row's
+/// term times its weight in `row_weights` (when given).
+pub(crate) fn cross_entropy(
+    logits: &Tensor,
+    labels: &Tensor,
+    row_weights: Option<&Tensor>,
+) -> Result<Tensor> {
+    let log_p = logits
+        .f_log_softmax(1, None::<Kind>)?
         .f_gather(1, &labels.f_unsqueeze(1)?, false)?
-        .f_mean(None::<Kind>)?
-        .f_neg()?)
+        .f_squeeze_dim(1)?;
+    let log_p = match row_weights {
+        Some(w) => log_p.f_mul(w)?,
+        None => log_p,
+    };
+    log_p.f_mean(None::<Kind>)?.f_neg().map_err(Into::into)
 }
 
 /// The adversarial loss over the nuisance covariates: `sum_c w_c * CE(logits_c, codes_c)`, with
-/// each head's logits, domain codes and weight.
-pub(crate) fn adversary_loss(heads: &[(Tensor, Tensor, f64)]) -> Result<Tensor> {
+/// each head's logits, domain codes and weight, and the rows weighted by `row_weights`.
+pub(crate) fn adversary_loss(
+    heads: &[(Tensor, Tensor, f64)],
+    row_weights: Option<&Tensor>,
+) -> Result<Tensor> {
     sum_over_heads(
-        heads
-            .iter()
-            .map(|(logits, codes, weight)| Ok((cross_entropy(logits, codes)?, *weight))),
+        heads.iter().map(|(logits, codes, weight)| {
+            Ok((cross_entropy(logits, codes, row_weights)?, *weight))
+        }),
     )
 }
 
@@ -109,7 +121,11 @@ mod tests {
         assert!((val(&soft_cross_entropy(&z, &y).unwrap()) - expect).abs() < 1e-5);
         let labels = Tensor::f_from_slice(&[0i64, 1]).unwrap();
         let expect_ce = ((2.0f64).ln() + (lse2 - 3.0)) / 2.0;
-        assert!((val(&cross_entropy(&z, &labels).unwrap()) - expect_ce).abs() < 1e-5);
+        assert!((val(&cross_entropy(&z, &labels, None).unwrap()) - expect_ce).abs() < 1e-5);
+        // row weights 0.5 and 1.5: the mean of the weighted terms
+        let w = Tensor::f_from_slice(&[0.5f32, 1.5]).unwrap();
+        let expect_wce = (0.5 * (2.0f64).ln() + 1.5 * (lse2 - 3.0)) / 2.0;
+        assert!((val(&cross_entropy(&z, &labels, Some(&w)).unwrap()) - expect_wce).abs() < 1e-5);
         let p1 = 1.0 / (1.0 + (-2.0f64).exp());
         let expect_c = (0.25 + 0.25 + (1.0 - p1 - 0.5).powi(2) + (p1 - 0.5).powi(2)) / 4.0;
         assert!((val(&consistency_loss(&z, &y, 4.0).unwrap()) - expect_c).abs() < 1e-5);
@@ -122,22 +138,26 @@ mod tests {
             .f_view([2, 3])
             .unwrap();
         let codes2 = Tensor::f_from_slice(&[2i64, 0]).unwrap();
-        let ce2 = val(&cross_entropy(&z2, &codes2).unwrap());
+        let ce2 = val(&cross_entropy(&z2, &codes2, None).unwrap());
         let heads = [
             (z.shallow_clone(), labels.shallow_clone(), 0.5),
             (z2.shallow_clone(), codes2.shallow_clone(), 2.0),
         ];
         let expect_adv = 0.5 * expect_ce + 2.0 * ce2;
-        assert!((val(&adversary_loss(&heads).unwrap()) - expect_adv).abs() < 1e-5);
+        assert!((val(&adversary_loss(&heads, None).unwrap()) - expect_adv).abs() < 1e-5);
+        let wce2 = val(&cross_entropy(&z2, &codes2, Some(&w)).unwrap());
+        let expect_wadv = 0.5 * expect_wce + 2.0 * wce2;
+        assert!((val(&adversary_loss(&heads, Some(&w)).unwrap()) - expect_wadv).abs() < 1e-5);
         // one head of weight 1 is its cross-entropy, bit for bit
         let one = adversary_loss(
             &heads[..1]
                 .iter()
                 .map(|(l, c, _)| (l.shallow_clone(), c.shallow_clone(), 1.0))
                 .collect::<Vec<_>>(),
+            None,
         )
         .unwrap();
-        assert_eq!(val(&one), val(&cross_entropy(&z, &labels).unwrap()));
+        assert_eq!(val(&one), val(&cross_entropy(&z, &labels, None).unwrap()));
         // confusion: each head's cross-entropy against uniform domain probabilities, weighted;
         // row 1 of z is uniform already (log 2), row 2 is (1 - p1, p1)
         let expect_conf_z = ((2.0f64).ln() + 0.5 * (lse2 - 1.0) + 0.5 * (lse2 - 3.0)) / 2.0;

@@ -39,6 +39,8 @@ pub(crate) struct AdversaryPlan<'a> {
     pub heads: Vec<AdversaryHead<'a>>,
     /// Which step rows (indices into `0..n_u + n_l`) enter its loss.
     pub loss_rows: &'a [i64],
+    /// Weight of each loss row in the heads' cross-entropies (`None`: all 1).
+    pub row_weights: Option<&'a [f32]>,
     /// Weight of the encoder's adversarial term (the reversed gradient, or the confusion loss).
     pub lambda: f64,
     /// The encoder's adversarial term: the confusion loss instead of gradient reversal.
@@ -232,7 +234,14 @@ pub(crate) fn train_step(
             }
             inputs.extend(head.net.params());
         }
-        let loss_adv = adversary_loss(&heads)?;
+        let row_weights = match ap.row_weights {
+            Some(w) if w.len() == ap.loss_rows.len() => {
+                Some(Tensor::f_from_slice(w)?.f_to_device(device)?)
+            }
+            Some(_) => return Err(Error::internal("inconsistent adversary plan")),
+            None => None,
+        };
+        let loss_adv = adversary_loss(&heads, row_weights.as_ref())?;
         adv = loss_adv.f_double_value(&[])?;
         total = total.f_add(&loss_adv)?;
         if ap.confusion {
@@ -304,7 +313,7 @@ mod tests {
     /// The step's gradients equal central finite differences of its losses, in float64 on a tiny
     /// network with dropout (the same masks every run: the generator is reseeded), MixUp, the
     /// consistency loss, the pull to uniform and the adversary (behind gradient reversal, or
-    /// with the encoder's confusion loss).
+    /// with the encoder's confusion loss), its rows weighted or not.
     fn check(
         n_u: usize,
         n_l: usize,
@@ -312,6 +321,7 @@ mod tests {
         unconf: Vec<usize>,
         unconfident_weight: f64,
         confusion: bool,
+        weighted: bool,
     ) {
         tch::set_num_threads(1);
         let mut rng = EngineRng::seed_from_u64(11);
@@ -367,6 +377,7 @@ mod tests {
             .map(|i| if i < n_u { 2 } else { (i % 2) as i64 })
             .collect();
         let codes2: Vec<i64> = (0..n0).map(|i| ((i / 3) % 2) as i64).collect();
+        let row_weights: Vec<f32> = (0..n0).map(|i| 0.5 * (1 + i % 3) as f32).collect();
         let (lambda_ssl, lambda_adv) = (0.7, 0.4);
         let plan = StepPlan {
             h_pre: &h_pre,
@@ -393,6 +404,7 @@ mod tests {
                     },
                 ],
                 loss_rows: &loss_rows,
+                row_weights: weighted.then_some(&row_weights[..]),
                 lambda: lambda_adv,
                 confusion,
             }),
@@ -460,13 +472,15 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         // consistency, pull to uniform, supervised, adversary
-        check(6, 8, vec![0, 2, 3, 5], vec![1, 4], 0.8, false);
+        check(6, 8, vec![0, 2, 3, 5], vec![1, 4], 0.8, false, false);
+        // the adversary's rows weighted
+        check(6, 8, vec![0, 2, 3, 5], vec![1, 4], 0.8, false, true);
         // pull only (no confident row), with pass A joining pass B
-        check(3, 5, vec![], vec![1], 1.0, false);
+        check(3, 5, vec![], vec![1], 1.0, false, false);
         // consistency without the pull
-        check(4, 5, vec![0, 1, 3], vec![2], 0.0, false);
+        check(4, 5, vec![0, 1, 3], vec![2], 0.0, false, false);
         // the encoder confuses the adversary instead of reversing its gradient
-        check(6, 8, vec![0, 2, 3, 5], vec![1, 4], 0.8, true);
+        check(6, 8, vec![0, 2, 3, 5], vec![1, 4], 0.8, true, true);
     }
 
     /// A loss has one definition, in `losses`: the step's code calls those functions and only

@@ -5,6 +5,9 @@
 //! target cells not yet confidently predicted, whichever is larger. Early in training every
 //! threshold is low; a class that target cells rarely reach with confidence keeps a lower
 //! threshold than a class they reach easily.
+//!
+//! The same counts give the target's class mix as training sees it (the classes of the target
+//! cells' latest confident predictions), which weighs the adversary's reference cells.
 
 pub(crate) struct Thresholds {
     tau: f64,
@@ -22,7 +25,7 @@ impl Thresholds {
         Thresholds {
             tau,
             adaptive,
-            latest: vec![None; if adaptive { n_rows } else { 0 }],
+            latest: vec![None; n_rows],
             counts: vec![0; n_classes],
             unused: n_rows,
         }
@@ -64,19 +67,29 @@ impl Thresholds {
                 unconf.push(i);
             }
         }
-        if self.adaptive {
-            for ((&r, &k), &c) in rows.iter().zip(class).zip(confidence) {
-                if (c as f64) < self.tau {
-                    continue;
-                }
-                match self.latest[r].replace(k as usize) {
-                    Some(old) => self.counts[old] -= 1,
-                    None => self.unused -= 1,
-                }
-                self.counts[k as usize] += 1;
+        for ((&r, &k), &c) in rows.iter().zip(class).zip(confidence) {
+            if (c as f64) < self.tau {
+                continue;
             }
+            match self.latest[r].replace(k as usize) {
+                Some(old) => self.counts[old] -= 1,
+                None => self.unused -= 1,
+            }
+            self.counts[k as usize] += 1;
         }
         (conf, unconf)
+    }
+
+    /// Each class's share of the target rows confidently predicted so far (by their latest
+    /// confident prediction); `None` before the first.
+    pub fn class_mix(&self) -> Option<Vec<f64>> {
+        let total: usize = self.counts.iter().sum();
+        (total > 0).then(|| {
+            self.counts
+                .iter()
+                .map(|&c| c as f64 / total as f64)
+                .collect()
+        })
     }
 }
 
@@ -90,6 +103,9 @@ mod tests {
         let (c, u) = t.split(&[0, 1, 2], &[0, 1, 2], &[0.95, 0.5, 0.91]);
         assert_eq!((c, u), (vec![0, 2], vec![1]));
         assert_eq!(t.of(1), 0.9);
+        // the class mix counts the confident rows: 0 and 2, one each
+        assert_eq!(t.class_mix(), Some(vec![0.5, 0.0, 0.5]));
+        assert_eq!(Thresholds::new(0.9, false, 3, 4).class_mix(), None);
     }
 
     #[test]
@@ -111,5 +127,6 @@ mod tests {
         t.split(&[3], &[1], &[0.97]);
         assert!((t.of(1) - 0.9 * (1.0 / 3.0) / (2.0 - 1.0 / 3.0)).abs() < 1e-12);
         assert!((t.of(0) - 0.9).abs() < 1e-12);
+        assert_eq!(t.class_mix(), Some(vec![0.75, 0.25]));
     }
 }

@@ -733,6 +733,15 @@ impl Trainer {
         };
         let mut loss_rows: Vec<i64> = (n_u as i64..(n_u + n_l) as i64).collect();
         loss_rows.extend(adv_target.iter().map(|&i| i as i64));
+        let row_weights = if cfg.adv_class_weights && self.use_ssl {
+            self.thresholds.class_mix().map(|mix| {
+                let mut w = class_mix_weights(lab.iter().map(|&r| self.labels[r]), &mix);
+                w.resize(loss_rows.len(), 1.0);
+                w
+            })
+        } else {
+            None
+        };
         let codes: Vec<Vec<i64>> = self
             .adversaries
             .iter()
@@ -767,6 +776,7 @@ impl Trainer {
                     })
                     .collect(),
                 loss_rows: &loss_rows,
+                row_weights: row_weights.as_deref(),
                 lambda: lambda_adv,
                 confusion: cfg.adv_objective == "confusion",
             }),
@@ -915,6 +925,25 @@ impl Trainer {
 }
 
 /// One flag per gene: whether it is among `genes` (ascending, distinct, within `0..n_genes`).
+/// Weights of a step's labelled cells (their classes `labels`) that give them the class mix
+/// `mix`: a cell of class `k` weighs `mix[k] / share_k`, `share_k` the share of class `k` among
+/// them, scaled to a mean of 1 (all 1 when no class of theirs is in `mix`).
+fn class_mix_weights(labels: impl Iterator<Item = i64> + Clone, mix: &[f64]) -> Vec<f32> {
+    let mut counts = vec![0usize; mix.len()];
+    for k in labels.clone() {
+        counts[k as usize] += 1;
+    }
+    let n: usize = counts.iter().sum();
+    let raw: Vec<f64> = labels
+        .map(|k| mix[k as usize] / counts[k as usize] as f64)
+        .collect();
+    let total: f64 = raw.iter().sum();
+    if total <= 0.0 {
+        return vec![1.0; n];
+    }
+    raw.iter().map(|&w| (w * n as f64 / total) as f32).collect()
+}
+
 fn input_flags(genes: &[usize], n_genes: usize) -> Result<Vec<bool>> {
     if !valid_input_genes(genes, n_genes) {
         return Err(Error::arg(format!(
@@ -1083,6 +1112,27 @@ mod tests {
         );
         cfg.max_steps_per_epoch = 7;
         assert_eq!(trainer(&[180, 20], cfg).epoch_order().unwrap().len(), 200);
+    }
+
+    #[test]
+    fn class_mix_weights_give_the_labelled_cells_the_target_mix() {
+        // labelled classes 0, 0, 0, 1; target mix 1/2, 1/4, 1/4 (class 2 has no labelled cell):
+        // classes 0 and 1 weigh 2 : 1 in all, mean weight 1, so 8/9 for each cell of class 0
+        // and 4/3 for the cell of class 1
+        let w = class_mix_weights([0i64, 0, 0, 1].into_iter(), &[0.5, 0.25, 0.25]);
+        for (a, b) in w.iter().zip([8.0 / 9.0, 8.0 / 9.0, 8.0 / 9.0, 4.0 / 3.0]) {
+            assert!((*a as f64 - b).abs() < 1e-6, "{w:?}");
+        }
+        // a class absent from the target's mix does not train the adversary
+        assert_eq!(
+            class_mix_weights([0i64, 1].into_iter(), &[0.0, 1.0]),
+            vec![0.0, 2.0]
+        );
+        // no labelled class in the mix: every weight 1
+        assert_eq!(
+            class_mix_weights([0i64, 0].into_iter(), &[0.0, 1.0]),
+            vec![1.0, 1.0]
+        );
     }
 
     #[test]
