@@ -72,7 +72,8 @@ pub struct Config {
     /// target cells' latest confident pseudolabels over its share among the step's labelled
     /// cells, so that it aligns the target with a reference of the target's class mix
     /// (importance-weighted adversarial training, Combes et al., NeurIPS 2020) rather than with
-    /// the class-balanced batches. Models saved before it existed load with false.
+    /// the class-balanced batches. Needs the pseudolabels: without semisupervision the labelled
+    /// cells are unweighted. Models saved before it existed load with false.
     #[serde(default)]
     pub adv_class_weights: bool,
     /// Weight, relative to the consistency loss, of pulling target cells below tau toward the

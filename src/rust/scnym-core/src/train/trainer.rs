@@ -924,7 +924,6 @@ impl Trainer {
     }
 }
 
-/// One flag per gene: whether it is among `genes` (ascending, distinct, within `0..n_genes`).
 /// Weights of a step's labelled cells (their classes `labels`) that give them the class mix
 /// `mix`: a cell of class `k` weighs `mix[k] / share_k`, `share_k` the share of class `k` among
 /// them, scaled to a mean of 1 (all 1 when no class of theirs is in `mix`).
@@ -944,6 +943,7 @@ fn class_mix_weights(labels: impl Iterator<Item = i64> + Clone, mix: &[f64]) -> 
     raw.iter().map(|&w| (w * n as f64 / total) as f32).collect()
 }
 
+/// One flag per gene: whether it is among `genes` (ascending, distinct, within `0..n_genes`).
 fn input_flags(genes: &[usize], n_genes: usize) -> Result<Vec<bool>> {
     if !valid_input_genes(genes, n_genes) {
         return Err(Error::arg(format!(
