@@ -37,10 +37,10 @@ test_that("presets come from the Rust core and differ as documented", {
                                     "member_variable_genes", "adv_class_weights"))
   expect_equal(c(default$ensemble_size, paper$ensemble_size), c(2, 1))
   # the adversary weighs labelled cells to the target's class mix, except in the paper's procedure
-  expect_true(default$adv_class_weights)
-  expect_true(nni$adv_class_weights)
-  expect_false(paper$adv_class_weights)
-  expect_false(scnym_config(adv_class_weights = FALSE)$adv_class_weights)
+  expect_identical(default$adv_class_weights, 1)
+  expect_identical(nni$adv_class_weights, 1)
+  expect_identical(paper$adv_class_weights, 0)
+  expect_identical(scnym_config(adv_class_weights = 0.5)$adv_class_weights, 0.5)
   expect_equal(c(paper$pseudolabel_min_confidence, paper$adv_confident_only), c(0, FALSE))
   expect_equal(unclass(paper)[same], unclass(default)[same])
   # the preset values are the core's

@@ -330,11 +330,14 @@ test_that("the adversary's class weights change training only where there is an 
     scnym_predict(model, sim$query$counts)$probabilities
   }
   # with a target the adversary sees the labelled cells weighted, and the model differs
-  expect_false(identical(fit(TRUE), fit(FALSE)))
-  # without one (no adversary), or with the adversary off, the flag changes nothing
-  expect_identical(fit(TRUE, target = NULL), fit(FALSE, target = NULL))
-  expect_identical(fit(TRUE, adv_weight = 0), fit(FALSE, adv_weight = 0))
-  expect_output(print(scnym_config()), "labelled cells: weighed to the target's class mix")
+  none <- fit(0)
+  expect_false(identical(fit(1), none))
+  expect_false(identical(fit(0.5), none))
+  # without one (no adversary), or with the adversary off, the weights change nothing
+  expect_identical(fit(1, target = NULL), fit(0, target = NULL))
+  expect_identical(fit(1, adv_weight = 0), fit(0, adv_weight = 0))
+  expect_output(print(scnym_config()),
+                "labelled cells: weighed toward the target's class mix \\(strength 1\\)")
   expect_output(print(scnym_config("paper")), "labelled cells: as drawn")
 })
 

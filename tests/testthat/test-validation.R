@@ -149,6 +149,7 @@ test_that("configuration: unknown preset or parameter, bad values", {
   expect_snapshot(scnym_config(ssl_ramp = "cubic"), error = TRUE, cnd_class = TRUE)
   expect_scnym_error(scnym_config(adv_confident_only = NA), "invalid_argument")
   expect_scnym_error(scnym_config(adv_class_weights = "yes"), "invalid_argument")
+  expect_scnym_error(scnym_config(adv_class_weights = 2), "invalid_argument")
   expect_scnym_error(scnym_config("default", 10), "invalid_argument")
   expect_snapshot(scnym_config("default", 10), error = TRUE, cnd_class = TRUE)
   d <- val_data()

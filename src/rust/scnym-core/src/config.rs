@@ -68,14 +68,17 @@ pub struct Config {
     pub pseudolabel_adaptive: bool,
     /// Only confident target cells train the adversary.
     pub adv_confident_only: bool,
-    /// The adversary weighs each labelled cell of a step by the share of its class among the
-    /// target cells' latest confident pseudolabels over its share among the step's labelled
-    /// cells, so that it aligns the target with a reference of the target's class mix
-    /// (importance-weighted adversarial training, Combes et al., NeurIPS 2020) rather than with
-    /// the class-balanced batches. Needs the pseudolabels: without semisupervision the labelled
-    /// cells are unweighted. Models saved before it existed load with false.
+    /// How far the adversary weighs each labelled cell of a step toward the target's class mix
+    /// (0: not at all; 1: fully, by the share of its class among the target cells' latest
+    /// confident pseudolabels over its share among the step's labelled cells; in between, that
+    /// weight times this plus 1 minus this). Fully weighed, the adversary aligns the target with a
+    /// reference of the target's class mix (importance-weighted adversarial training, Combes et
+    /// al., NeurIPS 2020) rather than with the class-balanced batches; part of the way, a class the
+    /// pseudolabels miss still trains the adversary. Needs the pseudolabels: without
+    /// semisupervision the labelled cells are unweighted. Models saved before it existed load
+    /// with 0.
     #[serde(default)]
-    pub adv_class_weights: bool,
+    pub adv_class_weights: f64,
     /// Weight, relative to the consistency loss, of pulling target cells below tau toward the
     /// uniform distribution, so that cells resembling no training class get low confidence
     /// (0 in every preset: they are ignored, as in the reference; on a target without new types
@@ -330,9 +333,11 @@ pub const SCHEMA: &[ParamSpec] = &[
         "adv_confident_only",
         "only confident target cells train the adversary",
     ),
-    flag(
+    number(
         "adv_class_weights",
-        "the adversary weighs reference cells to the target's class mix",
+        0.0,
+        1.0,
+        "how far the adversary weighs labelled cells toward the target's class mix",
     ),
     number(
         "unconfident_weight",
@@ -505,7 +510,7 @@ impl Default for Config {
             pseudolabel_min_confidence: 0.9,
             pseudolabel_adaptive: false,
             adv_confident_only: true,
-            adv_class_weights: true,
+            adv_class_weights: 1.0,
             unconfident_weight: 0.0,
             class_balance: 0.5,
             min_steps_per_epoch: 2,
@@ -549,7 +554,7 @@ impl Config {
                 c.adv_confident_only = false;
                 if name == "paper" {
                     c.scale_factor = 1e6;
-                    c.adv_class_weights = false;
+                    c.adv_class_weights = 0.0;
                     c.class_balance = 0.0;
                     c.min_steps_per_epoch = 0;
                     c.max_steps_per_epoch = 0;
@@ -757,7 +762,7 @@ mod tests {
             (0.9, 0.0)
         );
         assert!(d.adv_confident_only && !p.adv_confident_only);
-        assert!(d.adv_class_weights && !p.adv_class_weights);
+        assert_eq!((d.adv_class_weights, p.adv_class_weights), (1.0, 0.0));
         let paper_from_default = Config {
             preset: "paper".into(),
             scale_factor: 1e6,
@@ -766,7 +771,7 @@ mod tests {
             max_steps_per_epoch: 0,
             pseudolabel_min_confidence: 0.0,
             adv_confident_only: false,
-            adv_class_weights: false,
+            adv_class_weights: 0.0,
             ensemble_size: 1,
             member_variable_genes: 0,
             ..d
@@ -816,6 +821,6 @@ mod tests {
         assert_eq!(old.scale_factor, 1e6);
         assert_eq!(old.n_variable_genes, 0);
         assert!(!old.pseudolabel_adaptive);
-        assert!(!old.adv_class_weights);
+        assert_eq!(old.adv_class_weights, 0.0);
     }
 }

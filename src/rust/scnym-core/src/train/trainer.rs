@@ -733,9 +733,10 @@ impl Trainer {
         };
         let mut loss_rows: Vec<i64> = (n_u as i64..(n_u + n_l) as i64).collect();
         loss_rows.extend(adv_target.iter().map(|&i| i as i64));
-        let row_weights = if cfg.adv_class_weights && self.use_ssl {
+        let row_weights = if cfg.adv_class_weights > 0.0 && self.use_ssl {
             self.thresholds.class_mix().map(|mix| {
-                let mut w = class_mix_weights(lab.iter().map(|&r| self.labels[r]), &mix);
+                let labels = lab.iter().map(|&r| self.labels[r]);
+                let mut w = class_mix_weights(labels, &mix, cfg.adv_class_weights);
                 w.resize(loss_rows.len(), 1.0);
                 w
             })
@@ -924,10 +925,15 @@ impl Trainer {
     }
 }
 
-/// Weights of a step's labelled cells (their classes `labels`) that give them the class mix
-/// `mix`: a cell of class `k` weighs `mix[k] / share_k`, `share_k` the share of class `k` among
-/// them, scaled to a mean of 1 (all 1 when no class of theirs is in `mix`).
-fn class_mix_weights(labels: impl Iterator<Item = i64> + Clone, mix: &[f64]) -> Vec<f32> {
+/// Weights of a step's labelled cells (their classes `labels`) that move them `strength` of the
+/// way to the class mix `mix`: `strength * w + 1 - strength`, with `w` the weight that gives them
+/// that mix, `mix[k] / share_k` for a cell of class `k` (`share_k` the share of class `k` among
+/// them) scaled to a mean of 1 (all 1 when no class of theirs is in `mix`).
+fn class_mix_weights(
+    labels: impl Iterator<Item = i64> + Clone,
+    mix: &[f64],
+    strength: f64,
+) -> Vec<f32> {
     let mut counts = vec![0usize; mix.len()];
     for k in labels.clone() {
         counts[k as usize] += 1;
@@ -940,7 +946,9 @@ fn class_mix_weights(labels: impl Iterator<Item = i64> + Clone, mix: &[f64]) -> 
     if total <= 0.0 {
         return vec![1.0; n];
     }
-    raw.iter().map(|&w| (w * n as f64 / total) as f32).collect()
+    raw.iter()
+        .map(|&w| (strength * (w * n as f64 / total) + (1.0 - strength)) as f32)
+        .collect()
 }
 
 /// One flag per gene: whether it is among `genes` (ascending, distinct, within `0..n_genes`).
@@ -1119,20 +1127,23 @@ mod tests {
         // labelled classes 0, 0, 0, 1; target mix 1/2, 1/4, 1/4 (class 2 has no labelled cell):
         // classes 0 and 1 weigh 2 : 1 in all, mean weight 1, so 8/9 for each cell of class 0
         // and 4/3 for the cell of class 1
-        let w = class_mix_weights([0i64, 0, 0, 1].into_iter(), &[0.5, 0.25, 0.25]);
+        let labels = [0i64, 0, 0, 1];
+        let w = class_mix_weights(labels.into_iter(), &[0.5, 0.25, 0.25], 1.0);
         for (a, b) in w.iter().zip([8.0 / 9.0, 8.0 / 9.0, 8.0 / 9.0, 4.0 / 3.0]) {
             assert!((*a as f64 - b).abs() < 1e-6, "{w:?}");
         }
-        // a class absent from the target's mix does not train the adversary
-        assert_eq!(
-            class_mix_weights([0i64, 1].into_iter(), &[0.0, 1.0]),
-            vec![0.0, 2.0]
-        );
+        // half way: the mean of those weights and 1
+        let half = class_mix_weights(labels.into_iter(), &[0.5, 0.25, 0.25], 0.5);
+        for (a, b) in half.iter().zip(&w) {
+            assert!((a - (b + 1.0) / 2.0).abs() < 1e-6, "{half:?}");
+        }
+        // a class absent from the target's mix does not train the adversary when fully weighed
+        let absent = |s| class_mix_weights([0i64, 1].into_iter(), &[0.0, 1.0], s);
+        assert_eq!(absent(1.0), vec![0.0, 2.0]);
+        assert_eq!(absent(0.5), vec![0.5, 1.5]);
         // no labelled class in the mix: every weight 1
-        assert_eq!(
-            class_mix_weights([0i64, 0].into_iter(), &[0.0, 1.0]),
-            vec![1.0, 1.0]
-        );
+        let none = class_mix_weights([0i64, 0].into_iter(), &[0.0, 1.0], 1.0);
+        assert_eq!(none, vec![1.0, 1.0]);
     }
 
     #[test]
