@@ -56,8 +56,9 @@ res <- do.call(rbind, parallel::mclapply(seq_len(nrow(grid)), one_run, mc.cores 
 by_task <- aggregate(cbind(accuracy, macro_f1) ~ task + arm + query_cells, res, mean)
 wide <- reshape(by_task, idvar = c("task", "query_cells"), timevar = "arm", direction = "wide")
 cat(sprintf(paste("# Rscript bench/accuracy/query_mix.R --jobs %d --seeds %s --keep %s",
-                  "--arms %s (%s, %s)\n"), jobs, paste(seeds, collapse = ","), keep, paste(strengths, collapse = ","),
-            format(Sys.time(), "%Y-%m-%d"), git_commit(accuracy_root())))
+                  "--arms %s (%s, %s)\n"), jobs, paste(seeds, collapse = ","), keep,
+            paste(strengths, collapse = ","), format(Sys.time(), "%Y-%m-%d"),
+            git_commit(accuracy_root())))
 cat("# the query's two most common classes thinned to", keep, "of their cells; means over seeds\n")
 print(wide, digits = 3, row.names = FALSE)
 cat("\nmean over the tasks:\n")
