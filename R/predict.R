@@ -12,10 +12,10 @@
 #' times farther. `pruned_label` is the predicted label, or `NA` ("unassigned") when the cell is
 #' novel (`novelty > novelty_above`) or its label uncertain (confidence, the largest class
 #' probability, calibrated when `calibrated = TRUE`, below `prune_below`). On the accuracy
-#' benchmark (`bench/accuracy/`, two references, 3 seeds each) the defaults flag 98 and 99% of
-#' the cells of two cell lines absent from the reference (97% in the worst training) with 99.9%
-#' of the known lines' cells labelled correctly and kept, and 0.7-1.2% of the cells of a PBMC
-#' query without new types.
+#' benchmark (`bench/accuracy/`, two references, 3 seeds each) the defaults flag 98 and 99.7% of
+#' the cells of two cell lines absent from the reference (96% in the worst training) with every
+#' known line's cell labelled correctly and kept, and 0.5-1.3% of the cells of a PBMC query
+#' without new types.
 #' `novelty` is `NA` for models without a novelty reference (saved by scnym before 0.99.0, or
 #' trained without validation cells); their labels are pruned by the confidence alone.
 #'

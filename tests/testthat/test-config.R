@@ -34,12 +34,10 @@ test_that("presets come from the Rust core and differ as documented", {
   same <- setdiff(names(default), c("preset", "class_balance", "pseudolabel_min_confidence",
                                     "adv_confident_only", "ensemble_size", "min_steps_per_epoch",
                                     "max_steps_per_epoch", "scale_factor",
-                                    "member_variable_genes", "adv_class_weights"))
+                                    "member_variable_genes"))
   expect_equal(c(default$ensemble_size, paper$ensemble_size), c(2, 1))
-  # the adversary weighs labelled cells to the target's class mix, except in the paper's procedure
-  expect_identical(default$adv_class_weights, 1)
-  expect_identical(nni$adv_class_weights, 1)
-  expect_identical(paper$adv_class_weights, 0)
+  # the adversary's class weights are opt-in everywhere
+  for (p in config_presets()) expect_identical(scnym_config(p)$adv_class_weights, 0)
   expect_identical(scnym_config(adv_class_weights = 0.5)$adv_class_weights, 0.5)
   expect_equal(c(paper$pseudolabel_min_confidence, paper$adv_confident_only), c(0, FALSE))
   expect_equal(unclass(paper)[same], unclass(default)[same])

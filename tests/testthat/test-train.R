@@ -336,9 +336,9 @@ test_that("the adversary's class weights change training only where there is an 
   # without one (no adversary), or with the adversary off, the weights change nothing
   expect_identical(fit(1, target = NULL), fit(0, target = NULL))
   expect_identical(fit(1, adv_weight = 0), fit(0, adv_weight = 0))
-  expect_output(print(scnym_config()),
+  expect_output(print(scnym_config(adv_class_weights = 1)),
                 "labelled cells: weighed toward the target's class mix \\(strength 1\\)")
-  expect_output(print(scnym_config("paper")), "labelled cells: as drawn")
+  expect_output(print(scnym_config()), "labelled cells: as drawn")
 })
 
 test_that("members trained side by side on two threads give the model of one thread", {

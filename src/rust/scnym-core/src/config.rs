@@ -510,7 +510,7 @@ impl Default for Config {
             pseudolabel_min_confidence: 0.9,
             pseudolabel_adaptive: false,
             adv_confident_only: true,
-            adv_class_weights: 1.0,
+            adv_class_weights: 0.0,
             unconfident_weight: 0.0,
             class_balance: 0.5,
             min_steps_per_epoch: 2,
@@ -554,7 +554,6 @@ impl Config {
                 c.adv_confident_only = false;
                 if name == "paper" {
                     c.scale_factor = 1e6;
-                    c.adv_class_weights = 0.0;
                     c.class_balance = 0.0;
                     c.min_steps_per_epoch = 0;
                     c.max_steps_per_epoch = 0;
@@ -762,7 +761,7 @@ mod tests {
             (0.9, 0.0)
         );
         assert!(d.adv_confident_only && !p.adv_confident_only);
-        assert_eq!((d.adv_class_weights, p.adv_class_weights), (1.0, 0.0));
+        assert_eq!((d.adv_class_weights, p.adv_class_weights), (0.0, 0.0));
         let paper_from_default = Config {
             preset: "paper".into(),
             scale_factor: 1e6,
@@ -771,7 +770,6 @@ mod tests {
             max_steps_per_epoch: 0,
             pseudolabel_min_confidence: 0.0,
             adv_confident_only: false,
-            adv_class_weights: 0.0,
             ensemble_size: 1,
             member_variable_genes: 0,
             ..d
