@@ -69,7 +69,7 @@ config_cache <- new.env(parent = emptyenv())
 #' the default because it did not generalise beyond those tasks: with the query's two most
 #' common types cut to 15% (`bench/accuracy/query_mix.R`, 12 Kang and panc8 tasks) accuracy
 #' fell from 0.931 to 0.927 (0.929 at 0.5), and with one type taken out of the Kang reference
-#' (`bench/accuracy/leave_one_out.R`) the held-out CD14 monocytes were no longer flagged (0.5%
+#' (`bench/accuracy/leave_one_out.R`) the held-out CD14 monocytes were flagged far less (0.5%
 #' and 4% against 19% and 9%): their cells, pseudolabelled as their nearest reference type,
 #' raise that type's weight and are aligned onto it. Try 1 for a small reference whose query
 #' holds the same types in a similar mix. Models saved before the parameter existed load with 0.

@@ -75,8 +75,8 @@ pub struct Config {
     /// reference of the target's class mix (importance-weighted adversarial training, Combes et
     /// al., NeurIPS 2020) rather than with the class-balanced batches; part of the way, a class the
     /// pseudolabels miss still trains the adversary. Needs the pseudolabels: without
-    /// semisupervision the labelled cells are unweighted. Models saved before it existed load
-    /// with 0.
+    /// semisupervision the labelled cells are unweighted. 0 in every preset (it did not
+    /// generalise: DEVELOPMENT.md); models saved before it existed load with 0.
     #[serde(default)]
     pub adv_class_weights: f64,
     /// Weight, relative to the consistency loss, of pulling target cells below tau toward the
