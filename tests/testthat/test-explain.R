@@ -68,17 +68,13 @@ test_that("the top genes of a class are its marker genes", {
   logx <- log1p(t(t(as.matrix(ref$counts)) / Matrix::colSums(ref$counts)) * 1e6)
   ex <- scnym_explain(fx$model, fx$sim$query$counts, n_cells = 30, steps = 30,
                       group = fx$sim$query$metadata$cell_type)
-  # of a class's 10 top genes, how many are among its 12 strongest markers (of 200 genes: 0.6 by
-  # chance); the weakest class holds 4 to 6 over training seeds, the others 8 to 10
-  overlap <- vapply(unique(ex$class), function(k) {
+  for (k in unique(ex$class)) {
     inside <- ref$metadata$cell_type == k
     lfc <- rowMeans(logx[, inside]) - rowMeans(logx[, !inside])
     markers <- names(sort(lfc, decreasing = TRUE))[1:12]
     top <- ex$gene[ex$class == k & ex$rank <= 10]
-    length(intersect(top, markers))
-  }, integer(1))
-  expect_true(all(overlap >= 4))
-  expect_gte(sum(overlap), 6 * length(overlap))
+    expect_gte(length(intersect(top, markers)), 5)
+  }
 })
 
 test_that("chosen cells are explained toward a chosen class; per-cell attributions are kept", {

@@ -7,11 +7,15 @@
 //! threshold than a class they reach easily.
 //!
 //! The same counts give the target's class mix as training sees it (the classes of the target
-//! cells' latest confident predictions), which weighs the adversary's reference cells.
+//! cells' latest confident predictions), which weighs the adversary's reference cells. The
+//! counts are kept only when one of the two asks for them.
 
 pub(crate) struct Thresholds {
     tau: f64,
     adaptive: bool,
+    /// Whether the confident predictions are counted (for the adaptive thresholds or the class
+    /// mix).
+    counting: bool,
     /// Latest confident class of each target row (`None` before its first confident prediction).
     latest: Vec<Option<usize>>,
     /// Target rows whose latest confident class is `k`.
@@ -21,11 +25,15 @@ pub(crate) struct Thresholds {
 }
 
 impl Thresholds {
-    pub fn new(tau: f64, adaptive: bool, n_classes: usize, n_rows: usize) -> Self {
+    /// Thresholds at `tau`, per class when `adaptive`; with `class_mix` (or `adaptive`) the
+    /// confident predictions of the `n_rows` target rows are counted.
+    pub fn new(tau: f64, adaptive: bool, class_mix: bool, n_classes: usize, n_rows: usize) -> Self {
+        let counting = adaptive || class_mix;
         Thresholds {
             tau,
             adaptive,
-            latest: vec![None; n_rows],
+            counting,
+            latest: vec![None; if counting { n_rows } else { 0 }],
             counts: vec![0; n_classes],
             unused: n_rows,
         }
@@ -67,21 +75,23 @@ impl Thresholds {
                 unconf.push(i);
             }
         }
-        for ((&r, &k), &c) in rows.iter().zip(class).zip(confidence) {
-            if (c as f64) < self.tau {
-                continue;
+        if self.counting {
+            for ((&r, &k), &c) in rows.iter().zip(class).zip(confidence) {
+                if (c as f64) < self.tau {
+                    continue;
+                }
+                match self.latest[r].replace(k as usize) {
+                    Some(old) => self.counts[old] -= 1,
+                    None => self.unused -= 1,
+                }
+                self.counts[k as usize] += 1;
             }
-            match self.latest[r].replace(k as usize) {
-                Some(old) => self.counts[old] -= 1,
-                None => self.unused -= 1,
-            }
-            self.counts[k as usize] += 1;
         }
         (conf, unconf)
     }
 
     /// Each class's share of the target rows confidently predicted so far (by their latest
-    /// confident prediction); `None` before the first.
+    /// confident prediction); `None` before the first, or when not counting.
     pub fn class_mix(&self) -> Option<Vec<f64>> {
         let total: usize = self.counts.iter().sum();
         (total > 0).then(|| {
@@ -99,18 +109,21 @@ mod tests {
 
     #[test]
     fn fixed_threshold_is_tau_for_every_class() {
-        let mut t = Thresholds::new(0.9, false, 3, 4);
-        let (c, u) = t.split(&[0, 1, 2], &[0, 1, 2], &[0.95, 0.5, 0.91]);
-        assert_eq!((c, u), (vec![0, 2], vec![1]));
-        assert_eq!(t.of(1), 0.9);
-        // the class mix counts the confident rows: 0 and 2, one each
-        assert_eq!(t.class_mix(), Some(vec![0.5, 0.0, 0.5]));
-        assert_eq!(Thresholds::new(0.9, false, 3, 4).class_mix(), None);
+        for class_mix in [false, true] {
+            let mut t = Thresholds::new(0.9, false, class_mix, 3, 4);
+            assert_eq!(t.class_mix(), None);
+            let (c, u) = t.split(&[0, 1, 2], &[0, 1, 2], &[0.95, 0.5, 0.91]);
+            assert_eq!((c, u), (vec![0, 2], vec![1]));
+            assert_eq!(t.of(1), 0.9);
+            // the class mix counts the confident rows, 0 and 2, one each, when asked to
+            let mix = class_mix.then(|| vec![0.5, 0.0, 0.5]);
+            assert_eq!(t.class_mix(), mix);
+        }
     }
 
     #[test]
     fn adaptive_thresholds_follow_confident_predictions() {
-        let mut t = Thresholds::new(0.9, true, 2, 4);
+        let mut t = Thresholds::new(0.9, true, false, 2, 4);
         // nothing learned yet: every threshold is 0
         assert_eq!(t.of(0), 0.0);
         let (c, u) = t.split(&[0, 1], &[0, 1], &[0.95, 0.3]);

@@ -375,6 +375,7 @@ impl Trainer {
         let thresholds = Thresholds::new(
             config.pseudolabel_min_confidence,
             config.pseudolabel_adaptive,
+            config.adv_class_weights > 0.0,
             n_classes,
             target_stream.as_ref().map_or(0, |t| t.order.len()),
         );
