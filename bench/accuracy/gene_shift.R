@@ -73,10 +73,12 @@ if (any(failed)) stop("runs failed: ", paste(unique(unlist(lapply(res[failed], a
                                               collapse = "; "))
 res <- do.call(rbind, res)
 by_task <- aggregate(cbind(accuracy, macro_f1) ~ task + arm, res, mean)
-cat(sprintf("# Rscript bench/accuracy/gene_shift.R --jobs %d --seeds %s --sigma %s --arms \"%s\" (%s, %s)\n",
+cat(sprintf(paste("# Rscript bench/accuracy/gene_shift.R --jobs %d --seeds %s --sigma %s",
+                  "--arms \"%s\" (%s, %s)\n"),
             jobs, paste(seeds, collapse = ","), sigma, paste(arm_text, collapse = ";"),
             format(Sys.time(), "%Y-%m-%d"), git_commit(accuracy_root())))
-cat("# query counts of each gene scaled by exp(sigma * N(0, 1)), Poisson; scnym: means over seeds\n")
+cat("# query counts of each gene scaled by exp(sigma * N(0, 1)), Poisson;",
+    "scnym: means over seeds\n")
 for (m in c("accuracy", "macro_f1")) {
   cat("\n", m, ":\n", sep = "")
   wide <- reshape(by_task[, c("task", "arm", m)], idvar = "task", timevar = "arm",

@@ -22,18 +22,18 @@ seeds <- as.integer(parse_list_opt(args, "seeds", "0,1,2"))
 tasks <- parse_list_opt(args, "tasks", paste(names(accuracy_tasks()), collapse = ","))
 rare <- c("Mk", "pDC", "Eryth")
 
-variants <- function(P, E, confidence) {
-  out <- list(none = P)
+variants <- function(prob, emb, confidence) {
+  out <- list(none = prob)
   for (k in c(10, 20)) {
-    nn <- BiocNeighbors::findKNN(E, k = k - 1L, get.distance = FALSE)$index
-    neighbours <- (P + Reduce(`+`, lapply(seq_len(k - 1L), function(j) P[nn[, j], ]))) / k
+    nn <- BiocNeighbors::findKNN(emb, k = k - 1L, get.distance = FALSE)$index
+    neighbours <- (prob + Reduce(`+`, lapply(seq_len(k - 1L), function(j) prob[nn[, j], ]))) / k
     for (a in c(0.25, 0.5)) {
-      out[[sprintf("mean_k%d_a%.2f", k, a)]] <- (1 - a) * P + a * neighbours
+      out[[sprintf("mean_k%d_a%.2f", k, a)]] <- (1 - a) * prob + a * neighbours
     }
-    out[[sprintf("product_k%d_a0.50", k)]] <- P * sqrt(neighbours)
+    out[[sprintf("product_k%d_a0.50", k)]] <- prob * sqrt(neighbours)
     low <- confidence < 0.9
-    smoothed <- P
-    smoothed[low, ] <- 0.5 * P[low, ] + 0.5 * neighbours[low, ]
+    smoothed <- prob
+    smoothed[low, ] <- 0.5 * prob[low, ] + 0.5 * neighbours[low, ]
     out[[sprintf("unconfident_k%d", k)]] <- smoothed
   }
   out
@@ -44,12 +44,12 @@ one_run <- function(job) {
   model <- scnym_train(x$ref_counts, labels = x$ref_labels, target = x$query_counts,
                        seed = job$seed, threads = 1, verbose = FALSE, input = "counts")
   pred <- scnym_predict(model, x$query_counts, input = "counts")
-  P <- as.matrix(pred$probabilities)
+  prob <- as.matrix(pred$probabilities)
   known <- x$query_labels %in% x$ref_labels
   truth <- x$query_labels[known]
-  v <- variants(P, as.matrix(pred$embedding), pred$confidence)
+  v <- variants(prob, as.matrix(pred$embedding), pred$confidence)
   do.call(rbind, lapply(names(v), function(name) {
-    label <- colnames(P)[max.col(v[[name]], ties.method = "first")][known]
+    label <- colnames(prob)[max.col(v[[name]], ties.method = "first")][known]
     r <- data.frame(task = job$task, seed = job$seed, variant = name,
                     accuracy = mean(label == truth), macro_f1 = macro_f1(truth, label))
     for (cl in rare) r[[cl]] <- if (cl %in% truth) mean(label[truth == cl] == cl) else NA
