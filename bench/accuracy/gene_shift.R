@@ -68,10 +68,7 @@ jobs_list <- c(lapply(seq_len(nrow(grid)), function(i) as.list(grid[i, ])),
 res <- parallel::mclapply(jobs_list, function(j) {
   if (j$arm == "SingleR") run_singler(j$task) else run_scnym_arm(j)
 }, mc.cores = jobs, mc.preschedule = FALSE)
-failed <- !vapply(res, is.data.frame, TRUE)
-if (any(failed)) stop("runs failed: ", paste(unique(unlist(lapply(res[failed], as.character))),
-                                              collapse = "; "))
-res <- do.call(rbind, res)
+res <- bind_runs(res)
 by_task <- aggregate(cbind(accuracy, macro_f1) ~ task + arm, res, mean)
 cat(sprintf(paste("# Rscript bench/accuracy/gene_shift.R --jobs %d --seeds %s --sigma %s",
                   "--arms \"%s\" (%s, %s)\n"),
@@ -79,12 +76,6 @@ cat(sprintf(paste("# Rscript bench/accuracy/gene_shift.R --jobs %d --seeds %s --
             format(Sys.time(), "%Y-%m-%d"), git_commit(accuracy_root())))
 cat("# query counts of each gene scaled by exp(sigma * N(0, 1)), Poisson;",
     "scnym: means over seeds\n")
-for (m in c("accuracy", "macro_f1")) {
-  cat("\n", m, ":\n", sep = "")
-  wide <- reshape(by_task[, c("task", "arm", m)], idvar = "task", timevar = "arm",
-                  direction = "wide")
-  names(wide) <- sub(paste0("^", m, "\\."), "", names(wide))
-  print(wide, digits = 3, row.names = FALSE)
-}
+print_metric_tables(by_task, "task", "arm")
 cat("\nmean over the tasks:\n")
 print(aggregate(cbind(accuracy, macro_f1) ~ arm, by_task, mean), digits = 4, row.names = FALSE)

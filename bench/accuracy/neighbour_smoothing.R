@@ -61,22 +61,13 @@ grid <- expand.grid(seed = seeds, task = tasks, stringsAsFactors = FALSE)
 grid <- grid[order(-grepl("^(kang|cellbench)_", grid$task)), ]
 res <- parallel::mclapply(seq_len(nrow(grid)), function(i) one_run(as.list(grid[i, ])),
                           mc.cores = jobs, mc.preschedule = FALSE)
-failed <- !vapply(res, is.data.frame, TRUE)
-if (any(failed)) stop("runs failed: ", paste(unique(unlist(lapply(res[failed], as.character))),
-                                              collapse = "; "))
-res <- do.call(rbind, res)
+res <- bind_runs(res)
 cat(sprintf("# Rscript bench/accuracy/neighbour_smoothing.R --jobs %d --seeds %s (%s, %s)\n",
             jobs, paste(seeds, collapse = ","), format(Sys.time(), "%Y-%m-%d"),
             git_commit(accuracy_root())))
 cat("# means over seeds; every variant scores the same trained models\n")
 by_task <- aggregate(cbind(accuracy, macro_f1) ~ task + variant, res, mean)
-for (m in c("accuracy", "macro_f1")) {
-  cat("\n", m, " (rows: variants):\n", sep = "")
-  wide <- reshape(by_task[, c("task", "variant", m)], idvar = "variant", timevar = "task",
-                  direction = "wide")
-  names(wide) <- sub(paste0("^", m, "\\."), "", names(wide))
-  print(wide, digits = 3, row.names = FALSE)
-}
+print_metric_tables(by_task, "variant", "task", " (rows: variants)")
 cat("\nmean over the tasks:\n")
 print(aggregate(cbind(accuracy, macro_f1) ~ variant, by_task, mean), digits = 4,
       row.names = FALSE)

@@ -213,6 +213,28 @@ parse_list_opt <- function(args, name, default) {
   strsplit(v, ",")[[1]]
 }
 
+# The results of parallel runs as one data frame; stops with the errors when a run failed.
+bind_runs <- function(res) {
+  failed <- !vapply(res, is.data.frame, TRUE)
+  if (any(failed)) {
+    stop("runs failed: ", paste(unique(unlist(lapply(res[failed], as.character))),
+                                collapse = "; "))
+  }
+  do.call(rbind, res)
+}
+
+# Prints accuracy and macro-F1 of `by` (means per `rows` and `cols`) as two tables: a row per
+# value of `rows`, a column per value of `cols`.
+print_metric_tables <- function(by, rows, cols, heading = "") {
+  for (m in c("accuracy", "macro_f1")) {
+    cat("\n", m, heading, ":\n", sep = "")
+    wide <- stats::reshape(by[, c(rows, cols, m)], idvar = rows, timevar = cols,
+                           direction = "wide")
+    names(wide) <- sub(paste0("^", m, "\\."), "", names(wide))
+    print(wide, digits = 3, row.names = FALSE)
+  }
+}
+
 if (sys.nframe() == 0L) {
   args <- commandArgs(trailingOnly = TRUE)
   here <- accuracy_root()
