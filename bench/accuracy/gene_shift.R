@@ -46,7 +46,7 @@ score <- function(x, label, arm, seed) {
 }
 
 run_scnym_arm <- function(job) {
-  x <- shifted_task(job$task)
+  x <- shifted[[job$task]]
   model <- scnym_train(x$ref_counts, labels = x$ref_labels, target = x$query_counts,
                        seed = job$seed, threads = 1, verbose = FALSE, input = "counts",
                        config = arms[[job$arm]])
@@ -54,19 +54,20 @@ run_scnym_arm <- function(job) {
         paste0("scnym ", job$arm), job$seed)
 }
 
-run_singler <- function(task) {
-  x <- shifted_task(task)
+run_singler <- function(x) {
   p <- SingleR::SingleR(test = scuttle::normalizeCounts(x$query_counts),
                         ref = scuttle::normalizeCounts(x$ref_counts), labels = x$ref_labels)
   score(x, p$labels, "SingleR", NA)
 }
 
+# Each task loaded and shifted once, here; the forked runs share it.
+shifted <- lapply(stats::setNames(nm = tasks), shifted_task)
 grid <- expand.grid(seed = seeds, arm = arm_text, task = tasks, stringsAsFactors = FALSE)
 grid <- grid[order(-grepl("^kang_", grid$task)), ]
 jobs_list <- c(lapply(seq_len(nrow(grid)), function(i) as.list(grid[i, ])),
                lapply(tasks, function(t) list(task = t, arm = "SingleR")))
 res <- parallel::mclapply(jobs_list, function(j) {
-  if (j$arm == "SingleR") run_singler(j$task) else run_scnym_arm(j)
+  if (j$arm == "SingleR") run_singler(shifted[[j$task]]) else run_scnym_arm(j)
 }, mc.cores = jobs, mc.preschedule = FALSE)
 res <- bind_runs(res)
 by_task <- aggregate(cbind(accuracy, macro_f1) ~ task + arm, res, mean)
