@@ -341,6 +341,32 @@ test_that("the adversary's class weights change training only where there is an 
   expect_output(print(scnym_config()), "labelled cells: as drawn")
 })
 
+test_that("per-gene scaling of the labelled cells is opt-in, seeded and checked", {
+  sim <- sim_matrices()
+  fit <- function(sd, seed = 5) {
+    model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
+                         target = sim$query$counts, seed = seed, threads = 1, verbose = FALSE,
+                         config = scnym_config(ensemble_size = 1, max_epochs = 25,
+                                               hidden_width = 32, gene_scale_sd = sd))
+    expect_identical(model$config$gene_scale_sd, sd)
+    scnym_predict(model, sim$query$counts)
+  }
+  none <- fit(0)
+  scaled <- fit(1)
+  # the factors change training, come from the seed (the same run twice), and the model still
+  # learns the simulated types
+  expect_false(identical(scaled$probabilities, none$probabilities))
+  expect_identical(fit(1)$probabilities, scaled$probabilities)
+  truth <- sim$query$metadata$cell_type
+  known <- truth %in% sim$reference$metadata$cell_type
+  expect_gt(mean(scaled$label[known] == truth[known]), 0.8)
+  for (p in config_presets()) expect_identical(scnym_config(p)$gene_scale_sd, 0)
+  expect_error(scnym_config(gene_scale_sd = -0.5), "gene_scale_sd",
+               class = "scnym_error_invalid_argument")
+  expect_error(scnym_config(gene_scale_sd = 6), "gene_scale_sd",
+               class = "scnym_error_invalid_argument")
+})
+
 test_that("members trained side by side on two threads give the model of one thread", {
   sim <- sim_matrices()
   # early stopping ends the members at different epochs: the last one then runs on both threads

@@ -142,6 +142,12 @@ pub struct Config {
     pub mixup_alpha: f64,
     /// Probability of masking each gene during augmentation.
     pub mask_prob: f64,
+    /// Augmentation: in each step every gene's expression in the labelled cells is multiplied by
+    /// a factor of its own, `exp(gene_scale_sd * z)` with `z ~ N(0, 1)` drawn per gene and step,
+    /// before the cells are renormalised, as a technology's or a species' capture differs per
+    /// gene (0: no scaling, as in the paper). Models saved before it existed load with 0.
+    #[serde(default)]
+    pub gene_scale_sd: f64,
     /// Fraction of labeled cells held out for model selection.
     pub val_fraction: f64,
     /// No model selection before this epoch.
@@ -409,6 +415,12 @@ pub const SCHEMA: &[ParamSpec] = &[
         "probability of masking a gene in augmentation",
     ),
     number(
+        "gene_scale_sd",
+        0.0,
+        5.0,
+        "standard deviation of the log of each gene's scaling factor in augmentation",
+    ),
+    number(
         "val_fraction",
         0.0,
         0.5,
@@ -522,6 +534,7 @@ impl Default for Config {
             sharpen_temperature: 0.5,
             mixup_alpha: 0.3,
             mask_prob: 0.1,
+            gene_scale_sd: 0.0,
             val_fraction: 0.1,
             min_epochs: 20,
             patience: 40,

@@ -90,9 +90,25 @@ impl SparseBatch {
         self.dense = None;
     }
 
-    /// Appends an augmented copy of a row (gene masking with probability `p`, renormalised).
-    pub fn push_augmented(&mut self, cols: &[u32], vals: &[f32], p: f64, rng: &mut EngineRng) {
-        mask_augment_row(cols, vals, p, rng, &mut self.indices, &mut self.values);
+    /// Appends an augmented copy of a row (genes scaled by `factors`, masked with probability
+    /// `p`, renormalised: [`mask_augment_row`]).
+    pub fn push_augmented(
+        &mut self,
+        cols: &[u32],
+        vals: &[f32],
+        p: f64,
+        factors: Option<&[f32]>,
+        rng: &mut EngineRng,
+    ) {
+        mask_augment_row(
+            cols,
+            vals,
+            p,
+            factors,
+            rng,
+            &mut self.indices,
+            &mut self.values,
+        );
         self.offsets.push(self.indices.len());
         self.dense = None;
     }

@@ -16,6 +16,7 @@ pub use normalise::{log1p_cpm_max, Values, CPM, LOG1P_CPM_MAX};
 pub use scan::ValueSummary;
 pub use variable_genes::variable_genes;
 
+pub(crate) use augment::gene_factors;
 pub(crate) use batch::SparseBatch;
 pub use batch::{auto_dense_above, FirstLayerMode};
 pub(crate) use mixup::mixup_plan;

@@ -26,7 +26,7 @@ use super::step::{train_step, AdversaryHead, AdversaryPlan, StepPlan};
 use super::thresholds::Thresholds;
 use super::{fit_temperature, Covariate, ModelInfo, TargetData, TrainData};
 use crate::config::{apply_threads, Config};
-use crate::data::{mixup_plan, CsrMatrix, FirstLayerMode, SparseBatch};
+use crate::data::{gene_factors, mixup_plan, CsrMatrix, FirstLayerMode, SparseBatch};
 use crate::error::{Error, Result};
 use crate::model::adversary::Adversary;
 use crate::model::classifier::{Classifier, Shape};
@@ -679,9 +679,10 @@ impl Trainer {
             }
             n_u = rows.len();
         }
+        let factors = gene_factors(self.train_x.n_cols(), cfg.gene_scale_sd, &mut self.rng);
         for &r in lab {
             let (c, v) = self.train_x.row(r);
-            batch.push_augmented(c, v, cfg.mask_prob, &mut self.rng);
+            batch.push_augmented(c, v, cfg.mask_prob, factors.as_deref(), &mut self.rng);
         }
         let h_pre = {
             let _guard = tch::no_grad_guard();
