@@ -63,8 +63,8 @@ config_cache <- new.env(parent = emptyenv())
 #' 0.883 to 0.926 / 0.902 (SingleR 0.841 / 0.794; the shift there has the form of the
 #' augmentation, so this is the case it is made for), and on the unshifted benchmark it was within
 #' noise (14 tasks 0.959 / 0.949 against 0.957 / 0.947). The price is the novelty score: cells of
-#' two lines absent from the reference were flagged at 61% and 94% instead of 98-100%
-#' (`bench/results/accuracy/sweep/README.md`). Use it for a query from another species or
+#' two lines absent from the reference were flagged at 94% and 61% (the two CellBench
+#' references) instead of 98% and 100% (`bench/results/accuracy/sweep/README.md`). Use it for a query from another species or
 #' protocol that holds no new cell type.
 #'
 #' `adv_class_weights` (0 in every preset) says how far each labelled cell in the domain
@@ -206,7 +206,7 @@ config_cache <- new.env(parent = emptyenv())
 #' `pseudolabel_min_confidence` \[0.9\], `pseudolabel_adaptive` \[FALSE\],
 #' `adv_confident_only` \[TRUE\], `adv_class_weights` \[0\], `unconfident_weight`
 #' \[0\], `sharpen_temperature`
-#' \[0.5\], `mixup_alpha` \[0.3\], `mask_prob` \[0.1\], `gene_scale_sd` \[1\],
+#' \[0.5\], `mixup_alpha` \[0.3\], `mask_prob` \[0.1\], `gene_scale_sd` \[0\],
 #' `val_fraction` \[0.1\], `min_epochs` \[20\],
 #' `patience` \[40\], `seed` \[NULL: drawn from R's random number generator when training, so
 #' [set.seed()] makes a run reproducible\], `threads` \[0: libtorch's default\], `device`
