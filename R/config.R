@@ -64,8 +64,8 @@ config_cache <- new.env(parent = emptyenv())
 #' augmentation, so this is the case it is made for), and on the unshifted benchmark it was within
 #' noise (14 tasks 0.959 / 0.949 against 0.957 / 0.947). The price is the novelty score: cells of
 #' two lines absent from the reference were flagged at 94% and 61% (the two CellBench
-#' references) instead of 98% and 100% (`bench/results/accuracy/sweep/README.md`). Use it for a query from another species or
-#' protocol that holds no new cell type.
+#' references) instead of 98% and 100% (`bench/results/accuracy/sweep/README.md`). Use it for a
+#' query from another species or protocol that holds no new cell type.
 #'
 #' `adv_class_weights` (0 in every preset) says how far each labelled cell in the domain
 #' adversary's loss is weighed toward the target's class mix. At 1 a cell weighs the share of

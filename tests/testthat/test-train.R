@@ -343,9 +343,9 @@ test_that("the adversary's class weights change training only where there is an 
 
 test_that("per-gene scaling of the labelled cells is opt-in, seeded and checked", {
   sim <- sim_matrices()
-  fit <- function(sd, seed = 5) {
+  fit <- function(sd) {
     model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
-                         target = sim$query$counts, seed = seed, threads = 1, verbose = FALSE,
+                         target = sim$query$counts, seed = 5, threads = 1, verbose = FALSE,
                          config = scnym_config(ensemble_size = 1, max_epochs = 25,
                                                hidden_width = 32, gene_scale_sd = sd))
     expect_identical(model$config$gene_scale_sd, sd)

@@ -25,7 +25,7 @@ pub(crate) fn gene_factors(n_genes: usize, sd: f64, rng: &mut EngineRng) -> Opti
 /// `factors` (see [`gene_factors`]); each non-zero gene is then set to 0 with probability `p`
 /// (zeros stay zero, so only non-zeros draw); the remaining values are rescaled so the row keeps
 /// its CPM total before scaling (1e6 when every input gene is a model gene), and log1p'd again.
-pub(crate) fn mask_augment_row(
+pub(crate) fn augment_row(
     cols: &[u32],
     vals: &[f32],
     p: f64,
@@ -49,19 +49,23 @@ pub(crate) fn mask_augment_row(
             *v *= f[c as usize];
         }
     }
-    let threshold = (p * 4_294_967_296.0) as u64;
-    out_cols.reserve(cols.len());
-    let mut kept_n = start;
-    for (k, &c) in cols.iter().enumerate() {
-        let keep = (rng.next_u32() as u64) >= threshold;
-        // branch-free compaction: always write, advance only when kept
-        out_vals[kept_n] = out_vals[start + k];
-        out_cols.push(c);
-        out_cols[kept_n] = c;
-        kept_n += keep as usize;
+    if p > 0.0 {
+        let threshold = (p * 4_294_967_296.0) as u64;
+        out_cols.reserve(cols.len());
+        let mut kept_n = start;
+        for (k, &c) in cols.iter().enumerate() {
+            let keep = (rng.next_u32() as u64) >= threshold;
+            // branch-free compaction: always write, advance only when kept
+            out_vals[kept_n] = out_vals[start + k];
+            out_cols.push(c);
+            out_cols[kept_n] = c;
+            kept_n += keep as usize;
+        }
+        out_vals.truncate(kept_n);
+        out_cols.truncate(kept_n);
+    } else {
+        out_cols.extend_from_slice(cols);
     }
-    out_vals.truncate(kept_n);
-    out_cols.truncate(kept_n);
     let kept: f32 = out_vals[start..].iter().sum();
     if kept <= 0.0 {
         out_cols.truncate(start);
@@ -88,7 +92,7 @@ mod tests {
         let mut dropped_any = false;
         for _ in 0..50 {
             let (mut oc, mut ov) = (Vec::new(), Vec::new());
-            mask_augment_row(&cols, &vals, 0.3, None, &mut rng, &mut oc, &mut ov);
+            augment_row(&cols, &vals, 0.3, None, &mut rng, &mut oc, &mut ov);
             dropped_any |= oc.len() < cols.len();
             if !ov.is_empty() {
                 let total: f64 = ov.iter().map(|&v| (v as f64).exp_m1()).sum();
@@ -97,7 +101,7 @@ mod tests {
         }
         assert!(dropped_any);
         let (mut oc, mut ov) = (Vec::new(), Vec::new());
-        mask_augment_row(&cols, &vals, 0.0, None, &mut rng, &mut oc, &mut ov);
+        augment_row(&cols, &vals, 0.0, None, &mut rng, &mut oc, &mut ov);
         assert_eq!(ov, vals);
     }
 
@@ -116,7 +120,7 @@ mod tests {
         let vals: Vec<f32> = cpm.iter().map(|c| c.ln_1p() as f32).collect();
         let cols = [0u32, 3, 5, 9];
         let (mut oc, mut ov) = (Vec::new(), Vec::new());
-        mask_augment_row(
+        augment_row(
             &cols,
             &vals,
             0.0,

@@ -6,7 +6,7 @@
 //! `Dense` (the batch densified, two GEMMs). Tests check that they agree; `Auto` picks by the
 //! batch's density (see `bench/engine`).
 
-use super::augment::mask_augment_row;
+use super::augment::augment_row;
 use super::csr::CsrMatrix;
 use super::spmm::{gather_rows_par, Gather};
 use crate::error::{Error, Result};
@@ -91,7 +91,7 @@ impl SparseBatch {
     }
 
     /// Appends an augmented copy of a row (genes scaled by `factors`, masked with probability
-    /// `p`, renormalised: [`mask_augment_row`]).
+    /// `p`, renormalised: [`augment_row`]).
     pub fn push_augmented(
         &mut self,
         cols: &[u32],
@@ -100,7 +100,7 @@ impl SparseBatch {
         factors: Option<&[f32]>,
         rng: &mut EngineRng,
     ) {
-        mask_augment_row(
+        augment_row(
             cols,
             vals,
             p,
