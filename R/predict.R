@@ -9,13 +9,18 @@
 #' to 50 training cells per class stored with the model, divided by the upper quartile of that
 #' distance among the held-out (validation) reference cells. Three held-out reference cells in
 #' four lie within a novelty of 1; cells of a type absent from the reference lie ten and more
-#' times farther. `pruned_label` is the predicted label, or `NA` ("unassigned") when the cell is
-#' novel (`novelty > novelty_above`) or its label uncertain (confidence, the largest class
-#' probability, calibrated when `calibrated = TRUE`, below `prune_below`). On the accuracy
-#' benchmark (`bench/accuracy/`, two references, 3 seeds each) the defaults flag 98 and 99.7% of
-#' the cells of two cell lines absent from the reference (96% in the worst training) with every
-#' known line's cell labelled correctly and kept, and 0.5-1.3% of the cells of a PBMC query
-#' without new types.
+#' times farther. `pruned_label` is the predicted label, or `NA` ("unassigned") when the cell's
+#' label is uncertain (confidence, the largest class probability, calibrated when
+#' `calibrated = TRUE`, below `prune_below`) or the cell is novel: `novelty > novelty_above`, or,
+#' for a label in doubt, `novelty > novelty_above * 0.3 / (1 - confidence)` (at confidence 0.5 a
+#' novelty above 6 with the default 10): a cell of a type absent from the reference that resembles
+#' none of its types lies nearer to them than a cell line does, but its label is also in doubt.
+#' On the accuracy benchmark (`bench/accuracy/`, 3 seeds each) the defaults flag 98.4% and 100%
+#' of the cells of two cell lines absent from the reference (two references) with 100% and 99.2%
+#' of the known lines' cells labelled correctly and kept, 72-78% of a PBMC query's B cells when
+#' the reference has no B cells (45-60% with `novelty > novelty_above` alone), and, in
+#' queries without new types, 1.2% of a PBMC query's cells and 0.7-8.9% (mean 3.4%) of pancreas
+#' queries' from another technology.
 #' `novelty` is `NA` for models without a novelty reference (saved by scnym before 0.99.0, or
 #' trained without validation cells); their labels are pruned by the confidence alone.
 #'
@@ -51,8 +56,8 @@
 #' @param calibrated Use the model's fitted temperature for probabilities and confidence.
 #' @param prune_below Confidence below which `pruned_label` is `NA` (see Details; 0 turns the
 #'   confidence pruning off).
-#' @param novelty_above Novelty above which `pruned_label` is `NA` (see Details; `Inf` turns
-#'   the novelty pruning off).
+#' @param novelty_above Novelty above which `pruned_label` is `NA`; less for a label in doubt
+#'   (see Details; `Inf` turns the novelty pruning off).
 #' @param threads Number of libtorch threads (default: the model configuration's setting; with
 #'   several `BPPARAM` workers, 1 per worker, so that the workers do not oversubscribe the cores).
 #' @param embedding Return the embedding column? It holds a row of the model's hidden width
@@ -77,8 +82,8 @@
 #'   * `disagreement` (ensembles only, see `ensemble_size` in [scnym_config()]): how much the
 #'     members disagree on the cell, the mutual information between prediction and member in
 #'     nats (each member weighted as in the average of probabilities; 0 when they agree);
-#'   * `pruned_label`: `label`, or `NA` when `novelty > novelty_above` or
-#'     `confidence < prune_below`;
+#'   * `pruned_label`: `label`, or `NA` when the cell is novel (`novelty > novelty_above`, or
+#'     above `novelty_above * 0.3 / (1 - confidence)`) or `confidence < prune_below`;
 #'   * `probabilities`: a nested matrix column, cells x classes (column names: the model's
 #'     classes);
 #'   * `embedding` (unless `embedding = FALSE`): a nested matrix column, cells x the model's
@@ -351,9 +356,12 @@ predict_streamed <- function(blocks, cells, FUN, # nolint: object_name_linter.
   list(out = out, values = values)
 }
 
-# Which labels pruned_label drops (see scnym_predict()): novel cells and uncertain ones.
+# Which labels pruned_label drops (see scnym_predict()): uncertain cells and novel ones, where a
+# doubtful label lowers the novelty that counts as novel (`novelty_above` at confidence 0.7 and
+# above, in proportion to 1 - confidence below it).
 prune_labels <- function(confidence, novelty, prune_below, novelty_above) {
-  confidence < prune_below | (!is.na(novelty) & novelty > novelty_above)
+  novel_above <- novelty_above * pmin(1, 0.3 / (1 - confidence))
+  confidence < prune_below | (!is.na(novelty) & novelty > novel_above)
 }
 
 # The prediction table (see scnym_predict()) of the core's outputs `out`, whose matrices are

@@ -132,27 +132,42 @@ test_that("pruned labels drop novel cells and uncertain ones", {
   sim <- sim_matrices()
   # the quick model's confidence is 0.27-0.5 and its novelty 0.3-2.9: cuts inside both ranges
   cut <- 0.32
-  pred <- scnym_predict(m, sim$query$counts, prune_below = cut, novelty_above = 1.5)
-  expect_identical(S4Vectors::metadata(pred)$novelty_above, 1.5)
-  expected <- pred$novelty > 1.5 | pred$confidence < cut
+  pred <- scnym_predict(m, sim$query$counts, prune_below = cut, novelty_above = 5)
+  expect_identical(S4Vectors::metadata(pred)$novelty_above, 5)
+  # the novelty limit: novelty_above for a confident label, lower for a doubtful one (the quick
+  # model's labels are all in doubt: 5 * 0.3 / (1 - confidence) = 2.1-3)
+  novel <- pred$novelty > 5 * pmin(1, 0.3 / (1 - pred$confidence))
+  expected <- novel | pred$confidence < cut
   expect_identical(is.na(pred$pruned_label), expected)
   # the test means something: each rule prunes cells the other keeps, and some cells are kept
-  expect_true(any(pred$novelty > 1.5 & pred$confidence >= cut))
-  expect_true(any(pred$novelty <= 1.5 & pred$confidence < cut))
+  expect_true(any(novel & pred$confidence >= cut))
+  expect_true(any(!novel & pred$confidence < cut))
   expect_true(any(!expected))
   kept <- !is.na(pred$pruned_label)
   expect_identical(pred$pruned_label[kept], pred$label[kept])
   # each rule on its own
   conf_only <- scnym_predict(m, sim$query$counts, prune_below = cut, novelty_above = Inf)
   expect_identical(is.na(conf_only$pruned_label), pred$confidence < cut)
-  nov_only <- scnym_predict(m, sim$query$counts, prune_below = 0, novelty_above = 1.5)
-  expect_identical(is.na(nov_only$pruned_label), pred$novelty > 1.5)
+  nov_only <- scnym_predict(m, sim$query$counts, prune_below = 0, novelty_above = 5)
+  expect_identical(is.na(nov_only$pruned_label), novel)
   all_kept <- scnym_predict(m, sim$query$counts, prune_below = 0, novelty_above = Inf)
   expect_false(anyNA(all_kept$pruned_label))
   expect_error(scnym_predict(m, sim$query$counts, novelty_above = -1),
                class = "scnym_error_invalid_argument")
   expect_error(scnym_predict(m, sim$query$counts, novelty_above = NA),
                class = "scnym_error_invalid_argument")
+})
+
+test_that("a doubtful label lowers the novelty at which a cell is pruned", {
+  confidence <- c(0.95, 0.5, 0.5, 0.95, 0.3, 0.5, 1, 0.7)
+  novelty <- c(6.5, 6.5, 5.5, 10.5, 0, NA, 9.9, 10.5)
+  # at confidence 0.5 the limit is 10 * 0.3 / 0.5 = 6; from 0.7 up it is 10
+  expect_identical(scnym:::prune_labels(confidence, novelty, prune_below = 0.4, novelty_above = 10),
+                   c(FALSE, TRUE, FALSE, TRUE, TRUE, FALSE, FALSE, TRUE))
+  # Inf turns the novelty pruning off at every confidence, 0 prunes every novelty above 0
+  expect_identical(scnym:::prune_labels(confidence, novelty, 0, Inf), rep(FALSE, 8))
+  expect_identical(scnym:::prune_labels(confidence, novelty, 0, 0),
+                   c(TRUE, TRUE, TRUE, TRUE, FALSE, FALSE, TRUE, TRUE))
 })
 
 test_that("cells of cell lines absent from the reference are pruned by novelty (CellBench)", {
