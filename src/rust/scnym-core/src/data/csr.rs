@@ -105,8 +105,9 @@ impl Builder {
         }
     }
 
-    /// Finishes the current row from `self.entries` (already mapped to model columns).
-    fn finish_row(&mut self, row: usize, values: Values, total: f64) -> Result<()> {
+    /// Finishes the current row from `self.entries` (already mapped to model columns); `size`
+    /// is the cell's from [`Values::cell_size`].
+    fn finish_row(&mut self, row: usize, values: Values, size: f64) -> Result<()> {
         let entries = &mut self.entries;
         entries.sort_unstable_by_key(|e| e.0);
         for w in entries.windows(2) {
@@ -117,8 +118,8 @@ impl Builder {
                 )));
             }
         }
-        if let Values::Counts { scale_factor } = values {
-            log1p_normalise_in_place(entries.iter_mut().map(|e| &mut e.1), total, scale_factor);
+        if let Values::Counts { scale_factor, .. } = values {
+            log1p_normalise_in_place(entries.iter_mut().map(|e| &mut e.1), size, scale_factor);
         }
         for &(c, v) in entries.iter() {
             if v > 0.0 {
@@ -147,8 +148,8 @@ impl CsrMatrix {
     /// `@x` are exactly this). `indptr` holds positions in `indices` and `values`, so the cells
     /// may be a range of a larger matrix's: its `@p` entries for them, and its whole `@i`, `@x`.
     /// `gene_map[j]` is the model-gene column of input gene `j`, or -1 to drop it. `values` says
-    /// whether they are raw counts, normalised with `total` over all input genes of the cell
-    /// (before dropping), or already normalised values, copied as they are. Validates the
+    /// whether they are raw counts, normalised with the cell's size over all input genes (before
+    /// dropping; [`Values::cell_size`]), or already normalised values, copied as they are. Validates the
     /// structure and the values. Many cells are read on the engine's threads (see
     /// `par::thread_ranges`).
     #[allow(clippy::too_many_arguments)]
@@ -216,7 +217,8 @@ impl CsrMatrix {
                         b.entries.push((m as u32, v));
                     }
                 }
-                b.finish_row(row, values_are, total)?;
+                let size = values_are.cell_size(values[lo..hi].iter().copied(), total);
+                b.finish_row(row, values_are, size)?;
             }
             Ok(b.build())
         };
@@ -266,7 +268,8 @@ impl CsrMatrix {
                     b.entries.push((m as u32, v));
                 }
             }
-            b.finish_row(row, values_are, total)?;
+            let size = values_are.cell_size(cells.iter().copied(), total);
+            b.finish_row(row, values_are, size)?;
         }
         Ok(b.build())
     }
@@ -445,6 +448,20 @@ mod tests {
         assert!((d[1] as f64 - (1.0f64 + 250_000.0).ln()).abs() < 1e-5);
         assert_eq!(d[0], 0.0);
         assert!((d[2] as f64 - (1.0f64 + 1e6).ln()).abs() < 1e-5);
+        // the dropped gene holds 3 of the first cell's 4 counts: capped at half, the size is
+        // 1 + 2; the second cell's one gene counts 1 of its 2
+        let capped = Values::Counts {
+            scale_factor: 1e6,
+            max_gene_fraction: 0.5,
+        };
+        let c = CsrMatrix::from_csr_parts(2, 3, &p, &i, &x, &map, 2, capped).unwrap();
+        assert_eq!(
+            c,
+            CsrMatrix::from_dense(2, 3, &dense, &map, 2, capped).unwrap()
+        );
+        let d = c.to_dense();
+        assert!((d[1] as f64 - (1.0f64 + 1e6 / 3.0).ln()).abs() < 1e-5);
+        assert!((d[2] as f64 - (1.0f64 + 2e6).ln()).abs() < 1e-5);
     }
 
     #[test]
