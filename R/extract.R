@@ -384,7 +384,8 @@ as_labels <- function(value, arg, labels, call) {
 #'   of copying them (the list then holds the whole matrix's values: never serialise it).
 #' @return A list read by `src/rust/scnym-r/src/engine.rs`: the cells read into memory (a
 #'   DelayedMatrix only for these cells), as raw counts or pseudo-counts (log-normalised input is
-#'   turned back by `unlog()`), which the core normalises at the configuration's `scale_factor`.
+#'   turned back by `unlog()`), which the core normalises with the configuration's `scale_factor`
+#'   and `max_gene_fraction`.
 #' @noRd
 core_data <- function(data, cells = NULL, model_genes, view = FALSE) {
   mat <- data$mat

@@ -17,9 +17,9 @@
 #' none of its types lies nearer to them than a cell line does, but its label is also in doubt.
 #' On the accuracy benchmark (`bench/accuracy/`, 3 seeds each) the defaults flag 98.4% and 100%
 #' of the cells of two cell lines absent from the reference (two references) with 100% and 99.2%
-#' of the known lines' cells labelled correctly and kept, 72-78% of a PBMC query's B cells when
+#' of the known lines' cells labelled correctly and kept, 72-74% of a PBMC query's B cells when
 #' the reference has no B cells (45-60% with `novelty > novelty_above` alone), and, in
-#' queries without new types, 1.2% of a PBMC query's cells and 0.7-8.9% (mean 3.4%) of pancreas
+#' queries without new types, 1.3% of a PBMC query's cells and 1.3-8.6% (mean 3.9%) of pancreas
 #' queries' from another technology.
 #' `novelty` is `NA` for models without a novelty reference (saved by scnym before 0.99.0, or
 #' trained without validation cells); their labels are pruned by the confidence alone.

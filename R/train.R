@@ -30,7 +30,8 @@
 #' **Input values** (`input = "auto"`): values that are all whole numbers are raw counts and are
 #' normalised to `log(1 + scale_factor * count / total)` over all genes of a cell
 #' (`scale_factor` of [scnym_config()]: 3,000 by default; 1e6, counts per million, in the
-#' `"paper"` preset); other non-negative values no
+#' `"paper"` preset; in the total each gene counts up to `max_gene_fraction` of it, 0.2 by
+#' default); other non-negative values no
 #' larger than `log(1 + 1e6)` are log-normalised expression on any such scale (e.g. Seurat's
 #' `data` layer), taken back to pseudo-counts and normalised the same way; non-integer
 #' values above `log(1 + 1e6)` are non-integer counts (e.g. corrected CEL-seq counts; a message

@@ -33,7 +33,7 @@ test_that("presets come from the Rust core and differ as documented", {
   expect_equal(c(default$max_steps_per_epoch, paper$max_steps_per_epoch), c(200, 0))
   same <- setdiff(names(default), c("preset", "class_balance", "pseudolabel_min_confidence",
                                     "adv_confident_only", "ensemble_size", "min_steps_per_epoch",
-                                    "max_steps_per_epoch", "scale_factor",
+                                    "max_steps_per_epoch", "scale_factor", "max_gene_fraction",
                                     "member_variable_genes"))
   expect_equal(c(default$ensemble_size, paper$ensemble_size), c(2, 1))
   # the adversary's class weights are opt-in everywhere
@@ -79,6 +79,17 @@ test_that("the input scale is 3,000 by default, counts per million in the paper 
   expect_identical(scnym_config(scale_factor = 100)$scale_factor, 100)
   expect_error(scnym_config(scale_factor = 0), class = "scnym_error_invalid_argument")
   expect_error(scnym_config(scale_factor = 1e7), class = "scnym_error_invalid_argument")
+})
+
+test_that("a gene counts toward a cell's size up to a fifth of its total, in full in the paper", {
+  expect_identical(scnym_config()$max_gene_fraction, 0.2)
+  expect_identical(scnym_config("paper")$max_gene_fraction, 1)
+  expect_identical(scnym_config(max_gene_fraction = 1)$max_gene_fraction, 1)
+  expect_error(scnym_config(max_gene_fraction = 0), class = "scnym_error_invalid_argument")
+  expect_error(scnym_config(max_gene_fraction = 1.5), class = "scnym_error_invalid_argument")
+  paper_input <- grep("input:", utils::capture.output(print(scnym_config("paper"))), value = TRUE)
+  expect_identical(trimws(paper_input),
+                   "input: log(1 + 1,000,000 * count / total count of the cell)")
 })
 
 test_that("configurations cross to the core as valid JSON", {

@@ -81,6 +81,7 @@ test_that("a model file of format 1 (before the novelty reference) loads and pre
   expect_identical(is.na(p$pruned_label), p$confidence < 0.4)
   # trained on counts per million, before scale_factor existed: it keeps that scale
   expect_identical(m$config$scale_factor, 1e6)
+  expect_identical(m$config$max_gene_fraction, 1)
   # its domains are one covariate "domain" of weight 1 (format 3 records covariates); saved again
   # it is a file of today's format (5) with the same predictions
   expect_identical(m$covariates, list(domain = c("reference", "query")))

@@ -130,13 +130,13 @@ test_that("a forked worker predicts after this process ran libtorch on two threa
 test_that("pruned labels drop novel cells and uncertain ones", {
   m <- sim_model()
   sim <- sim_matrices()
-  # the quick model's confidence is 0.27-0.5 and its novelty 0.3-2.9: cuts inside both ranges
+  # the quick model's confidence is 0.26-0.45 and its novelty 0.3-2.6: cuts inside both ranges
   cut <- 0.32
-  pred <- scnym_predict(m, sim$query$counts, prune_below = cut, novelty_above = 5)
-  expect_identical(S4Vectors::metadata(pred)$novelty_above, 5)
+  pred <- scnym_predict(m, sim$query$counts, prune_below = cut, novelty_above = 3)
+  expect_identical(S4Vectors::metadata(pred)$novelty_above, 3)
   # the novelty limit: novelty_above for a confident label, lower for a doubtful one (the quick
-  # model's labels are all in doubt: 5 * 0.3 / (1 - confidence) = 2.1-3)
-  novel <- pred$novelty > 5 * pmin(1, 0.3 / (1 - pred$confidence))
+  # model's labels are all in doubt: 3 * 0.3 / (1 - confidence) = 1.2-1.6)
+  novel <- pred$novelty > 3 * pmin(1, 0.3 / (1 - pred$confidence))
   expected <- novel | pred$confidence < cut
   expect_identical(is.na(pred$pruned_label), expected)
   # the test means something: each rule prunes cells the other keeps, and some cells are kept
@@ -148,7 +148,7 @@ test_that("pruned labels drop novel cells and uncertain ones", {
   # each rule on its own
   conf_only <- scnym_predict(m, sim$query$counts, prune_below = cut, novelty_above = Inf)
   expect_identical(is.na(conf_only$pruned_label), pred$confidence < cut)
-  nov_only <- scnym_predict(m, sim$query$counts, prune_below = 0, novelty_above = 5)
+  nov_only <- scnym_predict(m, sim$query$counts, prune_below = 0, novelty_above = 3)
   expect_identical(is.na(nov_only$pruned_label), novel)
   all_kept <- scnym_predict(m, sim$query$counts, prune_below = 0, novelty_above = Inf)
   expect_false(anyNA(all_kept$pruned_label))
@@ -266,15 +266,20 @@ test_that("log-normalised input predicts like counts", {
   expect_identical(cpm_model$config$scale_factor, 1e6)
   expect_equal(scnym_predict(cpm_model, cp10k)$probabilities,
                scnym_predict(cpm_model, q)$probabilities, tolerance = 1e-5)
-  # the core holds ln(1 + scale_factor * count / total) either way, read from the R vectors
-  # or from a cell store (all its cells, or some)
+  # the core holds ln(1 + scale_factor * count / size) either way, read from the R vectors
+  # or from a cell store (all its cells, or some); the size is the cell's total with each gene
+  # counted up to max_gene_fraction of it (the second cell holds 75% of its counts in one gene)
   data <- scnym:::check_values(scnym:::extract_input(cpm[, 1:3]), "auto", "x")
   q3 <- as.matrix(q[, 1:3])
   genes <- rownames(q)
-  for (scale in c(1e4, 1e6)) {
-    cfg <- scnym_config(scale_factor = scale)
+  total <- colSums(q3)
+  expect_gt(max(q3[, 2]) / total[2], 0.7)
+  for (setting in list(c(1e4, 0.2), c(1e6, 0.2), c(1e4, 1))) {
+    scale <- setting[1]
+    cfg <- scnym_config(scale_factor = scale, max_gene_fraction = setting[2])
     json <- scnym:::config_json(cfg, seed = 0L)
-    expected <- unname(log1p(t(q3) / colSums(q3) * scale))
+    size <- colSums(pmin(q3, rep(setting[2] * total, each = nrow(q3))))
+    expected <- unname(log1p(t(q3) / size * scale))
     expect_equal(scnym:::rs_debug_store(scnym:::core_data(data, NULL, genes), json), expected,
                  tolerance = 1e-5)
     kept <- scnym:::keep_in_core(data, genes, cfg)
