@@ -112,7 +112,8 @@ config_cache <- new.env(parent = emptyenv())
 #' and 0.920 / 0.876 before, 0.925 / 0.881 and 0.922 / 0.884 after) and left CellBench's cells,
 #' none of which holds 20% of its counts in one gene, as they were; 0.05 (Scanpy's) gained as
 #' much on panc8 but cost Kang's erythrocytes and flagged more known CellBench cells. Method
-#' `scnym_max_gene_fraction_1` in `bench/results/accuracy/` is the former default. Models saved before the parameter existed read their input with 1.
+#' `scnym_max_gene_fraction_1` in `bench/results/accuracy/` is the former default. Models saved
+#' before the parameter existed read their input with 1.
 #'
 #' `n_variable_genes` (0, every gene, in every preset) keeps only the reference's most variable
 #' genes, ranked by the log of variance over mean of the normalised values, z-scored within 20

@@ -6,8 +6,8 @@
 #' (Sundararajan et al. 2017) on the class probability: for a cell `x` and class `k`,
 #' `IG_g(x, k) = x_g * (1/M) sum_{m=1..M} d p_k(m/M x) / d x_g`, with a zero baseline and
 #' `M = steps`, computed on the model's log-normalised input (`log(1 + scale_factor * count /
-#' total)`, with `max_gene_fraction` in the total, see [scnym_config()]). The attributions of a cell add up to
-#' `p_k(x) - p_k(0)` (completeness). A gene with a large positive attribution raises the
+#' total)`, with `max_gene_fraction` in the total, see [scnym_config()]). The attributions of a
+#' cell add up to `p_k(x) - p_k(0)` (completeness). A gene with a large positive attribution raises the
 #' probability of the class; a negative one lowers it.
 #'
 #' Two ways to choose the cells:
