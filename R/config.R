@@ -113,7 +113,9 @@ config_cache <- new.env(parent = emptyenv())
 #' none of which holds 20% of its counts in one gene, as they were; 0.05 (Scanpy's) gained as
 #' much on panc8 but cost Kang's erythrocytes and flagged more known CellBench cells. Method
 #' `scnym_max_gene_fraction_1` in `bench/results/accuracy/` is the former default. Models saved
-#' before the parameter existed read their input with 1.
+#' before the parameter existed read their input with 1. `scale_factor / max_gene_fraction` may
+#' not exceed 1e6, so that no normalised value exceeds `log(1 + 1e6)`: counts per million take
+#' `max_gene_fraction = 1`.
 #'
 #' `n_variable_genes` (0, every gene, in every preset) keeps only the reference's most variable
 #' genes, ranked by the log of variance over mean of the normalised values, z-scored within 20

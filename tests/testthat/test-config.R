@@ -87,6 +87,10 @@ test_that("a gene counts toward a cell's size up to a fifth of its total, in ful
   expect_identical(scnym_config(max_gene_fraction = 1)$max_gene_fraction, 1)
   expect_error(scnym_config(max_gene_fraction = 0), class = "scnym_error_invalid_argument")
   expect_error(scnym_config(max_gene_fraction = 1.5), class = "scnym_error_invalid_argument")
+  # counts per million with a cap would read a one-gene cell above log(1 + 1e6)
+  expect_error(scnym_config(scale_factor = 1e6), "max_gene_fraction",
+               class = "scnym_error_invalid_argument")
+  expect_identical(scnym_config(scale_factor = 1e6, max_gene_fraction = 1)$scale_factor, 1e6)
   paper_input <- grep("input:", utils::capture.output(print(scnym_config("paper"))), value = TRUE)
   expect_identical(trimws(paper_input),
                    "input: log(1 + 1,000,000 * count / total count of the cell)")

@@ -261,7 +261,8 @@ test_that("log-normalised input predicts like counts", {
   # a model normalises its input at its own scale, whatever the current default
   sim <- sim_matrices()
   cpm_model <- scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
-                           config = quick_config(scale_factor = 1e6, ensemble_size = 1),
+                           config = quick_config(scale_factor = 1e6, max_gene_fraction = 1,
+                                                 ensemble_size = 1),
                            seed = 5, threads = 1, verbose = FALSE)
   expect_identical(cpm_model$config$scale_factor, 1e6)
   expect_equal(scnym_predict(cpm_model, cp10k)$probabilities,
@@ -274,7 +275,7 @@ test_that("log-normalised input predicts like counts", {
   genes <- rownames(q)
   total <- colSums(q3)
   expect_gt(max(q3[, 2]) / total[2], 0.7)
-  for (setting in list(c(1e4, 0.2), c(1e6, 0.2), c(1e4, 1))) {
+  for (setting in list(c(1e4, 0.2), c(1e4, 1), c(1e6, 1))) {
     scale <- setting[1]
     cfg <- scnym_config(scale_factor = scale, max_gene_fraction = setting[2])
     json <- scnym:::config_json(cfg, seed = 0L)

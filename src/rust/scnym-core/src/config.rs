@@ -634,6 +634,15 @@ impl Config {
                 )));
             }
         }
+        // a cell of one gene reads ln(1 + scale_factor / max_gene_fraction): normalised values
+        // stay within ln(1 + 1e6), as normalised input (a model's reference sample) must
+        if self.scale_factor > 1e6 * self.max_gene_fraction {
+            return Err(Error::arg(format!(
+                "config: scale_factor / max_gene_fraction must be at most 1e6, not {} / {}; \
+                 lower scale_factor or raise max_gene_fraction (1 with counts per million)",
+                self.scale_factor, self.max_gene_fraction
+            )));
+        }
         Ok(())
     }
 
@@ -766,6 +775,21 @@ mod tests {
             },
             "mixup_alpha",
         );
+        // counts per million with a cap would normalise a one-gene cell above ln(1 + 1e6)
+        refused(
+            Config {
+                scale_factor: 1e6,
+                ..d()
+            },
+            "scale_factor / max_gene_fraction must be at most 1e6, not 1000000 / 0.2",
+        );
+        Config {
+            scale_factor: 1e6,
+            max_gene_fraction: 1.0,
+            ..d()
+        }
+        .validate()
+        .unwrap();
     }
 
     #[test]

@@ -149,8 +149,8 @@ impl CsrMatrix {
     /// may be a range of a larger matrix's: its `@p` entries for them, and its whole `@i`, `@x`.
     /// `gene_map[j]` is the model-gene column of input gene `j`, or -1 to drop it. `values` says
     /// whether they are raw counts, normalised with the cell's size over all input genes (before
-    /// dropping; [`Values::cell_size`]), or already normalised values, copied as they are. Validates the
-    /// structure and the values. Many cells are read on the engine's threads (see
+    /// dropping; [`Values::cell_size`]), or already normalised values, copied as they are.
+    /// Validates the structure and the values. Many cells are read on the engine's threads (see
     /// `par::thread_ranges`).
     #[allow(clippy::too_many_arguments)]
     pub fn from_csr_parts(
