@@ -8,8 +8,11 @@
 # default configuration plus the arm's overrides; SingleR (as in peers_r.R, deterministic) runs
 # once per task beside it. Prints accuracy and macro-F1 per task (means over seeds) and over
 # the tasks.
+# With --ref_per_class N the reference keeps N cells (drawn once per task) of each of its types
+# that has as many, and the query the cells of those types: a small reference of many genes, the
+# case of a reference from another species with a few dozen annotated cells per type.
 # Usage: Rscript bench/accuracy/gene_shift.R [--jobs 2] [--seeds 0,1,2] [--sigma 1]
-#          [--arms "default;adv_weight=0"] [--tasks panc8_single_celseq,...]
+#          [--arms "default;adv_weight=0"] [--tasks panc8_single_celseq,...] [--ref_per_class N]
 #          (default tasks: the five panc8 single-technology references and Kang both ways)
 Sys.setenv(OMP_NUM_THREADS = "1", OPENBLAS_NUM_THREADS = "1", MKL_NUM_THREADS = "1")
 script <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
@@ -20,6 +23,7 @@ args <- commandArgs(trailingOnly = TRUE)
 jobs <- as.integer(parse_opt(args, "jobs", "2"))
 seeds <- as.integer(parse_list_opt(args, "seeds", "0,1,2"))
 sigma <- as.numeric(parse_opt(args, "sigma", "1"))
+ref_per_class <- as.integer(parse_opt(args, "ref_per_class", "0"))
 tasks <- parse_list_opt(args, "tasks",
                         paste(grep("^(kang|panc8_single)_", names(accuracy_tasks()),
                                    value = TRUE), collapse = ","))
@@ -28,8 +32,22 @@ arms <- setNames(lapply(arm_text, function(a) {
   do.call(scnym_config, if (a == "default") list() else parse_overrides(a))
 }), arm_text)
 
+small_reference <- function(x) {
+  types <- names(which(table(x$ref_labels) >= ref_per_class))
+  set.seed(2)
+  ref <- unlist(lapply(types, function(k) sample(which(x$ref_labels == k), ref_per_class)))
+  query <- x$query_labels %in% types
+  x$ref_counts <- x$ref_counts[, ref]
+  x$ref_labels <- x$ref_labels[ref]
+  x$query_counts <- x$query_counts[, query]
+  x$query_labels <- x$query_labels[query]
+  x$query_cells <- x$query_cells[query]
+  x
+}
+
 shifted_task <- function(task) {
   x <- load_task(task)
+  if (ref_per_class > 0) x <- small_reference(x)
   set.seed(1)
   f <- exp(sigma * stats::rnorm(nrow(x$query_counts)))
   q <- x$query_counts
@@ -72,8 +90,9 @@ res <- parallel::mclapply(jobs_list, function(j) {
 res <- bind_runs(res)
 by_task <- aggregate(cbind(accuracy, macro_f1) ~ task + arm, res, mean)
 cat(sprintf(paste("# Rscript bench/accuracy/gene_shift.R --jobs %d --seeds %s --sigma %s",
-                  "--arms \"%s\" (%s, %s)\n"),
+                  "--arms \"%s\"%s (%s, %s)\n"),
             jobs, paste(seeds, collapse = ","), sigma, paste(arm_text, collapse = ";"),
+            if (ref_per_class > 0) paste(" --ref_per_class", ref_per_class) else "",
             format(Sys.time(), "%Y-%m-%d"), git_commit(accuracy_root())))
 cat("# query counts of each gene scaled by exp(sigma * N(0, 1)), Poisson;",
     "scnym: means over seeds\n")
