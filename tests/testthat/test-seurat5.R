@@ -80,10 +80,13 @@ test_that("train, annotate, discover and explain cover every cell of split layer
   trained <- do.call(scnym_annotate, c(list(fx$query_split, fx$ref_split, labels = "cell_type"),
                                        args))
   expect_identical(trained$scNym, joined_out$scNym)
-  # discover with the model: predictions read from the split layers
+  # discover with the model: predictions read from the split layers; the candidates are the
+  # cells at or below the default threshold (0.5) and the unassigned ones
   disc_split <- scnym_discover(split_out, model = m_joined, k = 10)
   disc_joined <- scnym_discover(joined_out, model = m_joined, k = 10)
-  expect_false(anyNA(disc_split$scNym_candidate))
+  candidate <- split_out$scNym_confidence <= 0.5 | is.na(split_out$scNym_pruned)
+  expect_gt(sum(candidate), 100)
+  expect_identical(unname(!is.na(disc_split$scNym_candidate)), unname(candidate))
   expect_identical(disc_split$scNym_candidate, disc_joined$scNym_candidate)
   # explain: every cell is explained and stored, as an Assay5
   ex_split <- expect_no_warning(scnym_explain(m_joined, fx$query_split, n_cells = 1000, steps = 5,
