@@ -44,6 +44,22 @@ sim_matrices <- function() {
   fixture_cache$sim
 }
 
+# The core's normalisation written independently in R: each cell (a column of `counts`, a dense
+# genes x cells matrix) as log(1 + scale_factor * count / size), the size counting each gene up
+# to `max_gene_fraction` of the cell's total. Cells x genes, as the core holds them.
+lognorm_capped <- function(counts, scale_factor, max_gene_fraction) {
+  total <- colSums(counts)
+  size <- colSums(pmin(counts, rep(max_gene_fraction * total, each = nrow(counts))))
+  log1p(t(counts) / size * scale_factor)
+}
+
+# The pruning rule written independently of prune_labels(): a cell is unassigned when its
+# confidence is below `prune_below`, or its novelty above `novelty_above`, lowered in proportion
+# to 1 - confidence below confidence 0.7.
+expected_pruned <- function(novelty, confidence, novelty_above = 10, prune_below = 0.4) {
+  novelty > novelty_above * pmin(1, 0.3 / (1 - confidence)) | confidence < prune_below
+}
+
 # A quick configuration for tests: a few epochs of a small network.
 quick_config <- function(preset = "default", ...) {
   scnym_config(preset, max_epochs = 4, min_epochs = 1, hidden_width = 32, ...)

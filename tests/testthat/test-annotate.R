@@ -15,8 +15,7 @@ test_that("scnym_annotate writes labels, confidence, embedding and a record into
   expect_true(all(meta$scNym %in% c("Type A", "Type B", "Type C")))
   expect_true(all(meta$scNym_confidence > 0 & meta$scNym_confidence <= 1))
   expect_identical(is.na(meta$scNym_pruned),
-                   meta$scNym_novelty > 10 * pmin(1, 0.3 / (1 - meta$scNym_confidence)) |
-                     meta$scNym_confidence < 0.4)
+                   expected_pruned(meta$scNym_novelty, meta$scNym_confidence))
   expect_true("scnym" %in% SeuratObject::Reductions(out))
   emb <- SeuratObject::Embeddings(out, "scnym")
   expect_identical(dim(emb), c(100L, 32L))

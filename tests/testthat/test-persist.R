@@ -109,6 +109,5 @@ test_that("a model file of format 3 loads with its novelty converted to today's 
   expect_equal(p$confidence, then$confidence, tolerance = 1e-6)
   # today's unit is the upper quartile, converted by the typical largest / upper quartile (3.4)
   expect_equal(p$novelty, then$novelty * 3.4, tolerance = 1e-5)
-  expect_identical(is.na(p$pruned_label),
-                   p$novelty > 10 * pmin(1, 0.3 / (1 - p$confidence)) | p$confidence < 0.4)
+  expect_identical(is.na(p$pruned_label), expected_pruned(p$novelty, p$confidence))
 })

@@ -136,7 +136,7 @@ test_that("pruned labels drop novel cells and uncertain ones", {
   expect_identical(S4Vectors::metadata(pred)$novelty_above, 3)
   # the novelty limit: novelty_above for a confident label, lower for a doubtful one (the quick
   # model's labels are all in doubt: 3 * 0.3 / (1 - confidence) = 1.2-1.6)
-  novel <- pred$novelty > 3 * pmin(1, 0.3 / (1 - pred$confidence))
+  novel <- expected_pruned(pred$novelty, pred$confidence, novelty_above = 3, prune_below = 0)
   expected <- novel | pred$confidence < cut
   expect_identical(is.na(pred$pruned_label), expected)
   # the test means something: each rule prunes cells the other keeps, and some cells are kept
@@ -279,8 +279,7 @@ test_that("log-normalised input predicts like counts", {
     scale <- setting[1]
     cfg <- scnym_config(scale_factor = scale, max_gene_fraction = setting[2])
     json <- scnym:::config_json(cfg, seed = 0L)
-    size <- colSums(pmin(q3, rep(setting[2] * total, each = nrow(q3))))
-    expected <- unname(log1p(t(q3) / size * scale))
+    expected <- unname(lognorm_capped(q3, scale, setting[2]))
     expect_equal(scnym:::rs_debug_store(scnym:::core_data(data, NULL, genes), json), expected,
                  tolerance = 1e-5)
     kept <- scnym:::keep_in_core(data, genes, cfg)

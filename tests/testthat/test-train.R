@@ -32,8 +32,7 @@ test_that("n_variable_genes keeps the reference's most variable genes, in their 
   # fifth of the cell's total in its size), z-scored within 20 bins of equal width on the mean,
   # the top 40 among the expressed genes
   counts <- as.matrix(ref$counts)
-  size <- colSums(pmin(counts, rep(0.2 * colSums(counts), each = nrow(counts))))
-  x <- log1p(3000 * t(t(counts) / size))
+  x <- t(lognorm_capped(counts, 3000, 0.2))
   mu <- rowMeans(x)
   v <- rowMeans(x^2) - mu^2
   ok <- mu > 0
