@@ -11,8 +11,12 @@
 # With --ref_per_class N the reference keeps N cells (drawn once per task) of each of its types
 # that has as many, and the query the cells of those types: a small reference of many genes, the
 # case of a reference from another species with a few dozen annotated cells per type.
+# With --permute P a share P of the genes (drawn once per task) has its shifted query values
+# shuffled across the query's cells: those genes keep their level but no longer tell the types
+# apart, as genes whose cell-type pattern differs between species.
 # Usage: Rscript bench/accuracy/gene_shift.R [--jobs 2] [--seeds 0,1,2] [--sigma 1]
 #          [--arms "default;adv_weight=0"] [--tasks panc8_single_celseq,...] [--ref_per_class N]
+#          [--permute P]
 #          (default tasks: the five panc8 single-technology references and Kang both ways)
 Sys.setenv(OMP_NUM_THREADS = "1", OPENBLAS_NUM_THREADS = "1", MKL_NUM_THREADS = "1")
 script <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
@@ -24,6 +28,7 @@ jobs <- as.integer(parse_opt(args, "jobs", "2"))
 seeds <- as.integer(parse_list_opt(args, "seeds", "0,1,2"))
 sigma <- as.numeric(parse_opt(args, "sigma", "1"))
 ref_per_class <- as.integer(parse_opt(args, "ref_per_class", "0"))
+permute <- as.numeric(parse_opt(args, "permute", "0"))
 tasks <- parse_list_opt(args, "tasks",
                         paste(grep("^(kang|panc8_single)_", names(accuracy_tasks()),
                                    value = TRUE), collapse = ","))
@@ -52,7 +57,13 @@ shifted_task <- function(task) {
   f <- exp(sigma * stats::rnorm(nrow(x$query_counts)))
   q <- x$query_counts
   q@x <- as.numeric(stats::rpois(length(q@x), q@x * f[q@i + 1L]))
-  x$query_counts <- Matrix::drop0(q)
+  q <- Matrix::drop0(q)
+  if (permute > 0) {
+    genes <- sample(nrow(q), round(permute * nrow(q)))
+    block <- as.matrix(q[genes, , drop = FALSE])
+    q[genes, ] <- Matrix::Matrix(t(apply(block, 1, sample)), sparse = TRUE)
+  }
+  x$query_counts <- q
   x
 }
 
@@ -92,9 +103,11 @@ by_task <- aggregate(cbind(accuracy, macro_f1) ~ task + arm, res, mean)
 cat(sprintf(paste("# Rscript bench/accuracy/gene_shift.R --jobs %d --seeds %s --sigma %s",
                   "--arms \"%s\"%s (%s, %s)\n"),
             jobs, paste(seeds, collapse = ","), sigma, paste(arm_text, collapse = ";"),
-            if (ref_per_class > 0) paste(" --ref_per_class", ref_per_class) else "",
+            paste0(if (ref_per_class > 0) paste(" --ref_per_class", ref_per_class),
+                   if (permute > 0) paste(" --permute", permute)),
             format(Sys.time(), "%Y-%m-%d"), git_commit(accuracy_root())))
 cat("# query counts of each gene scaled by exp(sigma * N(0, 1)), Poisson;",
+    if (permute > 0) sprintf("%g of the genes shuffled across the query's cells;", permute),
     "scnym: means over seeds\n")
 print_metric_tables(by_task, "task", "arm")
 cat("\nmean over the tasks:\n")

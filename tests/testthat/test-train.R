@@ -275,10 +275,11 @@ test_that("members on the reference's most variable genes join the every-gene me
   expect_identical(ens$genes, rownames(sim$reference$counts))
   expect_output(print(ens), "member 2 reads the 40 most variable genes only")
   # the members: the every-gene model of the first seed, and the model of n_variable_genes
-  # (the same choice of genes) of the next
+  # (the same choice of genes) of the next, masking genes at variable_gene_mask_prob (0.5 by
+  # default) instead of mask_prob
   first <- fit(7L, ensemble_size = 1, member_variable_genes = 0)
   every <- scnym_predict(first, sim$query$counts)
-  variable <- fit(8L, ensemble_size = 1, n_variable_genes = 40)
+  variable <- fit(8L, ensemble_size = 1, n_variable_genes = 40, mask_prob = 0.5)
   p <- scnym_predict(ens, sim$query$counts)
   p_variable <- scnym_predict(variable, sim$query$counts)$probabilities
   # each weighs variable_gene_weight (2 by default) against 1 for the every-gene member
@@ -310,13 +311,22 @@ test_that("members on the reference's most variable genes join the every-gene me
   expect_identical(scnym_config()$member_variable_genes, 2000L)
   expect_identical(scnym_config("paper")$member_variable_genes, 0L)
   expect_output(print(scnym_config()),
-                "2 more models on the reference's 2,000 most variable genes \\(if it has more\\),")
-  expect_output(print(scnym_config()), "weight 2 each")
+                "2 more models on the reference's 2,000 most variable genes \\(if it has more\\):")
+  expect_output(print(scnym_config()), "weight 2 each, masking 50% of genes in augmentation")
   expect_error(scnym_config(member_variable_genes = -1),
                class = "scnym_error_invalid_argument")
   expect_identical(scnym_config()$variable_gene_weight, 2)
   expect_error(scnym_config(variable_gene_weight = -1), "variable_gene_weight",
                class = "scnym_error_invalid_argument")
+  expect_identical(scnym_config()$variable_gene_mask_prob, 0.5)
+  expect_identical(scnym_config()$mask_prob, 0.1)
+  expect_error(scnym_config(variable_gene_mask_prob = 1), "variable_gene_mask_prob",
+               class = "scnym_error_invalid_argument")
+  # the rate is the variable-gene members' own: at mask_prob = 0.5 the separately trained model
+  # above no longer reproduces the member trained at variable_gene_mask_prob = 0.1
+  low <- fit(7L, ensemble_size = 1, member_variable_genes = 40, variable_gene_mask_prob = 0.1)
+  expect_false(isTRUE(all.equal(scnym_predict(low, sim$query$counts)$probabilities,
+                                (every$probabilities + 2 * p_variable) / 3, tolerance = 1e-4)))
 })
 
 test_that("the adversary's class weights change training only where there is an adversary", {

@@ -650,6 +650,16 @@ impl Trainer {
             .collect())
     }
 
+    /// The masking probability of this member's augmentation: `variable_gene_mask_prob` for a
+    /// member on the most variable genes, `mask_prob` for one on every gene.
+    fn mask_prob(&self) -> f64 {
+        if self.info.input_genes.is_some() {
+            self.config.variable_gene_mask_prob
+        } else {
+            self.config.mask_prob
+        }
+    }
+
     /// One optimisation step on labeled rows `lab` and target rows `tgt`.
     fn step(
         &mut self,
@@ -680,9 +690,10 @@ impl Trainer {
             n_u = rows.len();
         }
         let factors = gene_factors(self.train_x.n_cols(), cfg.gene_scale_sd, &mut self.rng);
+        let mask_prob = self.mask_prob();
         for &r in lab {
             let (c, v) = self.train_x.row(r);
-            batch.push_augmented(c, v, cfg.mask_prob, factors.as_deref(), &mut self.rng);
+            batch.push_augmented(c, v, mask_prob, factors.as_deref(), &mut self.rng);
         }
         let h_pre = {
             let _guard = tch::no_grad_guard();
@@ -1146,6 +1157,19 @@ mod tests {
         // no labelled class in the mix: every weight 1
         let none = class_mix_weights([0i64, 0].into_iter(), &[0.0, 1.0], 1.0);
         assert_eq!(none, vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn members_on_the_variable_genes_mask_at_their_own_rate() {
+        let config = Config {
+            mask_prob: 0.1,
+            variable_gene_mask_prob: 0.5,
+            ..Config::default()
+        };
+        let mut t = trainer(&[4, 4], config);
+        assert_eq!(t.mask_prob(), 0.1);
+        t.info.input_genes = Some(vec![0, 2]);
+        assert_eq!(t.mask_prob(), 0.5);
     }
 
     #[test]
