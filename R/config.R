@@ -156,17 +156,18 @@ config_cache <- new.env(parent = emptyenv())
 #' raised the rare classes further (Mk 0.44 and 0.65) but cost accuracy (0.915 and 0.911).
 #' CellBench's unseen lines, scored by the every-gene members, stay flagged.
 #'
-#' `variable_gene_mask_prob` (0.5 in the default; models saved before it existed load with 0.1):
-#' the members on the variable genes mask this share of each labelled cell's genes in
-#' augmentation, in place of `mask_prob`, and so learn not to lean on a few genes. They give no
-#' novelty score, so this does not change how unseen types are flagged (`mask_prob = 0.5` for
-#' every member flagged only 58% of CellBench's unseen Drop-seq cells). Measured (3 seeds,
+#' `variable_gene_mask_prob` (0.5 in the default; models saved before it existed load with 0.1): the
+#' members on the variable genes mask this share of each labelled cell's genes in augmentation, in
+#' place of `mask_prob`, and so learn not to lean on a few genes. They give no novelty score, so
+#' this does not change it (`mask_prob = 0.5` for every member flagged only 58% of CellBench's
+#' unseen Drop-seq cells); the flags, which also read the confidence, moved little (CellBench 97.2%
+#' and 100% of the unseen cells, against 98.4% and 100%). Measured (3 seeds,
 #' `bench/results/accuracy/`): with a query whose genes partly no longer tell the types apart (a
 #' proxy for another species: Kang with 35 reference cells per type, 30% of the genes shuffled
 #' across the query's cells, the others scaled by `exp(0.5 z)`; `gene_shift_permute.txt`) it raised
-#' accuracy / macro-F1 from 0.739 / 0.721 to 0.759 / 0.750 (against 0.1); on Kang itself from
-#' 0.925 / 0.881 to 0.925 / 0.884 (ctrl -> stim) and from 0.922 / 0.884 to 0.925 / 0.888 (stim
-#' -> ctrl). Data with no more genes than `member_variable_genes` (panc8) do not change.
+#' accuracy / macro-F1 from 0.739 / 0.721 to 0.759 / 0.750 (against 0.1); on Kang itself from 0.925
+#' / 0.881 to 0.925 / 0.884 (ctrl -> stim) and from 0.922 / 0.884 to 0.925 / 0.888 (stim -> ctrl).
+#' Data with no more genes than `member_variable_genes` (panc8) do not change.
 #'
 #' `min_steps_per_epoch` (2 in the default; 0 in `"paper"`) makes a small reference repeat its
 #' cells within an epoch instead of taking a single optimiser step: a reference of up to two

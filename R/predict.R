@@ -15,7 +15,7 @@
 #' for a label in doubt, `novelty > novelty_above * 0.3 / (1 - confidence)` (at confidence 0.5 a
 #' novelty above 6 with the default 10): a cell of a type absent from the reference that resembles
 #' none of its types lies nearer to them than a cell line does, but its label is also in doubt.
-#' On the accuracy benchmark (`bench/accuracy/`, 3 seeds each) the defaults flag 98.4% and 100%
+#' On the accuracy benchmark (`bench/accuracy/`, 3 seeds each) the defaults flag 97.2% and 100%
 #' of the cells of two cell lines absent from the reference (two references) with 100% and 99.2%
 #' of the known lines' cells labelled correctly and kept, 72-74% of a PBMC query's B cells when
 #' the reference has no B cells (45-60% with `novelty > novelty_above` alone), and, in

@@ -154,7 +154,7 @@ pub struct Config {
     /// genes (`member_variable_genes`), in place of `mask_prob`. 0.5 by default: those members
     /// give no novelty score, so they can learn not to lean on any one gene, which raised
     /// accuracy where some genes no longer tell the types apart in the query (a proxy for a query
-    /// from another species) without changing how unseen types are flagged (DEVELOPMENT.md).
+    /// from another species) without changing the novelty score (DEVELOPMENT.md).
     /// Models saved before it existed load with 0.1, the `mask_prob` of the default then.
     #[serde(default = "variable_gene_mask_prob_before")]
     pub variable_gene_mask_prob: f64,
