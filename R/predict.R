@@ -17,8 +17,8 @@
 #' none of its types lies nearer to them than a cell line does, but its label is also in doubt.
 #' On the accuracy benchmark (`bench/accuracy/`, 3 seeds each) the defaults flag 97.2% and 100%
 #' of the cells of two cell lines absent from the reference (two references) with 100% and 99.2%
-#' of the known lines' cells labelled correctly and kept, 72-74% of a PBMC query's B cells when
-#' the reference has no B cells (45-60% with `novelty > novelty_above` alone), and, in
+#' of the known lines' cells labelled correctly and kept, 77-78% of a PBMC query's B cells when
+#' the reference has no B cells (48-65% with `novelty > novelty_above` alone), and, in
 #' queries without new types, 1.3% of a PBMC query's cells and 1.3-8.6% (mean 3.9%) of pancreas
 #' queries' from another technology.
 #' `novelty` is `NA` for models without a novelty reference (saved by scnym before 0.99.0, or
