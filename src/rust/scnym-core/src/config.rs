@@ -148,7 +148,8 @@ pub struct Config {
     pub sharpen_temperature: f64,
     /// MixUp Beta(alpha, alpha) parameter (0 disables MixUp).
     pub mixup_alpha: f64,
-    /// Probability of masking each gene during augmentation.
+    /// Probability of masking each gene during augmentation (the members on every gene; see
+    /// `variable_gene_mask_prob` for the others).
     pub mask_prob: f64,
     /// Probability of masking each gene during augmentation in the members on the most variable
     /// genes (`member_variable_genes`), in place of `mask_prob`. 0.5 by default: those members
