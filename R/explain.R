@@ -7,8 +7,8 @@
 #' `IG_g(x, k) = x_g * (1/M) sum_{m=1..M} d p_k(m/M x) / d x_g`, with a zero baseline and
 #' `M = steps`, computed on the model's log-normalised input (`log(1 + scale_factor * count /
 #' total)`, with `max_gene_fraction` in the total, see [scnym_config()]). The attributions of a
-#' cell add up to `p_k(x) - p_k(0)` (completeness). A gene with a large positive attribution raises the
-#' probability of the class; a negative one lowers it.
+#' cell add up to `p_k(x) - p_k(0)` (completeness). A gene with a large positive attribution
+#' raises the probability of the class; a negative one lowers it.
 #'
 #' Two ways to choose the cells:
 #' * **Per class** (the default, `cells = NULL`): for each class in `classes`, the cells whose

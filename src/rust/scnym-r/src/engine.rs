@@ -6,7 +6,8 @@
 //! matrix, i.e. row-major cells x genes), `gene_map` (0-based model column per input gene or -1),
 //! and `n_model_genes`. The values are raw counts (R turns log-normalised input back into
 //! pseudo-counts), normalised by the core at the configuration's `scale_factor` and
-//! `max_gene_fraction` (a model's own for prediction). The slices borrow R's memory; the core copies what it keeps.
+//! `max_gene_fraction` (a model's own for prediction). The slices borrow R's memory; the core
+//! copies what it keeps.
 //!
 //! Cells used more than once (the members of an ensemble train on the same cells; `scnym_annotate()`
 //! trains on the query and then predicts it) cross once: `rs_cells_new()` keeps them normalised in
