@@ -5,9 +5,9 @@
 # For screening variants (e.g. a sweep whose predictions sit outside predictions/, so that
 # summarise.R's table does not list them); the table stays summarise.R's.
 #
-# On the tasks with unseen types (CellBench) it also gives the share of unseen cells flagged and
-# of known cells labelled correctly and not flagged (as summarise.R), the mean and the lowest
-# over those tasks.
+# On the tasks with unseen types (CellBench) it also gives the AUROC of the score (known cells
+# positive), the share of unseen cells flagged and of known cells labelled correctly and not
+# flagged (as summarise.R), the mean and the lowest over those tasks.
 #
 # Usage: Rscript bench/accuracy/compare.R [--dir DIR,...] [--tasks PATTERN] [--detail] LABEL ...
 #   --dir     folders of <label>/<task>__seed<k>.csv.gz, searched in turn for each label
@@ -39,6 +39,7 @@ for (m in labels) {
     rows[[length(rows) + 1L]] <- data.frame(
       label = m, task = task, accuracy = mean(correct[known]),
       macro_f1 = macro_f1(p$truth[known], p$predicted[known]),
+      auroc_unseen = if (unseen) auroc(p$score[known], p$score[!known]) else NA,
       unseen_flagged = if (unseen) mean(p$flagged[!known]) else NA,
       known_kept = if (unseen) mean(correct[known] & !p$flagged[known]) else NA)
   }
@@ -47,7 +48,7 @@ if (!length(rows)) {
   stop("no predictions of ", paste(labels, collapse = ", "), " under ",
        paste(dirs, collapse = ", "))
 }
-res <- aggregate(cbind(accuracy, macro_f1, unseen_flagged, known_kept) ~ label + task,
+res <- aggregate(cbind(accuracy, macro_f1, auroc_unseen, unseen_flagged, known_kept) ~ label + task,
                  do.call(rbind, rows), mean, na.action = stats::na.pass)
 res <- merge(res, best_peer(here))
 res$gap_accuracy <- res$accuracy - res$best_accuracy
@@ -61,13 +62,14 @@ for (m in labels) {
               min(d$gap_accuracy), sum(d$gap_f1 < -0.01 - 1e-9), min(d$gap_f1)))
   u <- d[!is.na(d$unseen_flagged), ]
   if (nrow(u)) {
-    cat(sprintf(paste("%-44s unseen types (%d tasks): flagged %.3f (lowest %.3f),",
-                      "known kept %.3f (lowest %.3f)\n"), "", nrow(u), mean(u$unseen_flagged),
+    cat(sprintf(paste("%-44s unseen types (%d tasks): AUROC %.4f (lowest %.4f), flagged %.3f",
+                      "(lowest %.3f), known kept %.3f (lowest %.3f)\n"), "", nrow(u),
+                mean(u$auroc_unseen), min(u$auroc_unseen), mean(u$unseen_flagged),
                 min(u$unseen_flagged), mean(u$known_kept), min(u$known_kept)))
   }
 }
 if (detail) {
   res <- res[order(res$task, match(res$label, labels)), ]
   print(res[, c("task", "label", "accuracy", "macro_f1", "gap_accuracy", "gap_f1",
-                "unseen_flagged", "known_kept")], digits = 3, row.names = FALSE)
+                "auroc_unseen", "unseen_flagged", "known_kept")], digits = 3, row.names = FALSE)
 }
