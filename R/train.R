@@ -99,7 +99,8 @@
 #'   `best_epoch`, `temperature` and `validation_cells` are then the first member's),
 #'   `member_genes` (how many of the model genes each member reads: with more model genes than
 #'   `member_variable_genes`, the default ensemble has two members on every gene and two on
-#'   that many most variable genes, see [scnym_config()]) and a private cache. It has
+#'   that many most variable genes; with no more, one on every gene and one on the three
+#'   quarters most variable genes; see [scnym_config()]) and a private cache. It has
 #'   `print()`, [summary()][summary.scnym_model] and [predict()][scnym_predict] methods and
 #'   survives [saveRDS()]. Its fields mirror the model file and are read-only: a model whose
 #'   fields were edited is refused (`scnym_error_invalid_argument`) by every function that uses
@@ -298,6 +299,24 @@ most_variable_genes <- function(n, n_genes, config, call, cells) {
   rust_result(rs_variable_genes(cells(), config_json(config, seed = 0L), n), call = call)
 }
 
+# The ensemble of a model of `n_genes` genes (see member_variable_genes in scnym_config()): `k`
+# members, the first `every` on every gene, the others on the `n_input` most variable genes.
+# With more genes than member_variable_genes, `ensemble_size` members of each kind; with no more,
+# the ensemble keeps its size (and training time) and its last `floor(ensemble_size / 2)`
+# members read three quarters of the genes.
+ensemble_members <- function(config, n_genes) {
+  size <- config$ensemble_size %||% 1L
+  n <- config$member_variable_genes %||% 0L
+  if (n > 0L && n_genes > n) {
+    return(list(k = 2L * size, every = size, n_input = n))
+  }
+  few <- as.integer(floor(0.75 * n_genes))
+  if (n == 0L || size < 2L || few < 1L) {
+    return(list(k = size, every = size, n_input = 0L))
+  }
+  list(k = size, every = size - size %/% 2L, n_input = few)
+}
+
 # Builds the trainer, runs the epoch loop with progress, returns the model.
 train_prepared <- function(ref, tgt, plan, config, verbose, call) {
   started <- Sys.time()
@@ -324,18 +343,17 @@ train_prepared <- function(ref, tgt, plan, config, verbose, call) {
                                   length(plan$genes), length(plan$classes),
                                   domains_text(plan$domains$levels), config$seed)))
   }
-  # `ensemble_size` members on every gene, as many again on the most variable genes
-  every <- config$ensemble_size %||% 1L
-  input_genes <- most_variable_genes(config$member_variable_genes, length(plan$genes), config,
-                                     call, cells = function() train_data)
+  members <- ensemble_members(config, length(plan$genes))
+  every <- members$every
+  input_genes <- most_variable_genes(members$n_input, length(plan$genes), config, call,
+                                     cells = function() train_data)
   new_trainer <- function(member, i) {
     rs_trainer_new(config_json(member), train_data, plan$label_codes, plan$domains$ref_codes,
                    target_data, plan$domains$target_codes, plan$genes, plan$classes,
                    plan$domains$levels, unname(plan$domains$weights),
                    if (i > every) input_genes)
   }
-  k <- if (is.null(input_genes)) every else 2L * every
-  trained <- train_members(new_trainer, config, k, verbose, call)
+  trained <- train_members(new_trainer, config, members$k, verbose, call)
   rm(train_data, target_data)
   seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
   training <- list(n_labelled = length(plan$labelled), n_target = n_target, seconds = seconds,

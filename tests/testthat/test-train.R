@@ -235,9 +235,12 @@ test_that("an ensemble averages members trained with consecutive seeds, in one f
   sim <- sim_matrices()
   train_one <- function(k, seed) {
     scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
-                target = sim$query$counts, config = quick_config(ensemble_size = k),
+                target = sim$query$counts,
+                config = quick_config(ensemble_size = k, member_variable_genes = 0),
                 seed = seed, threads = 1, verbose = FALSE)
   }
+  # (member_variable_genes = 0: every member on every gene; the members on the variable genes
+  # are the next test's)
   ens <- train_one(2L, 7L)
   expect_identical(ens$ensemble_size, 2L)
   expect_identical(ens$member_seeds, c(7, 8))
@@ -305,13 +308,28 @@ test_that("members on the reference's most variable genes join the every-gene me
     path
   }))
   expect_identical(back$member_genes, ens$member_genes)
-  # 0, or no more genes than that (the default 2,000 here): only the every-gene members
+  # 0: only the every-gene members
   expect_identical(fit(7L, member_variable_genes = 0)$member_genes, rep(n_genes, 2))
-  expect_identical(fit(7L)$member_genes, rep(n_genes, 2))
+  # no more genes than that (the default 2,000 here): the ensemble keeps its size, its last
+  # floor(ensemble_size / 2) members on the three quarters most variable genes
+  few <- as.integer(floor(0.75 * n_genes))
+  small <- fit(7L)
+  expect_identical(small$member_genes, c(n_genes, few))
+  expect_identical(small$member_seeds, c(7, 8))
+  expect_output(print(small), sprintf("member 2 reads the %d most variable genes only", few))
+  expect_identical(fit(7L, ensemble_size = 3)$member_genes, c(n_genes, n_genes, few))
+  expect_identical(fit(7L, ensemble_size = 1)$member_genes, n_genes)
+  # that member is the model of those genes, trained at variable_gene_mask_prob
+  alone <- fit(8L, ensemble_size = 1, n_variable_genes = few, mask_prob = 0.5)
+  every_small <- scnym_predict(fit(7L, ensemble_size = 1), sim$query$counts)$probabilities
+  expect_equal(scnym_predict(small, sim$query$counts)$probabilities,
+               (every_small + 2 * scnym_predict(alone, sim$query$counts)$probabilities) / 3,
+               tolerance = 1e-4)
   expect_identical(scnym_config()$member_variable_genes, 2000L)
   expect_identical(scnym_config("paper")$member_variable_genes, 0L)
   expect_output(print(scnym_config()),
-                "2 more models on the reference's 2,000 most variable genes \\(if it has more\\):")
+                paste("2 more models on the reference's 2,000 most variable genes \\(if it has",
+                      "more; else 1 of the 2 on three quarters of them\\):"))
   expect_output(print(scnym_config()), "weight 2 each, masking 50% of genes in augmentation")
   expect_error(scnym_config(member_variable_genes = -1),
                class = "scnym_error_invalid_argument")
@@ -384,8 +402,9 @@ test_that("members trained side by side on two threads give the model of one thr
   fit <- function(threads) {
     scnym_train(sim$reference$counts, labels = sim$reference$metadata$cell_type,
                 target = sim$query$counts, seed = 3, threads = threads, verbose = FALSE,
-                config = scnym_config(ensemble_size = 2, max_epochs = 30, min_epochs = 1,
-                                      patience = 1, hidden_width = 32))
+                config = scnym_config(ensemble_size = 2, member_variable_genes = 0,
+                                      max_epochs = 30, min_epochs = 1, patience = 1,
+                                      hidden_width = 32))
   }
   seen <- new.env()
   trace("rs_trainer_run_epoch", where = asNamespace("scnym"), print = FALSE,

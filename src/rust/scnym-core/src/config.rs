@@ -124,8 +124,10 @@ pub struct Config {
     /// variable genes (see [`crate::data::variable_genes`]); the members on every gene alone give
     /// the novelty score. 0: no such members. 2,000 by default: on the accuracy benchmark they
     /// raised Kang's macro-F1 and the recall of its rare classes, while the every-gene members
-    /// keep flagging the cells of types absent from the reference (DEVELOPMENT.md). The caller
-    /// (R) chooses the genes and gives them to those members' trainers
+    /// keep flagging the cells of types absent from the reference (DEVELOPMENT.md). With no more
+    /// model genes, the ensemble keeps `ensemble_size` members and the last half of them
+    /// (rounded down) read the three quarters most variable genes instead. The caller (R)
+    /// chooses the members and their genes and gives those to the members' trainers
     /// (`ModelInfo::input_genes`). Models saved before it existed load with 0.
     #[serde(default)]
     pub member_variable_genes: usize,
