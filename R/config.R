@@ -484,7 +484,10 @@ print.scnym_config <- function(x, ...) {
     },
     if (isTRUE((x$member_variable_genes %||% 0L) > 0L)) {
       k <- x$ensemble_size %||% 1L
-      fewer <- if (k > 1L) sprintf("; else %d of the %d on three quarters of them", k %/% 2L, k)
+      fewer <- if (k > 1L) {
+        sprintf(";\n    else %d of the %d read%s three quarters of its genes", k %/% 2L, k,
+                if (k %/% 2L > 1L) "" else "s")
+      }
       sprintf(paste0("  %d more model%s on the reference's %s most variable genes (if it has ",
                      "more%s):\n    weight %s each, masking %s%% of genes in augmentation"),
               k, if (k > 1L) "s" else "", format(x$member_variable_genes, big.mark = ","),

@@ -329,7 +329,7 @@ test_that("members on the reference's most variable genes join the every-gene me
   expect_identical(scnym_config("paper")$member_variable_genes, 0L)
   expect_output(print(scnym_config()),
                 paste("2 more models on the reference's 2,000 most variable genes \\(if it has",
-                      "more; else 1 of the 2 on three quarters of them\\):"))
+                      "more;\n    else 1 of the 2 reads three quarters of its genes\\):"))
   expect_output(print(scnym_config()), "weight 2 each, masking 50% of genes in augmentation")
   expect_error(scnym_config(member_variable_genes = -1),
                class = "scnym_error_invalid_argument")
