@@ -19,7 +19,7 @@
 #' of the cells of two cell lines absent from the reference (two references) with 100% and 99.2%
 #' of the known lines' cells labelled correctly and kept, 77-78% of a PBMC query's B cells when
 #' the reference has no B cells (48-65% with `novelty > novelty_above` alone), and, in
-#' queries without new types, 1.3% of a PBMC query's cells and 1.3-8.6% (mean 3.9%) of pancreas
+#' queries without new types, 1.3% of a PBMC query's cells and 0.7-6.7% (mean 3.2%) of pancreas
 #' queries' from another technology.
 #' `novelty` is `NA` for models without a novelty reference (saved by scnym before 0.99.0, or
 #' trained without validation cells); their labels are pruned by the confidence alone.
