@@ -484,9 +484,12 @@ print.scnym_config <- function(x, ...) {
     },
     if (isTRUE((x$member_variable_genes %||% 0L) > 0L)) {
       k <- x$ensemble_size %||% 1L
-      fewer <- if (k > 1L) {
-        sprintf(";\n    else %d of the %d read%s three quarters of its genes", k %/% 2L, k,
-                if (k %/% 2L > 1L) "" else "s")
+      # the ensemble of data of no more genes than that (ensemble_members(), R/train.R)
+      small <- ensemble_members(x, x$member_variable_genes)
+      n_small <- small$k - small$every
+      fewer <- if (n_small > 0L) {
+        sprintf(";\n    else %d of the %d read%s three quarters of its genes", n_small, k,
+                if (n_small > 1L) "" else "s")
       }
       sprintf(paste0("  %d more model%s on the reference's %s most variable genes (if it has ",
                      "more%s):\n    weight %s each, masking %s%% of genes in augmentation"),
