@@ -101,9 +101,10 @@ res <- parallel::mclapply(jobs_list, function(j) {
 res <- bind_runs(res)
 by_task <- aggregate(cbind(accuracy, macro_f1) ~ task + arm, res, mean)
 cat(sprintf(paste("# Rscript bench/accuracy/gene_shift.R --jobs %d --seeds %s --sigma %s",
-                  "--arms \"%s\"%s (%s, %s)\n"),
+                  "--arms \"%s\" --tasks %s%s (%s, %s)\n"),
             jobs, paste(seeds, collapse = ","), sigma, paste(arm_text, collapse = ";"),
-            paste0(if (ref_per_class > 0) paste(" --ref_per_class", ref_per_class),
+            paste(tasks, collapse = ","),
+            paste0("", if (ref_per_class > 0) paste(" --ref_per_class", ref_per_class),
                    if (permute > 0) paste(" --permute", permute)),
             format(Sys.time(), "%Y-%m-%d"), git_commit(accuracy_root())))
 cat("# query counts of each gene scaled by exp(sigma * N(0, 1)), Poisson;",
