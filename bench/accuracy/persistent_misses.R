@@ -15,13 +15,10 @@
 script <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
 source(file.path(dirname(script), "tasks.R"))
 args <- commandArgs(trailingOnly = TRUE)
-opt <- function(name, default) {
-  i <- match(paste0("--", name), args)
-  if (is.na(i)) default else strsplit(args[i + 1], ",")[[1]]
-}
 results <- file.path(accuracy_root(), "bench", "results", "accuracy")
-tasks <- opt("tasks", c("panc8_loto_smartseq2", "panc8_loto_fluidigmc1"))
-dirs <- opt("dir", file.path(results, c("predictions", "sweep")))
+tasks <- parse_list_opt(args, "tasks", "panc8_loto_smartseq2,panc8_loto_fluidigmc1")
+dirs <- parse_list_opt(args, "dir", paste(file.path(results, c("predictions", "sweep")),
+                                          collapse = ","))
 
 read_runs <- function(dir, method, task) {
   files <- Sys.glob(file.path(dir, method, paste0(task, "__seed*.csv.gz")))
@@ -52,11 +49,11 @@ for (task in tasks) {
                     "%d of them in at least half of its seeds\n"),
               task, length(x$query_cells), length(default),
               format(mean(colSums(calls != x$query_labels)), digits = 3), length(missed)))
-  methods <- unique(unlist(lapply(dirs, function(d) {
-    m <- list.files(d)
-    m[vapply(m, function(k) length(Sys.glob(file.path(d, k, paste0(task, "__seed*.csv.gz")))) > 0,
-             logical(1))]
-  })))
+  # every method's and variant's runs of the task, read once
+  runs <- lapply(stats::setNames(nm = unique(unlist(lapply(dirs, list.files)))), function(m) {
+    unlist(lapply(dirs, function(d) read_runs(d, m, task)), recursive = FALSE)
+  })
+  runs <- runs[lengths(runs) > 0L]
   for (i in missed) {
     cell <- x$query_cells[i]
     truth <- x$query_labels[i]
@@ -68,16 +65,14 @@ for (task in tasks) {
       cat(sprintf("  markers of %-8s %s\n", k,
                   paste(sprintf("%s %.1f", names(v), v), collapse = ", ")))
     }
-    right <- vapply(methods, function(m) {
-      runs <- unlist(lapply(dirs, function(d) {
-        lapply(read_runs(d, m, task), function(p) p$predicted[p$cell == cell] == truth)
-      }))
-      c(sum(runs), length(runs))
+    right <- vapply(runs, function(r) {
+      hit <- vapply(r, function(p) p$predicted[p$cell == cell] == truth, logical(1))
+      c(sum(hit), length(hit))
     }, numeric(2))
     group <- function(keep) {
       k <- which(keep)
       if (!length(k)) return("none")
-      paste(sprintf("%s (%d/%d)", methods[k], right[1, k], right[2, k]), collapse = ", ")
+      paste(sprintf("%s (%d/%d)", names(runs)[k], right[1, k], right[2, k]), collapse = ", ")
     }
     cat("  right in every run:", group(right[1, ] == right[2, ]), "\n")
     cat("  right in some runs:", group(right[1, ] > 0 & right[1, ] < right[2, ]), "\n")
