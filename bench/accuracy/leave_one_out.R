@@ -32,13 +32,6 @@ jobs <- as.integer(parse_opt(args, "jobs", "2"))
 out <- parse_opt(args, "out", file.path(here, "bench", "results", "accuracy", "leave_one_out.txt"))
 config <- do.call(scnym_config, c(list("default"), parse_overrides(overrides)))
 
-# Mann-Whitney AUROC of `score` for telling `positive` cells from the others (ties count half).
-auroc <- function(score, positive) {
-  r <- rank(score)
-  n1 <- sum(positive)
-  (sum(r[positive]) - n1 * (n1 + 1) / 2) / (n1 * sum(!positive))
-}
-
 one_run <- function(job) {
   x <- load_task(job$task)
   held_types <- strsplit(job$type, "+", fixed = TRUE)[[1]]
@@ -54,8 +47,8 @@ one_run <- function(job) {
   data.frame(task = job$task, type = job$type, seed = job$seed, n_held_out = sum(held),
              held_out_flagged = mean(flagged[held]), others_flagged = mean(flagged[!held]),
              held_out_flagged_fixed = mean(fixed[held]), others_flagged_fixed = mean(fixed[!held]),
-             auroc_novelty = auroc(pred$novelty, held),
-             auroc_confidence = auroc(-pred$confidence, held),
+             auroc_novelty = auroc(pred$novelty[held], pred$novelty[!held]),
+             auroc_confidence = auroc(-pred$confidence[held], -pred$confidence[!held]),
              others_accuracy = mean(pred$label[!held] == x$query_labels[!held]),
              called = names(calls)[1], called_share = as.numeric(calls[1]) / sum(held))
 }
